@@ -1,0 +1,31 @@
+"""Pure networks, one file per family, and the registry that names them.
+
+Importing this package registers every net (explicit imports, no filesystem scan).
+"""
+
+from nightvid.nets import noiser as _noiser  # noqa: F401  (registers "noiser")
+from nightvid.nets._api import (
+    Enhancer,
+    NetInfo,
+    build,
+    build_enhancer,
+    get_info,
+    list_nets,
+    load_weights,
+    param_count,
+    read_model_card,
+    shipped_weights,
+)
+
+__all__ = [
+    "Enhancer",
+    "NetInfo",
+    "build",
+    "build_enhancer",
+    "get_info",
+    "list_nets",
+    "load_weights",
+    "param_count",
+    "read_model_card",
+    "shipped_weights",
+]

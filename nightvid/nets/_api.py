@@ -1,0 +1,218 @@
+"""The net registry, the image-in/image-out wrapper and weight loading.
+
+Every registered builder returns an ``nn.Module`` with two plain attributes:
+
+- ``input_range``: ``(lo, hi)``, the value range its forward expects and returns
+  ((0, 1) or (-1, 1));
+- ``size_multiple``: H and W must be multiples of it (1 = any size).
+
+Its ``forward(x)`` takes a float ``(B, 3, H, W)`` RGB batch in ``input_range`` and returns
+either that image or a tuple/NamedTuple whose first element is the image. ``Enhancer``
+turns any such net into the one contract engines and the streamer rely on: sRGB in
+[0, 1], any H and W, same shape out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from nightvid.errors import NightvidError
+
+__all__ = [
+    "Enhancer",
+    "NetInfo",
+    "WEIGHTS_DIR",
+    "build",
+    "build_enhancer",
+    "get_info",
+    "list_nets",
+    "load_weights",
+    "param_count",
+    "read_model_card",
+    "read_weights",
+    "register_net",
+    "shipped_weights",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class NetInfo:
+    """What the registry knows about a net without building it."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    summary: str
+    paper: str
+    #: File name inside ``nightvid/weights`` that ``--weights`` defaults to, if shipped.
+    default_weights: str | None = None
+
+
+_REGISTRY: dict[str, NetInfo] = {}
+
+
+def register_net(
+    name: str, *, summary: str, paper: str, default_weights: str | None = None
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"net {name!r} is already registered")
+        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights)
+        return builder
+
+    return decorate
+
+
+def list_nets() -> list[str]:
+    """Registered net names, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_info(name: str) -> NetInfo:
+    """The registry entry for ``name``; the error lists the names that exist."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise NightvidError(
+            f"unknown model {name!r}; available: {', '.join(list_nets())}"
+        ) from None
+
+
+def build(name: str, **options: Any) -> nn.Module:
+    """A freshly initialised net (no weights loaded)."""
+    return get_info(name).builder(**options)
+
+
+def param_count(net: nn.Module) -> int:
+    """Number of parameters (buffers such as fixed filters are not counted)."""
+    return sum(p.numel() for p in net.parameters())
+
+
+def shipped_weights(name: str) -> Path | None:
+    """Path of the weights shipped for ``name``, or None when there are none."""
+    file = get_info(name).default_weights
+    if file is None:
+        return None
+    path = WEIGHTS_DIR / file
+    return path if path.is_file() else None
+
+
+def read_weights(path: Path | str) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and header metadata of a safetensors file, or a NightvidError saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise NightvidError(f"weights file not found: {path}")
+    if not path.is_file():
+        raise NightvidError(f"weights path is not a file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise NightvidError(f"weights file {path} is not a readable safetensors file ({err})") from None
+    return tensors, metadata
+
+
+def load_weights(net: nn.Module, path: Path | str, *, name: str) -> None:
+    """Load a safetensors state dict into ``net`` strictly, naming whatever does not fit.
+
+    Files written by nightvid carry ``{"model": name}`` in their header, so weights of
+    another model are named as such instead of as a list of missing keys.
+    """
+    tensors, metadata = read_weights(path)
+    owner = metadata.get("model")
+    if owner is not None and owner != name:
+        raise NightvidError(f"weights file {path} is for model {owner!r}, not {name!r}")
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s) e.g. {missing[0]!r}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s) e.g. {unexpected[0]!r}")
+        raise NightvidError(f"weights file {path} does not fit model {name!r}: {'; '.join(parts)}")
+    for key, tensor in tensors.items():
+        if tensor.shape != expected[key].shape:
+            raise NightvidError(
+                f"weights file {path} does not fit model {name!r}: {key!r} has shape "
+                f"{tuple(tensor.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+    net.load_state_dict(tensors, strict=True)
+
+
+class Enhancer(nn.Module):
+    """Any registered net as ``(B, 3, H, W)`` sRGB in [0, 1] -> same shape, any H and W.
+
+    Pads H and W up to the net's ``size_multiple`` (replicate) and crops back, maps
+    [0, 1] to the net's input range and back, keeps the first output of nets that return
+    several, and clamps to [0, 1]. Written without data-dependent control flow so that it
+    exports with dynamic batch, height and width.
+
+    Shape:
+        input ``(B, 3, H, W)`` float; output ``(B, 3, H, W)`` same dtype.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.lo, self.hi = (float(v) for v in net.input_range)
+        self.multiple = int(net.size_multiple)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2], x.shape[-1]
+        if self.multiple > 1:
+            pad_h = (self.multiple - height % self.multiple) % self.multiple
+            pad_w = (self.multiple - width % self.multiple) % self.multiple
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        if (self.lo, self.hi) != (0.0, 1.0):
+            x = x * (self.hi - self.lo) + self.lo
+        y = self.net(x)
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        if (self.lo, self.hi) != (0.0, 1.0):
+            y = (y - self.lo) / (self.hi - self.lo)
+        return y[..., :height, :width].clamp(0.0, 1.0)
+
+
+def build_enhancer(
+    name: str, *, weights: Path | str | None = "default", **options: Any
+) -> Enhancer:
+    """A net in eval mode, wrapped as an ``Enhancer``.
+
+    ``weights="default"`` loads the shipped file and fails if there is none; ``None``
+    keeps the random initialisation (tests, benchmarks of speed only).
+    """
+    net = build(name, **options)
+    if weights == "default":
+        path = shipped_weights(name)
+        if path is None:
+            raise NightvidError(
+                f"model {name!r} has no shipped weights; train some with "
+                f"`nightvid train {name}` and pass --weights FILE"
+            )
+        weights = path
+    if weights is not None:
+        load_weights(net, weights, name=name)
+    return Enhancer(net).eval()
+
+
+def read_model_card(weights: Path) -> dict[str, Any] | None:
+    """The model card JSON written beside a weights file, if any."""
+    card = weights.with_suffix(".json")
+    return json.loads(card.read_text()) if card.is_file() else None
