@@ -1,0 +1,5 @@
+"""``python -m nightvid`` runs the CLI."""
+
+from nightvid.cli import app
+
+app(prog_name="nightvid")

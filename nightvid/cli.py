@@ -1,0 +1,201 @@
+"""The door: Typer commands that parse arguments, call one library function, and print.
+
+No logic lives here. Library errors (``NightvidError``) become one red line on stderr
+and exit code 1; Ctrl-C becomes exit code 130 with nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nightvid.errors import NightvidError
+
+app = typer.Typer(
+    help="Turn dark video into watchable video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+train_app = typer.Typer(help="Train a model's weights from scratch.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+err_console = Console(stderr=True)
+DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "night-demo.mp4"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.ERROR if quiet else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+class _Progress:
+    """A rich bar on a terminal, a plain line every few seconds otherwise, or nothing."""
+
+    def __init__(self, label: str, *, quiet: bool) -> None:
+        self.label, self.quiet = label, quiet
+        self.rich = not quiet and err_console.is_terminal
+        self._bar: Progress | None = None
+        self._task = None
+        self._last = 0.0
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> _Progress:
+        if self.rich:
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn(),
+                console=err_console, transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=None, fps=0.0)
+        return self
+
+    def __call__(self, done: int, total: int | None) -> None:
+        fps = done / max(time.perf_counter() - self._start, 1e-9)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=max(total or 0, done) or None, fps=fps)
+        elif not self.quiet and time.perf_counter() - self._last >= 5.0:
+            self._last = time.perf_counter()
+            of = f"/{total}" if total else ""
+            print(f"{self.label}: {done}{of} frames, {fps:.1f} fps", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], backend: str,
+                 codec: str, crf: int, preset: str, pix_fmt: str, batch: int, overwrite: bool,
+                 keep_partial: bool, quiet: bool, as_json: bool) -> None:
+    from nightvid.engines import create_engine
+    from nightvid.streamer.encode import EncodeOptions
+    from nightvid.streamer.pipeline import enhance_video
+
+    _setup_logging(quiet)
+    try:
+        engine = create_engine(model, weights=weights or "default", backend=backend)
+        with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
+            summary = enhance_video(
+                src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
+                encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+                on_progress=progress,
+            )
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; no output written", code=130) from None
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+    elif not quiet:
+        if summary.truncated:
+            err_console.print(f"[yellow]warning:[/] input was corrupt part-way; kept the "
+                              f"{summary.frames} frames decoded before the damage")
+        err_console.print(f"{summary.frames} frames in {summary.seconds:.1f} s "
+                          f"({summary.fps:.1f} fps) -> [bold]{summary.output}[/]", highlight=False,
+                          soft_wrap=True)
+
+
+Model = Annotated[str, typer.Option("--model", "-m", help="see `nightvid models`")]
+Weights = Annotated[Optional[Path], typer.Option(help="safetensors weights (default: shipped)")]
+Backend = Annotated[str, typer.Option(help="auto|eager")]
+
+
+@app.command()
+def enhance(
+    src: Annotated[Path, typer.Argument(help="input video")],
+    dst: Annotated[Path, typer.Argument(help="output video (its extension picks the container)")],
+    model: Model = "noiser",
+    weights: Weights = None,
+    backend: Backend = "auto",
+    codec: Annotated[str, typer.Option(help="video encoder")] = "libx264",
+    crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
+    preset: Annotated[str, typer.Option(help="encoder speed preset")] = "medium",
+    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="output pixel format")] = "yuv420p",
+    batch: Annotated[int, typer.Option(min=1, help="frames per inference call")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
+    keep_partial: Annotated[bool, typer.Option(
+        help="if SRC is corrupt part-way, keep the frames decoded before the damage")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
+) -> None:
+    """Enhance every frame of SRC into DST; audio is copied untouched."""
+    _run_enhance(src, dst, model=model, weights=weights, backend=backend, codec=codec, crf=crf,
+                 preset=preset, pix_fmt=pix_fmt, batch=batch, overwrite=overwrite,
+                 keep_partial=keep_partial, quiet=quiet, as_json=as_json)
+
+
+@app.command()
+def demo(
+    dst: Annotated[Path, typer.Argument(help="where to write the result")] = Path("nightvid-demo.mp4"),
+    model: Model = "noiser",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Enhance the bundled dark dashcam clip (with its audio) and say where the result is."""
+    _run_enhance(DEMO_CLIP, dst, model=model, weights=None, backend="auto", codec="libx264",
+                 crf=18, preset="medium", pix_fmt="yuv420p", batch=1, overwrite=True,
+                 keep_partial=False, quiet=quiet, as_json=False)
+    print(dst.resolve())
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the models, their sizes and whether weights ship with nightvid."""
+    from nightvid.models_table import describe_models
+
+    rows = describe_models()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("model", "params", "input range", "multiple", "weights", "what it does")
+    for row in rows:
+        table.add_row(row["name"], f"{row['params']:,}", str(tuple(row["input_range"])),
+                      str(row["size_multiple"]), row["weights"] or "none (train first)", row["summary"])
+    Console().print(table)
+
+
+@train_app.command("noiser")
+def train_noiser_cmd(
+    out: Annotated[Path, typer.Option(help="run directory for checkpoints and weights")],
+    seed: Annotated[int, typer.Option()] = 0,
+    iters: Annotated[int, typer.Option(min=1)] = 2000,
+    sigma: Annotated[Optional[float], typer.Option(help="std of the training noise")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train NoiSER on Gaussian noise alone (no data needed)."""
+    import dataclasses
+
+    from nightvid.trainers.noiser import NoiserRecipe, train_noiser
+
+    _setup_logging(quiet)
+    recipe = NoiserRecipe(seed=seed, iters=iters)
+    if sigma is not None:
+        recipe = dataclasses.replace(recipe, sigma=sigma)
+    try:
+        with _Progress("train noiser", quiet=quiet) as progress:
+            weights = train_noiser(recipe, out, resume=resume,
+                                   on_log=lambda rec: progress(rec["step"], recipe.iters))
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; resume with --resume", code=130) from None
+    print(weights)

@@ -1,0 +1,82 @@
+"""Colour tags of a video and the YUV <-> RGB conversions that honour them.
+
+Decoding converts with the source's own matrix and range; encoding writes the same
+tags back, so the identity path shifts no colour. Untagged sources get the usual
+defaults: BT.709 for HD (720 lines or more), BT.601 (SMPTE 170M) below that, limited
+range unless the pixel format is a full-range ``yuvj*`` one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+__all__ = ["ColourTags", "tags_for"]
+
+# FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange.
+UNSPECIFIED = 2
+BT709 = 1
+SMPTE170M = 6  # BT.601 525-line; the usual tag for SD video
+RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
+
+# libswscale names the matrices differently from AVColorSpace (SWS_CS_* constants).
+_SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
+
+@dataclass(frozen=True)
+class ColourTags:
+    """AVColorSpace matrix, primaries, transfer and range of one video."""
+
+    matrix: int
+    primaries: int
+    transfer: int
+    range: int
+
+    @property
+    def sws_matrix(self) -> int:
+        return _SWS_MATRIX.get(self.matrix, 5)
+
+    def to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """Decoded frame -> uint8 (H, W, 3) RGB, converted with these tags."""
+        rgb = frame.reformat(
+            format="rgb24",
+            src_colorspace=self.sws_matrix,
+            src_color_range=self.range,
+            dst_color_range=RANGE_FULL,
+        )
+        return rgb.to_ndarray()
+
+    def from_rgb(self, rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+        """uint8 (H, W, 3) RGB -> a frame in ``pix_fmt`` carrying these tags."""
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        out = frame.reformat(
+            format=pix_fmt,
+            src_color_range=RANGE_FULL,
+            dst_colorspace=self.sws_matrix,
+            dst_color_range=self.range,
+        )
+        self.stamp(out)
+        return out
+
+    def stamp(self, target: av.VideoFrame | av.video.stream.VideoStream) -> None:
+        """Write the tags onto a frame or an output stream's encoder."""
+        holder = target.codec_context if isinstance(target, av.video.stream.VideoStream) else target
+        holder.colorspace = self.matrix
+        holder.color_primaries = self.primaries
+        holder.color_trc = self.transfer
+        holder.color_range = self.range
+
+
+def tags_for(frame: av.VideoFrame) -> ColourTags:
+    """The tags of ``frame``, with HD/SD defaults filled in for what is unspecified."""
+    hd = frame.height >= 720 or frame.width >= 1280
+    default = BT709 if hd else SMPTE170M
+    matrix = frame.colorspace if frame.colorspace not in (0, UNSPECIFIED) else default
+    primaries = frame.color_primaries if frame.color_primaries != UNSPECIFIED else default
+    transfer = frame.color_trc if frame.color_trc != UNSPECIFIED else default
+    colour_range = frame.color_range
+    if colour_range == RANGE_UNSPECIFIED:
+        colour_range = RANGE_FULL if frame.format.name.startswith("yuvj") else RANGE_LIMITED
+    return ColourTags(matrix, primaries, transfer, colour_range)

@@ -1,0 +1,198 @@
+"""Write enhanced frames to a new container, carrying audio and subtitles untouched.
+
+The video is re-encoded with the source's frame rate, time base, pts, colour tags and
+display matrix. Audio and subtitle packets are read by a second demuxer on the source
+and muxed unchanged (byte-identical), interleaved with the video by time so the muxer
+never has to buffer a whole track.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from nightvid.errors import NightvidError
+from nightvid.streamer.colour import ColourTags
+from nightvid.streamer.decode import VideoInfo
+
+__all__ = ["EncodeOptions", "VideoWriter"]
+
+log = logging.getLogger(__name__)
+
+# Encoders whose private options take a constant rate factor and a speed preset.
+_CRF_PRESET_CODECS = {"libx264", "libx265"}
+_CRF_ONLY_CODECS = {"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How the enhanced video is encoded."""
+
+    codec: str = "libx264"
+    crf: int | None = 18
+    preset: str | None = "medium"
+    pix_fmt: str = "yuv420p"
+
+    def codec_options(self) -> dict[str, str]:
+        opts: dict[str, str] = {}
+        if self.codec in _CRF_PRESET_CODECS | _CRF_ONLY_CODECS and self.crf is not None:
+            opts["crf"] = str(self.crf)
+        if self.codec in _CRF_PRESET_CODECS and self.preset:
+            opts["preset"] = self.preset
+        if self.codec.startswith("libvpx"):
+            opts["b"] = "0"  # constant quality mode: crf alone, no bitrate target
+        return opts
+
+
+def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int) -> str:
+    """``wanted`` if the encoder takes it at this size, else the closest that works."""
+    supported = [f.name for f in (codec.video_formats or [])]
+    if supported and wanted not in supported:
+        raise NightvidError(
+            f"codec {codec.name} cannot write pixel format {wanted}; it takes: {', '.join(supported)}"
+        )
+    subsampled = wanted.startswith(("yuv420", "yuvj420", "nv12", "yuv422"))
+    if subsampled and (width % 2 or height % 2):
+        full = wanted.replace("420", "444").replace("422", "444")
+        if supported and full not in supported:
+            raise NightvidError(
+                f"{width}x{height} is odd-sized and {codec.name} has no 4:4:4 format to store it"
+            )
+        log.warning("%dx%d is odd-sized: %s needs even sizes, writing %s", width, height, wanted, full)
+        return full
+    return wanted
+
+
+class _Carrier:
+    """Reads the carried streams from the source and muxes their packets by time."""
+
+    def __init__(self, src: Path, indices: tuple[int, ...], output: av.container.OutputContainer):
+        self._input = av.open(str(src), metadata_errors="ignore") if indices else None
+        self._map: dict[int, av.stream.Stream] = {}
+        self._pending: av.Packet | None = None
+        self._packets: Iterator[av.Packet] = iter(())
+        if self._input is None:
+            return
+        supported = output.supported_codecs
+        for index in indices:
+            stream = self._input.streams[index]
+            name = stream.codec_context.name
+            if name not in supported:
+                if stream.type == "audio":
+                    raise NightvidError(
+                        f"audio codec {name} cannot be stored in a .{output.format.name.split(',')[0]} "
+                        "file; choose another extension for the output (e.g. .mkv)"
+                    )
+                log.warning("dropping %s stream %d (%s): the output format cannot hold it",
+                            stream.type, index, name)
+                continue
+            self._map[index] = output.add_stream_from_template(stream)
+        if self._map:
+            sources = [self._input.streams[i] for i in self._map]
+            self._packets = self._input.demux(*sources)
+
+    def mux_until(self, output: av.container.OutputContainer, seconds: float | None) -> None:
+        """Mux carried packets that start before ``seconds`` (all of them when None)."""
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                return
+            if packet.size == 0:  # demuxer's flush packet, not data
+                continue
+            start = packet.pts if packet.pts is not None else packet.dts
+            if seconds is not None and start is not None and float(start * packet.time_base) > seconds:
+                self._pending = packet
+                return
+            packet.stream = self._map[packet.stream.index]
+            output.mux(packet)
+
+    def close(self) -> None:
+        if self._input is not None:
+            self._input.close()
+
+
+class VideoWriter:
+    """Owns the output container until ``close`` (finished) or ``abort`` (discarded)."""
+
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        *,
+        colour: ColourTags,
+        options: EncodeOptions,
+        display_matrix: tuple[int, ...] | None = None,
+    ) -> None:
+        try:
+            codec = av.Codec(options.codec, "w")
+        except (av.error.FFmpegError, ValueError):
+            raise NightvidError(f"unknown video encoder {options.codec!r}") from None
+        if codec.type != "video":
+            raise NightvidError(f"{options.codec!r} is not a video encoder")
+        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, info.width, info.height)
+        try:
+            self.container = av.open(str(path), "w")
+        except ValueError as err:
+            raise NightvidError(f"cannot write {path.suffix or 'this'} files: {err}") from None
+        try:
+            stream = self.container.add_stream(options.codec, rate=info.rate, options=options.codec_options())
+            stream.width, stream.height, stream.pix_fmt = info.width, info.height, pix_fmt
+            stream.time_base = info.time_base
+            stream.codec_context.time_base = info.time_base
+            colour.stamp(stream)
+            if display_matrix is not None:
+                stream.set_display_matrix(display_matrix)
+            self.video = stream
+            self.carrier = _Carrier(info.path, info.carried, self.container)
+        except BaseException:
+            self.container.close()
+            raise
+        self.colour = colour
+        self.pix_fmt = pix_fmt
+        self.time_base = info.time_base
+        self._step = _ticks_per_frame(info)
+        self._last_pts: int | None = None
+
+    def write(self, rgb: np.ndarray, pts: int | None) -> None:
+        """Encode one RGB frame at ``pts`` (input time base) and mux what is ready."""
+        frame = self.colour.from_rgb(rgb, self.pix_fmt)
+        if pts is None:  # streams without timestamps (raw elementary streams)
+            pts = 0 if self._last_pts is None else self._last_pts + self._step
+        self._last_pts = pts
+        frame.pts, frame.time_base = pts, self.time_base
+        self._mux_video(self.video.encode(frame))
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            self.container.mux(packet)
+            if packet.dts is not None:
+                self.carrier.mux_until(self.container, float(packet.dts * packet.time_base))
+
+    def close(self) -> None:
+        """Flush the encoder, mux the remaining carried packets and finish the file."""
+        try:
+            self._mux_video(self.video.encode(None))
+            self.carrier.mux_until(self.container, None)
+        finally:
+            self.carrier.close()
+            self.container.close()
+
+    def abort(self) -> None:
+        """Release everything without finishing the file (the caller deletes it)."""
+        for closer in (self.carrier.close, self.container.close):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - already failing; the file is discarded
+                log.debug("error while aborting the writer", exc_info=True)
+
+
+def _ticks_per_frame(info: VideoInfo) -> int:
+    rate = info.rate or Fraction(30)
+    return max(1, round(1 / (rate * info.time_base)))

@@ -1,0 +1,49 @@
+"""Checks on the output path, and the temporary file that becomes it only on success."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nightvid.errors import NightvidError
+
+__all__ = ["check_output", "temporary_output"]
+
+
+def check_output(src: Path, dst: Path, *, overwrite: bool) -> None:
+    """Refuse outputs that would lose data or cannot be written, before any work."""
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise NightvidError(f"output is the same file as the input: {dst}")
+    if dst.resolve() == src.resolve():
+        raise NightvidError(f"output is the same file as the input: {dst}")
+    if dst.is_dir():
+        raise NightvidError(f"output is a directory: {dst}")
+    if dst.exists() and not overwrite:
+        raise NightvidError(f"output exists: {dst} (pass --overwrite to replace it)")
+    parent = dst.parent
+    if not parent.exists():
+        raise NightvidError(f"output directory does not exist: {parent}")
+    if not parent.is_dir():
+        raise NightvidError(f"output directory is not a directory: {parent}")
+
+
+@contextmanager
+def temporary_output(dst: Path) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``dst``; rename it to ``dst`` on success.
+
+    The temporary file keeps ``dst``'s extension so the muxer picks the same format. On
+    any exception (Ctrl-C included) it is deleted and ``dst`` is left as it was.
+    """
+    tmp = dst.with_name(f".{dst.stem}.nightvid-{secrets.token_hex(4)}.partial{dst.suffix}")
+    try:
+        tmp.touch(exist_ok=False)
+    except OSError as err:
+        raise NightvidError(f"cannot write to {dst.parent}: {err.strerror or err}") from None
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
