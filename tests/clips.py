@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+
+# AVColorSpace tag -> libswscale matrix constant (they number BT.601 differently).
+SWS_MATRIX = {1: 1, 5: 5, 6: 5, 9: 9}
+
+
+def colour_bars(index: int, width: int, height: int) -> np.ndarray:
+    """Saturated colour bars plus a grey ramp: a wrong matrix or range shows at once."""
+    bars = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0],
+                     [255, 0, 255], [255, 0, 0], [0, 0, 255], [16, 16, 16]], np.uint8)
+    x = np.arange(width) * len(bars) // width
+    frame = np.repeat(bars[x][None], height, axis=0)
+    ramp = np.linspace(0, 255, width).astype(np.uint8)
+    frame[height // 2:] = ramp[None, :, None]
+    return frame
 
 
 def dark_frame(index: int, width: int, height: int, level: float = 18.0) -> np.ndarray:
@@ -34,11 +49,13 @@ def make_clip(
     rotation: float | None = None,
     colour: dict[str, int] | None = None,
     level: float = 18.0,
+    content: Callable[[int, int, int], np.ndarray] | None = None,
+    options: dict[str, str] | None = None,
 ) -> Path:
     """Write a short clip; ``pts`` (in ``time_base``) makes it variable frame rate."""
     width, height = size
     with av.open(str(path), "w") as out:
-        video = out.add_stream(codec, rate=rate)
+        video = out.add_stream(codec, rate=rate, options=options or {})
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         if time_base is not None:
             video.time_base = time_base
@@ -53,9 +70,14 @@ def make_clip(
             sound.layout = "mono"
         tb = time_base or Fraction(1, rate)
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(dark_frame(i, width, height, level), format="rgb24")
-            frame = frame.reformat(format=pix_fmt, dst_colorspace=(colour or {}).get("colorspace"),
-                                   dst_color_range=(colour or {}).get("color_range"))
+            rgb = content(i, width, height) if content else dark_frame(i, width, height, level)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if colour:  # convert with the matrix/range the stream is tagged with
+                frame = frame.reformat(format=pix_fmt, src_color_range=2,
+                                       dst_colorspace=SWS_MATRIX[colour["colorspace"]],
+                                       dst_color_range=colour["color_range"])
+            else:
+                frame = frame.reformat(format=pix_fmt)
             frame.pts = pts[i] if pts is not None else i
             frame.time_base = tb
             out.mux(video.encode(frame))
