@@ -177,8 +177,13 @@ class Enhancer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2], x.shape[-1]
         if self.multiple > 1:
-            pad_h = (self.multiple - height % self.multiple) % self.multiple
-            pad_w = (self.multiple - width % self.multiple) % self.multiple
+            # Pad to m * ceil(size / m) and crop back with a negative pad: written so, an
+            # exporter sees padded sizes that are visibly multiples of m and a crop that
+            # is exactly (H, W). `(m - h % m) % m` and `y[..., :h, :w]` make it guard on
+            # the example's H and W, and dynamic-shape export fails.
+            m = self.multiple
+            pad_h = (height + m - 1) // m * m - height
+            pad_w = (width + m - 1) // m * m - width
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         if (self.lo, self.hi) != (0.0, 1.0):
             x = x * (self.hi - self.lo) + self.lo
@@ -187,7 +192,9 @@ class Enhancer(nn.Module):
             y = y[0]
         if (self.lo, self.hi) != (0.0, 1.0):
             y = (y - self.lo) / (self.hi - self.lo)
-        return y[..., :height, :width].clamp(0.0, 1.0)
+        if self.multiple > 1:
+            y = F.pad(y, (0, -pad_w, 0, -pad_h))
+        return y.clamp(0.0, 1.0)
 
 
 def build_enhancer(
@@ -213,6 +220,13 @@ def build_enhancer(
 
 
 def read_model_card(weights: Path) -> dict[str, Any] | None:
-    """The model card JSON written beside a weights file, if any."""
-    card = weights.with_suffix(".json")
-    return json.loads(card.read_text()) if card.is_file() else None
+    """The model card JSON beside a weights file, if any.
+
+    Looks for ``<weights stem>.json`` (shipped weights: ``noiser.json``), then for
+    ``model_card.json`` in the same folder (what the trainers write).
+    """
+    weights = Path(weights)
+    for card in (weights.with_suffix(".json"), weights.with_name("model_card.json")):
+        if card.is_file():
+            return json.loads(card.read_text())
+    return None

@@ -1,0 +1,577 @@
+"""The training loop every recipe shares: step, log, validate, checkpoint, resume, export.
+
+One ``fit`` call trains a model for ``LoopConfig.iters`` optimiser steps. Everything that
+changes during training lives in a :class:`TrainState` (model, optimiser, scheduler,
+AMP scaler, step, best metric, the running loss window and the global RNG states), which
+:func:`save_checkpoint` writes atomically every ``checkpoint_every`` steps. A run killed
+at any point and restarted with ``resume=True`` continues from the last checkpoint and,
+on CPU, ends bit-identical to a run that was never interrupted:
+
+- batches come from a :class:`BatchSource` whose batch ``i`` is a pure function of
+  ``(seed, i)`` (see :class:`SeededBatches`), so a resumed run draws exactly the batches
+  the uninterrupted one would have drawn, however the data are loaded;
+- model, optimiser, scheduler and scaler states, the global torch/python/numpy RNG
+  states and the partial loss-averaging window are all in the checkpoint.
+
+Files in ``out_dir``: ``checkpoint.pt`` (the latest state), ``metrics.jsonl`` (one JSON
+record per log/validation event; on resume, records after the checkpoint are dropped
+so the file reads as if the run had never stopped) and ``best.safetensors`` (the weights
+with the best validation metric, when a validator is given).
+
+Records passed to ``on_log`` (and written as JSON lines) have an ``"event"`` key:
+
+- ``"start"``: ``step`` (steps already done), ``iters``, ``resumed``;
+- ``"train"``: ``step``, ``loss`` and the other loss terms averaged since the previous
+  train record, ``lr``, ``it_per_s``, ``eta_s``, ``elapsed_s``;
+- ``"val"``: ``step``, the validator's metrics, ``best`` (whether this is the new best);
+- ``"checkpoint"``: ``step``, ``path``;
+- ``"end"``: ``step``, ``elapsed_s``.
+
+The library only logs (``logging``); progress display is the caller's job, from
+``on_log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from safetensors.torch import save as safetensors_save
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from nightvid.errors import NightvidError
+
+__all__ = [
+    "BEST_FILE",
+    "BatchSource",
+    "CHECKPOINT_FILE",
+    "FitResult",
+    "LoopConfig",
+    "METRICS_FILE",
+    "SeededBatches",
+    "TrainState",
+    "atomic_write",
+    "cosine_schedule",
+    "fit",
+    "git_commit",
+    "load_checkpoint",
+    "save_checkpoint",
+    "save_weights",
+    "step_generator",
+    "step_schedule",
+    "write_model_card",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+BEST_FILE = "best.safetensors"
+
+_UMASK = os.umask(0o022)  # read the process umask (there is no getter) and put it back
+os.umask(_UMASK)
+
+Batch = Any
+#: ``loss_fn(model, batch)`` returns the loss, or ``(loss, {"name": term, ...})``.
+LossFn = Callable[[nn.Module, Batch], "Tensor | tuple[Tensor, Mapping[str, Tensor]]"]
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def step_generator(seed: int, *keys: int) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, *keys)`` by a stable hash (same in every process).
+
+    Example:
+        >>> a = torch.rand(2, generator=step_generator(0, 5))
+        >>> torch.equal(a, torch.rand(2, generator=step_generator(0, 5)))
+        True
+    """
+    digest = hashlib.blake2b(repr((int(seed), *map(int, keys))).encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+
+
+class BatchSource(Protocol):
+    """Where ``fit`` gets batches: ``iterate(start)`` yields batch ``start``, ``start + 1``, ...
+
+    Batch ``i`` must not depend on where iteration started, so that a resumed run sees the
+    same batches as an uninterrupted one.
+    """
+
+    def iterate(self, start: int) -> Iterator[Batch]: ...
+
+
+class _StepDataset(torch.utils.data.Dataset):
+    def __init__(self, draw: Callable[[int, torch.Generator], Batch], seed: int) -> None:
+        self.draw, self.seed = draw, seed
+
+    def __getitem__(self, index: int) -> Batch:
+        return self.draw(index, step_generator(self.seed, index))
+
+
+@dataclass(frozen=True)
+class SeededBatches:
+    """Batch ``i`` is ``draw(i, step_generator(seed, i))``: a pure function of ``(seed, i)``.
+
+    With ``workers > 0`` batches are drawn in a ``DataLoader``'s worker processes (in
+    order, with prefetching) and are identical to the ones drawn in-process.
+    """
+
+    draw: Callable[[int, torch.Generator], Batch]
+    seed: int
+    workers: int = 0
+
+    def iterate(self, start: int) -> Iterator[Batch]:
+        dataset = _StepDataset(self.draw, self.seed)
+        if self.workers <= 0:
+            for index in itertools.count(start):
+                yield dataset[index]
+            return
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=None, sampler=itertools.count(start), num_workers=self.workers
+        )
+        yield from loader
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def cosine_schedule(
+    iters: int, *, warmup: int = 0, min_ratio: float = 0.0
+) -> Callable[[Optimizer], LRScheduler]:
+    """Factory for linear warm-up then cosine decay to ``min_ratio * lr`` at ``iters``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, iters - warmup))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def step_schedule(milestones: Iterable[int], *, gamma: float = 0.5) -> Callable[[Optimizer], LRScheduler]:
+    """Factory for a learning rate multiplied by ``gamma`` at each milestone step."""
+    marks = sorted(milestones)
+    return lambda optimizer: torch.optim.lr_scheduler.MultiStepLR(optimizer, marks, gamma=gamma)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def atomic_write(path: Path | str, write: Callable[[Any], None], *, mode: str = "wb") -> None:
+    """Write a file so that ``path`` is either the old file or the complete new one.
+
+    ``write(handle)`` fills a temporary file in the same folder, which is flushed,
+    fsynced and renamed over ``path`` (``os.replace``); on any error the temporary file
+    is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def save_weights(model: nn.Module, path: Path | str, *, model_name: str) -> Path:
+    """Write ``model.state_dict()`` as safetensors with header ``{"model": model_name}``.
+
+    This is the layout ``nets.load_weights`` (``--weights``) reads. Written atomically.
+    """
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    data = safetensors_save(tensors, metadata={"model": model_name})
+    atomic_write(path, lambda handle: handle.write(data))
+    return Path(path)
+
+
+def git_commit(path: Path | str | None = None) -> str | None:
+    """``git rev-parse HEAD`` of the repository holding ``path`` (default: this package), or None."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats become None so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_model_card(path: Path | str, card: Mapping[str, Any]) -> Path:
+    """Write a model card JSON atomically.
+
+    ``card`` holds what the recipe knows (``model``, ``recipe`` as a dict, ``seed``,
+    ``iterations``, ``data``, ``metrics``, ...); ``torch`` (version) and ``commit`` (git
+    HEAD of this package's repository, or null) are added unless already given.
+    Non-finite numbers are written as null.
+    """
+    full = {"torch": torch.__version__, "commit": git_commit(), **card}
+    text = json.dumps(_json_safe(full), indent=2, sort_keys=False) + "\n"
+    atomic_write(path, lambda handle: handle.write(text), mode="w")
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- state
+
+
+def _rng_states() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: Mapping[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint restores. ``step`` counts optimiser steps done."""
+
+    model: nn.Module
+    optimizer: Optimizer
+    scheduler: LRScheduler | None = None
+    scaler: torch.amp.GradScaler | None = None
+    step: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    #: Sums of the loss terms since the last train record, and how many steps they cover.
+    window: dict[str, float] = field(default_factory=dict)
+    window_steps: int = 0
+    #: The last train and validation records (for the model card).
+    last_train: dict[str, Any] = field(default_factory=dict)
+    last_val: dict[str, Any] = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "step": self.step,
+            "best": self.best,
+            "best_step": self.best_step,
+            "window": dict(self.window),
+            "window_steps": self.window_steps,
+            "last_train": dict(self.last_train),
+            "last_val": dict(self.last_val),
+            "rng": _rng_states(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
+        self.window, self.window_steps = dict(state["window"]), state["window_steps"]
+        self.last_train, self.last_val = dict(state["last_train"]), dict(state["last_val"])
+        _set_rng_states(state["rng"])
+
+
+def save_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, Any] | None = None) -> Path:
+    """Write ``state`` (and the ``run`` description it belongs to) atomically with ``torch.save``."""
+    payload = {"format": 1, "run": _json_safe(dict(run or {})), "state": state.state_dict()}
+    atomic_write(path, lambda handle: torch.save(payload, handle))
+    return Path(path)
+
+
+def load_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, Any] | None = None) -> None:
+    """Restore ``state`` from ``path``; a checkpoint of a different ``run`` is refused."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (any unreadable file is the user's to fix)
+        raise NightvidError(f"checkpoint {path} is not readable ({err})") from None
+    saved, wanted = payload.get("run", {}), _json_safe(dict(run or {}))
+    if run is not None and saved != wanted:
+        diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}" for k in diff[:4])
+        raise NightvidError(
+            f"checkpoint {path} belongs to a different run ({shown}); "
+            "resume with the same settings or choose another output folder"
+        )
+    state.load_state_dict(payload["state"])
+
+
+# --------------------------------------------------------------------------- loop
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How ``fit`` runs (what it trains is the recipe's business)."""
+
+    iters: int
+    #: Checkpoint and log every N steps (0 = only at the end).
+    checkpoint_every: int = 500
+    log_every: int = 10
+    #: Validate every N steps and at the end; 0 = only at the end (if a validator is given).
+    validate_every: int = 0
+    #: Validation metric that picks ``best.safetensors``, and whether higher is better.
+    best_metric: str = "psnr"
+    higher_is_better: bool = True
+    #: Clip the global gradient norm to this value (None = no clipping).
+    grad_clip: float | None = None
+    device: str = "cpu"
+    #: Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
+    amp: bool = True
+    #: torch CPU threads while training (None = leave as is). See ``nightvid.trainers.noiser``.
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.iters < 0:
+            raise NightvidError(f"iterations must be >= 0, got {self.iters}")
+        for name in ("checkpoint_every", "log_every", "validate_every"):
+            if getattr(self, name) < 0:
+                raise NightvidError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise NightvidError(f"threads must be >= 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a finished ``fit`` reports."""
+
+    steps: int
+    #: The last train record's loss terms (averages over the last ``log_every`` steps).
+    final: dict[str, float]
+    #: The last validation metrics, the best value of ``best_metric`` and its step.
+    metrics: dict[str, float]
+    best: float | None
+    best_step: int | None
+    seconds: float
+
+
+class _MetricsLog:
+    """Appends records to a JSON-lines file and passes them to ``on_log``."""
+
+    def __init__(self, path: Path, on_log: Callable[[dict[str, Any]], None] | None, keep_until: int) -> None:
+        self.path, self.on_log = path, on_log
+        kept = []
+        if keep_until > 0 and path.is_file():  # drop records of steps the resumed run redoes
+            for line in path.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    if json.loads(line).get("step", 0) <= keep_until:
+                        kept.append(line + "\n")
+        atomic_write(path, lambda handle: handle.writelines(kept), mode="w")
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(_json_safe(record)) + "\n")
+        if self.on_log is not None:
+            self.on_log(record)
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        moved = [_to_device(v, device) for v in batch]
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
+    return batch
+
+
+def _due(step: int, every: int, iters: int) -> bool:
+    """True at every ``every``-th step (0 = never) and at the last step."""
+    return step == iters or (every > 0 and step % every == 0)
+
+
+def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _train_step(state: TrainState, loss_fn: LossFn, batch: Batch, config: LoopConfig,
+                amp_dtype: torch.dtype | None) -> dict[str, float]:
+    """One optimiser step; returns the loss terms as floats."""
+    device_type = torch.device(config.device).type
+    with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        out = loss_fn(state.model, batch)
+    loss, terms = out if isinstance(out, tuple) else (out, {})
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if config.grad_clip is not None:
+        state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    if state.scheduler is not None:
+        state.scheduler.step()
+    values = {"loss": loss.item(), **{k: float(v) for k, v in terms.items()}}
+    if not math.isfinite(values["loss"]):
+        raise NightvidError(f"training diverged: the loss is {values['loss']} at step {state.step + 1}")
+    return values
+
+
+def _validate(state: TrainState, validate: Callable[[nn.Module], Mapping[str, float]],
+              config: LoopConfig, best_path: Path, model_name: str) -> dict[str, Any]:
+    state.model.eval()
+    with torch.no_grad():
+        metrics = {k: float(v) for k, v in validate(state.model).items()}
+    state.model.train()
+    if config.best_metric not in metrics:
+        raise NightvidError(f"the validator returned {sorted(metrics)}, not {config.best_metric!r}")
+    value = metrics[config.best_metric]
+    better = state.best is None or (value > state.best if config.higher_is_better else value < state.best)
+    if better:
+        state.best, state.best_step = value, state.step
+        save_weights(state.model, best_path, model_name=model_name)
+    state.last_val = {"step": state.step, **metrics}
+    return {"event": "val", "step": state.step, **metrics, "best": better}
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batches: BatchSource,
+    config: LoopConfig,
+    *,
+    out_dir: Path | str,
+    model_name: str,
+    make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
+    make_scheduler: Callable[[Optimizer], LRScheduler] | None = None,
+    validate: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    run: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> FitResult:
+    """Train ``model`` in place for ``config.iters`` steps, checkpointing into ``out_dir``.
+
+    Args:
+        model: the net, freshly initialised (seeded by the caller); moved to the device.
+        loss_fn: ``loss_fn(model, batch)`` -> loss or ``(loss, {"term": value})``.
+        batches: a resumable :class:`BatchSource`.
+        config: steps, intervals, clipping, device, AMP, threads.
+        out_dir: receives ``checkpoint.pt``, ``metrics.jsonl``, ``best.safetensors``.
+        model_name: registry name written into exported weights.
+        make_optimizer, make_scheduler: factories (the scheduler steps every iteration).
+        validate: ``validate(model)`` -> metrics, called in eval mode without gradients.
+        run: JSON-able description of the run (the recipe); stored in checkpoints, and a
+            resume against a different description is refused.
+        resume: continue from ``out_dir/checkpoint.pt`` if there is one. Without it an
+            existing checkpoint is an error, so a finished or half run is never
+            overwritten by accident.
+        on_log: receives every record written to ``metrics.jsonl`` (see module doc).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint, device = out_dir / CHECKPOINT_FILE, torch.device(config.device)
+    model.to(device)
+    optimizer = make_optimizer(model.parameters())
+    amp_dtype = _amp_dtype(device, config.amp)
+    state = TrainState(
+        model, optimizer, make_scheduler(optimizer) if make_scheduler else None,
+        torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16),
+    )
+    if checkpoint.exists() and not resume:
+        raise NightvidError(f"{out_dir} already holds a training run; resume it or choose another output folder")
+    if checkpoint.exists():
+        load_checkpoint(checkpoint, state, run=run)
+        log.info("resuming %s from step %d", out_dir, state.step)
+    emit = _MetricsLog(out_dir / METRICS_FILE, on_log, keep_until=state.step)
+    emit({"event": "start", "step": state.step, "iters": config.iters, "resumed": state.step > 0})
+    start_step, started = state.step, time.perf_counter()
+    source = batches.iterate(state.step)
+
+    try:
+        with _cpu_threads(config.threads):
+            model.train()
+            for step in range(state.step + 1, config.iters + 1):
+                terms = _train_step(state, loss_fn, _to_device(next(source), device), config, amp_dtype)
+                state.step, state.window_steps = step, state.window_steps + 1
+                for name, value in terms.items():
+                    state.window[name] = state.window.get(name, 0.0) + value
+                if _due(step, config.log_every, config.iters):
+                    elapsed = time.perf_counter() - started
+                    rate = (step - start_step) / max(elapsed, 1e-9)
+                    state.last_train = {k: v / state.window_steps for k, v in state.window.items()}
+                    state.window, state.window_steps = {}, 0
+                    emit({"event": "train", "step": step, **state.last_train,
+                          "lr": optimizer.param_groups[0]["lr"], "it_per_s": rate,
+                          "eta_s": (config.iters - step) / max(rate, 1e-9), "elapsed_s": elapsed})
+                if validate is not None and _due(step, config.validate_every, config.iters):
+                    emit(_validate(state, validate, config, out_dir / BEST_FILE, model_name))
+                if _due(step, config.checkpoint_every, config.iters):
+                    save_checkpoint(checkpoint, state, run=run)
+                    emit({"event": "checkpoint", "step": step, "path": str(checkpoint)})
+    finally:
+        if hasattr(source, "close"):
+            source.close()  # stops DataLoader workers, if any
+
+    seconds = time.perf_counter() - started
+    emit({"event": "end", "step": state.step, "elapsed_s": seconds})
+    metrics = {k: v for k, v in state.last_val.items() if k != "step"}
+    return FitResult(state.step, dict(state.last_train), metrics, state.best, state.best_step, seconds)

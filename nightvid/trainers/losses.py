@@ -1,0 +1,85 @@
+"""Training losses as pure functions, with thin Module wrappers where a Module helps.
+
+All losses take float ``(B, C, H, W)`` batches and return a scalar tensor (``"mean"``
+or ``"sum"`` reduction) or the unreduced per-element tensor (``"none"``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["L1Loss", "TVLoss", "l1_loss", "mse_loss", "tv_loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def l1_loss(pred: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Mean absolute error.
+
+    Shape:
+        ``pred`` and ``target``: the same shape, any; output a scalar (or that shape
+        for ``reduction="none"``).
+
+    Example:
+        >>> l1_loss(torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4))
+        tensor(1.)
+    """
+    _check_reduction(reduction)
+    return F.l1_loss(pred, target, reduction=reduction)
+
+
+def mse_loss(pred: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Mean squared error (same contract as :func:`l1_loss`)."""
+    _check_reduction(reduction)
+    return F.mse_loss(pred, target, reduction=reduction)
+
+
+def tv_loss(x: Tensor) -> Tensor:
+    """Squared total variation, normalised by the number of elements.
+
+    ``(sum of squared vertical differences + sum of squared horizontal differences)
+    / (B * C * H * W)``, the form used by the NoiSER reference code. A constant image
+    gives 0.
+
+    Shape:
+        ``x``: ``(B, C, H, W)``; output a scalar.
+
+    Example:
+        >>> tv_loss(torch.ones(2, 3, 8, 8))
+        tensor(0.)
+    """
+    if x.ndim != 4:
+        raise ValueError(f"tv_loss expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).pow(2).sum()
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).sum()
+    return (dh + dw) / x.numel()
+
+
+class L1Loss(nn.Module):
+    """:func:`l1_loss` times ``loss_weight``."""
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        _check_reduction(reduction)
+        self.loss_weight, self.reduction = loss_weight, reduction
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return self.loss_weight * l1_loss(pred, target, reduction=self.reduction)
+
+
+class TVLoss(nn.Module):
+    """:func:`tv_loss` times ``loss_weight``."""
+
+    def __init__(self, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.loss_weight * tv_loss(x)

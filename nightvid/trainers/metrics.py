@@ -1,0 +1,123 @@
+"""Full-reference image quality: PSNR and SSIM, as pure torch functions.
+
+Both take RGB batches ``(B, C, H, W)`` with values in ``[0, data_range]`` (sRGB [0, 1] in
+nightvid), compute in float64 whatever the input dtype, and return one value per image,
+shape ``(B,)``.
+
+- PSNR: ``10 * log10(data_range**2 / MSE)`` with the MSE over C, H and W. Identical
+  images give ``inf`` (not capped); model cards write a non-finite value as null.
+- SSIM: Wang et al. 2004 with their reference settings: an 11x11 Gaussian window with
+  sigma 1.5, K1 = 0.01, K2 = 0.03, "valid" filtering (no padding, so the map is
+  (H - 10) x (W - 10)); computed per channel and averaged over the map and the
+  channels (no conversion to luma). Identical images give exactly 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nightvid.nets import Enhancer
+
+__all__ = ["evaluate", "psnr", "ssim", "validator"]
+
+
+def _check_pair(pred: Tensor, target: Tensor) -> None:
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    if pred.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W) batches, got shape {tuple(pred.shape)}")
+
+
+def psnr(pred: Tensor, target: Tensor, *, data_range: float = 1.0) -> Tensor:
+    """Peak signal-to-noise ratio in dB per image; ``inf`` for identical images.
+
+    Example:
+        >>> psnr(torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 0.1)).round(decimals=4)
+        tensor([20.], dtype=torch.float64)
+    """
+    _check_pair(pred, target)
+    mse = (pred.double() - target.double()).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(data_range**2 / mse)
+
+
+@lru_cache(maxsize=8)
+def _gaussian_window(size: int, sigma: float) -> Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return torch.outer(g, g)
+
+
+def ssim(
+    pred: Tensor, target: Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5
+) -> Tensor:
+    """Structural similarity per image (mean over the SSIM map and the channels).
+
+    Shape:
+        ``pred``, ``target``: ``(B, C, H, W)`` with H, W >= ``window``; output ``(B,)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 16, 16)
+        >>> ssim(x, x)
+        tensor([1., 1.], dtype=torch.float64)
+    """
+    _check_pair(pred, target)
+    if min(pred.shape[-2:]) < window:
+        raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(pred.shape[-2:])}")
+    channels = pred.shape[1]
+    kernel = _gaussian_window(window, sigma).to(pred.device).expand(channels, 1, window, window)
+    x, y = pred.double(), target.double()
+
+    def blur(z: Tensor) -> Tensor:
+        return F.conv2d(z, kernel, groups=channels)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x * mu_x
+    var_y = blur(y * y) - mu_y * mu_y
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(1).mean(dim=1)
+
+
+def evaluate(
+    enhance: Callable[[Tensor], Tensor], pairs: Iterable[tuple[Tensor, Tensor]]
+) -> dict[str, float]:
+    """Mean PSNR and SSIM of ``enhance(low)`` against ``high`` over all images of ``pairs``.
+
+    ``pairs`` yields ``(low, high)`` batches ``(B, 3, H, W)`` in [0, 1]; ``enhance`` must
+    return the same shape. Runs without gradients.
+    """
+    total_psnr = total_ssim = 0.0
+    count = 0
+    with torch.no_grad():
+        for low, high in pairs:
+            pred = enhance(low).clamp(0, 1)
+            total_psnr += psnr(pred, high.to(pred.device)).sum().item()
+            total_ssim += ssim(pred, high.to(pred.device)).sum().item()
+            count += low.shape[0]
+    if count == 0:
+        raise ValueError("no validation pairs")
+    return {"psnr": total_psnr / count, "ssim": total_ssim / count}
+
+
+def validator(
+    pairs: Iterable[tuple[Tensor, Tensor]], *, device: str | torch.device = "cpu"
+) -> Callable[[nn.Module], dict[str, float]]:
+    """A ``validate(model)`` for ``fit``: the net wrapped as an ``Enhancer``, scored on ``pairs``.
+
+    ``pairs`` is kept as a list (held-out images are few); each pair is ``(low, high)``
+    with batch dimension, sRGB in [0, 1].
+    """
+    held = [(low, high) for low, high in pairs]
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        net = Enhancer(model)
+        return evaluate(lambda low: net(low.to(device)), held)
+
+    return validate

@@ -1,0 +1,172 @@
+"""The shared loop: loss falls, resume is bit-identical, files are written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from nightvid.errors import NightvidError
+from nightvid.nets import load_weights, read_model_card
+from nightvid.trainers.loop import (
+    LoopConfig,
+    SeededBatches,
+    atomic_write,
+    cosine_schedule,
+    fit,
+    git_commit,
+    save_weights,
+    step_generator,
+    step_schedule,
+    write_model_card,
+)
+
+
+class Stop(Exception):
+    """Raised from on_log to simulate a run killed mid-way."""
+
+
+def tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Dropout(0.1), nn.GELU(), nn.Conv2d(8, 3, 3, padding=1))
+
+
+def draw(index: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    target = torch.rand(2, 3, 12, 12, generator=generator)
+    return target * 0.3, target  # learn to brighten x3.3
+
+
+def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
+    low, high = batch
+    l1 = (model(low) - high).abs().mean()
+    return l1, {"l1": l1.detach()}
+
+
+def run_fit(out: Path, *, iters: int = 24, resume: bool = False, on_log=None, validate=None, **config):
+    model = tiny_net()
+    result = fit(
+        model, loss_fn, SeededBatches(draw, seed=3), LoopConfig(iters=iters, log_every=4, threads=1, **config),
+        out_dir=out, model_name="tiny",
+        make_optimizer=lambda p: torch.optim.Adam(p, lr=3e-3),
+        make_scheduler=cosine_schedule(iters, warmup=2),
+        validate=validate, run={"iters": iters}, resume=resume, on_log=on_log,
+    )
+    return model, result
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_loss_falls(tmp_path: Path) -> None:
+    _, result = run_fit(tmp_path, iters=40)
+    train = [r for r in records(tmp_path) if r["event"] == "train"]
+    assert train[-1]["loss"] < 0.6 * train[0]["loss"]
+    assert result.steps == 40 and result.final["loss"] == train[-1]["loss"]
+    assert {"loss", "l1", "lr", "it_per_s", "eta_s", "elapsed_s"} <= set(train[0])
+
+
+def test_resume_is_bit_identical(tmp_path: Path) -> None:
+    whole, whole_result = run_fit(tmp_path / "whole", checkpoint_every=8)
+
+    def kill_after_checkpoint(record: dict) -> None:
+        if record["event"] == "train" and record["step"] == 20:  # checkpoint at 16, killed at 20
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_fit(tmp_path / "cut", checkpoint_every=8, on_log=kill_after_checkpoint)
+    resumed, resumed_result = run_fit(tmp_path / "cut", checkpoint_every=8, resume=True)
+
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed_result.final == whole_result.final
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("it_per_s", "eta_s", "elapsed_s", "path")}
+                        for r in rs if r["event"] in ("train", "val")]
+    assert strip(records(tmp_path / "cut")) == strip(records(tmp_path / "whole"))
+
+
+def test_existing_run_is_not_overwritten_and_other_runs_are_refused(tmp_path: Path) -> None:
+    run_fit(tmp_path, iters=4)
+    with pytest.raises(NightvidError, match="already holds a training run"):
+        run_fit(tmp_path, iters=4)
+    with pytest.raises(NightvidError, match="different run"):
+        run_fit(tmp_path, iters=8, resume=True)
+    _, result = run_fit(tmp_path, iters=4, resume=True)  # finished: nothing left to do
+    assert result.steps == 4
+
+
+def test_validation_keeps_best_and_grad_clip(tmp_path: Path) -> None:
+    scores = iter([1.0, 3.0, 2.0])
+    seen: list[dict] = []
+    _, result = run_fit(tmp_path, iters=12, validate=lambda m: {"psnr": next(scores)}, validate_every=4,
+                        grad_clip=0.5, on_log=seen.append)
+    vals = [r for r in seen if r["event"] == "val"]
+    assert [v["best"] for v in vals] == [True, True, False]
+    assert result.best == 3.0 and result.best_step == 8 and result.metrics == {"psnr": 2.0}
+    net = tiny_net()
+    load_weights(net, tmp_path / "best.safetensors", name="tiny")
+
+
+def test_checkpoints_leave_no_temp_files(tmp_path: Path) -> None:
+    run_fit(tmp_path, iters=8, checkpoint_every=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "f.bin"
+    atomic_write(target, lambda h: h.write(b"old"))
+
+    def fail(handle) -> None:
+        handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(target, fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_save_weights_and_model_card(tmp_path: Path) -> None:
+    net = tiny_net()
+    path = save_weights(net, tmp_path / "w.safetensors", model_name="tiny")
+    assert set(load_file(path)) == set(net.state_dict())
+    with pytest.raises(NightvidError, match="for model 'tiny'"):
+        load_weights(tiny_net(), path, name="other")
+    write_model_card(tmp_path / "model_card.json", {"model": "tiny", "metrics": {"psnr": float("inf")}})
+    card = read_model_card(path)  # falls back to model_card.json beside the weights
+    assert card["model"] == "tiny" and card["torch"] == torch.__version__
+    assert card["metrics"]["psnr"] is None  # strict JSON: non-finite -> null
+    assert "commit" in card and (card["commit"] is None or len(card["commit"]) == 40)
+    assert git_commit(tmp_path) is None or isinstance(git_commit(tmp_path), str)
+
+
+def test_seeded_batches_workers_match_in_process() -> None:
+    plain = SeededBatches(draw, seed=1).iterate(5)
+    first = [next(plain) for _ in range(3)]
+    pooled = SeededBatches(draw, seed=1, workers=2).iterate(6)
+    again = [next(pooled) for _ in range(2)]
+    pooled.close()
+    for a, b in zip(first[1:], again):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(torch.rand(3, generator=step_generator(1, 0)), torch.rand(3, generator=step_generator(1, 1)))
+
+
+def test_schedules() -> None:
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = cosine_schedule(10, warmup=2)(opt)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == 0.5 and lrs[1] == 1.0 and lrs[-1] < 0.05
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = step_schedule([2, 4], gamma=0.1)(opt)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)

@@ -1,0 +1,81 @@
+"""NoiSER recipe: loss falls, resume is exact, and the shipped weights are reproducible."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nightvid import nets
+from nightvid.trainers.noiser import NoiserRecipe, noise_batch, train_noiser
+
+TINY = NoiserRecipe(iters=30, patch=24)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_noise_batch_is_clamped_noise() -> None:
+    x = noise_batch(torch.Generator().manual_seed(0), batch=2, patch=64, sigma=3.0, clamp=1.0)
+    assert x.shape == (2, 3, 64, 64)
+    assert x.min() == -1.0 and x.max() == 1.0
+    # N(0, 3) clamped to [-1, 1]: P(|n| >= 1) = 2 * (1 - Phi(1/3)) ~ 0.739
+    assert (x.abs() == 1).float().mean().item() == pytest.approx(0.739, abs=0.02)
+
+
+def test_loss_falls_and_outputs(tmp_path: Path) -> None:
+    seen: list[dict] = []
+    weights = train_noiser(TINY, tmp_path, on_log=seen.append, log_every=5)
+    train = [r for r in seen if r["event"] == "train"]
+    assert train[-1]["loss"] < train[0]["loss"]
+    assert weights == tmp_path / "noiser.safetensors"
+    card = nets.read_model_card(weights)
+    assert card["recipe"]["iters"] == 30 and card["seed"] == 0 and card["iterations"] == 30
+    assert card["final_loss"] == train[-1]["loss"] and card["torch"] == torch.__version__
+    nets.build_enhancer("noiser", weights=weights)  # the layout --weights takes
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    whole = train_noiser(TINY, tmp_path / "whole", checkpoint_every=10)
+
+    def kill(record: dict) -> None:
+        if record["event"] == "train" and record["step"] == 25:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_noiser(TINY, tmp_path / "cut", checkpoint_every=10, log_every=5, on_log=kill)
+    assert not (tmp_path / "cut" / "noiser.safetensors").exists()
+    cut = train_noiser(TINY, tmp_path / "cut", checkpoint_every=10, resume=True)
+    assert whole.read_bytes() == cut.read_bytes()
+
+
+def test_same_result_whatever_the_thread_count(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = train_noiser(replace(TINY, iters=10), tmp_path / "two")
+        torch.set_num_threads(1)
+        one = train_noiser(replace(TINY, iters=10), tmp_path / "one")
+    finally:
+        torch.set_num_threads(before)
+    assert two.read_bytes() == one.read_bytes()
+    assert torch.get_num_threads() == before
+
+
+def test_shipped_weights_are_what_the_default_recipe_trains(tmp_path: Path) -> None:
+    shipped = nets.shipped_weights("noiser")
+    assert shipped is not None
+    card = nets.read_model_card(shipped)
+    assert card["recipe"] == json.loads(json.dumps(NoiserRecipe().__dict__))
+    if card["torch"] != torch.__version__:
+        pytest.skip(f"shipped weights were trained with torch {card['torch']}, this is {torch.__version__}")
+    trained = train_noiser(NoiserRecipe(), tmp_path, log_every=100)
+    ours, theirs = load_file(trained), load_file(shipped)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), key
