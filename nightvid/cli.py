@@ -50,8 +50,8 @@ def _setup_logging(quiet: bool) -> None:
 class _Progress:
     """A rich bar on a terminal, a plain line every few seconds otherwise, or nothing."""
 
-    def __init__(self, label: str, *, quiet: bool) -> None:
-        self.label, self.quiet = label, quiet
+    def __init__(self, label: str, *, quiet: bool, unit: str = "frames") -> None:
+        self.label, self.quiet, self.unit = label, quiet, unit
         self.rich = not quiet and err_console.is_terminal
         self._bar: Progress | None = None
         self._task = None
@@ -62,21 +62,25 @@ class _Progress:
         if self.rich:
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn(),
-                console=err_console, transient=False,
+                TextColumn("{task.fields[rate]:.1f} {task.fields[per]}"), TimeRemainingColumn(),
+                TextColumn("{task.fields[note]}"), console=err_console, transient=False,
             )
             self._bar.start()
-            self._task = self._bar.add_task(self.label, total=None, fps=0.0)
+            per = "fps" if self.unit == "frames" else "it/s"
+            self._task = self._bar.add_task(self.label, total=None, rate=0.0, per=per, note="")
         return self
 
-    def __call__(self, done: int, total: int | None) -> None:
-        fps = done / max(time.perf_counter() - self._start, 1e-9)
+    def __call__(self, done: int, total: int | None, note: str = "") -> None:
+        rate = done / max(time.perf_counter() - self._start, 1e-9)
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=max(total or 0, done) or None, fps=fps)
+            self._bar.update(self._task, completed=done, total=max(total or 0, done) or None,
+                             rate=rate, note=note)
         elif not self.quiet and time.perf_counter() - self._last >= 5.0:
             self._last = time.perf_counter()
             of = f"/{total}" if total else ""
-            print(f"{self.label}: {done}{of} frames, {fps:.1f} fps", file=sys.stderr, flush=True)
+            per = "fps" if self.unit == "frames" else "it/s"
+            print(f"{self.label}: {done}{of} {self.unit}, {rate:.1f} {per} {note}".rstrip(),
+                  file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
@@ -157,6 +161,40 @@ def demo(
 
 
 @app.command()
+def bench(
+    src: Annotated[Optional[Path], typer.Option("--input", help="video to time (default: synthetic)")] = None,
+    size: Annotated[str, typer.Option(help="synthetic clip size: 360p|720p|1080p|WxH")] = "360p",
+    frames: Annotated[int, typer.Option(min=1, help="synthetic clip length")] = 60,
+    model: Model = "noiser",
+    backend: Backend = "auto",
+    batch: Annotated[int, typer.Option(min=1)] = 1,
+    compare: Annotated[Optional[list[str]], typer.Option(help="more MODEL:BACKEND to time")] = None,
+    preset: Annotated[str, typer.Option(help="x264 preset for the encode stage")] = "medium",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Frames per second of decode, inference, encode and end to end, side by side."""
+    from nightvid.bench_report import run_bench
+
+    _setup_logging(quiet=as_json)
+    specs = [f"{model}:{backend}", *(compare or [])]
+    try:
+        report = run_bench(specs, src=src, size=size, frames=frames, batch=batch, preset=preset)
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("engine", "stage", "fps", "ms/frame", "peak RSS MiB", "GPU MiB",
+                  title=f"{report['input']} ({report['frames']} frames, batch {batch})")
+    for row in report["rows"]:
+        table.add_row(row["label"], row["stage"], f"{row['fps']:.1f}", f"{row['ms_per_frame']:.1f}",
+                      f"{row['peak_rss_mib']:.0f}", "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}")
+    Console().print(table)
+    for label, ratio in report["end_to_end_over_slowest"].items():
+        Console().print(f"{label}: end-to-end / slowest stage = {ratio}")
+
+
+@app.command()
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the models, their sizes and whether weights ship with nightvid."""
     from nightvid.models_table import describe_models
@@ -170,6 +208,13 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         table.add_row(row["name"], f"{row['params']:,}", str(tuple(row["input_range"])),
                       str(row["size_multiple"]), row["weights"] or "none (train first)", row["summary"])
     Console().print(table)
+
+
+def _show_training(progress: _Progress, record: dict, total: int) -> None:
+    """Feed the loop's log records (train/val/checkpoint events) to the progress display."""
+    terms = {k: v for k, v in record.items() if k == "loss" or k.startswith(("l1", "tv", "psnr", "ssim"))}
+    note = " ".join(f"{k} {v:.4f}" for k, v in terms.items() if isinstance(v, float))
+    progress(int(record.get("step", 0)), total, note)
 
 
 @train_app.command("noiser")
@@ -191,9 +236,9 @@ def train_noiser_cmd(
     if sigma is not None:
         recipe = dataclasses.replace(recipe, sigma=sigma)
     try:
-        with _Progress("train noiser", quiet=quiet) as progress:
+        with _Progress("train noiser", quiet=quiet, unit="iterations") as progress:
             weights = train_noiser(recipe, out, resume=resume,
-                                   on_log=lambda rec: progress(rec["step"], recipe.iters))
+                                   on_log=lambda rec: _show_training(progress, rec, recipe.iters))
     except NightvidError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:

@@ -1,0 +1,65 @@
+"""``nightvid bench``: build each MODEL:BACKEND engine and time it with the streamer's bench.
+
+Lives beside the CLI (not in ``streamer``) because it creates engines by name, which the
+streamer never does.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nightvid import nets
+from nightvid.engines import create_engine
+from nightvid.errors import NightvidError
+from nightvid.streamer.bench import bench_engine, make_bench_clip, parse_size, slowest_stage_ratio
+from nightvid.streamer.encode import EncodeOptions
+
+__all__ = ["run_bench"]
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    model, _, backend = spec.partition(":")
+    nets.get_info(model)  # unknown model -> NightvidError naming the available ones
+    return model, backend or "auto"
+
+
+def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, batch: int,
+              preset: str) -> dict[str, Any]:
+    """Time every ``MODEL:BACKEND`` in ``specs`` on one clip; a JSON-ready report.
+
+    Models without shipped weights run with random weights: speed does not depend on them.
+    """
+    parsed = [_parse_spec(spec) for spec in specs]
+    encode = EncodeOptions(preset=preset)
+    with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
+        if src is None:
+            src = make_bench_clip(Path(tmp) / f"synthetic-{size}.mp4", size=parse_size(size), frames=frames)
+            label = f"synthetic {size}"
+        else:
+            if not src.is_file():
+                raise NightvidError(f"input not found: {src}")
+            label = str(src)
+        rows = []
+        ratios = {}
+        for model, backend in parsed:
+            weights = "default" if nets.shipped_weights(model) else None
+            engine = create_engine(model, weights=weights, backend=backend)
+            name = f"{model}:{engine.backend}"
+            timing = bench_engine(name, engine, src, batch=batch, encode=encode)
+            rows.extend(timing)
+            ratios[name] = slowest_stage_ratio(timing)
+    return {
+        "input": label,
+        "frames": rows[0].frames if rows else 0,
+        "batch": batch,
+        "rows": [r.as_dict() for r in rows],
+        "end_to_end_over_slowest": ratios,
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                    "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+    }

@@ -1,0 +1,202 @@
+"""Frames per second of each stage alone and of the whole pipeline, per engine.
+
+Stages are timed in the order a user's run meets them: decode (demux + decode + RGB
+conversion), inference (the engine on already-decoded frames), encode (YUV conversion
++ encode + mux), then end to end through ``enhance_video``. The pipeline overlaps its
+stages, so end-to-end fps should approach the slowest stage's fps.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nightvid.engines.base import Engine
+from nightvid.errors import NightvidError
+from nightvid.streamer.colour import tags_for
+from nightvid.streamer.decode import iter_frames, open_input
+from nightvid.streamer.encode import EncodeOptions, VideoWriter
+from nightvid.streamer.pipeline import enhance_video
+
+__all__ = ["SIZES", "StageTiming", "bench_engine", "make_bench_clip", "parse_size", "slowest_stage_ratio"]
+
+SIZES = {"360p": (640, 360), "480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080),
+         "2160p": (3840, 2160)}
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """One row of the bench table."""
+
+    label: str
+    stage: str
+    frames: int
+    fps: float
+    ms_per_frame: float
+    #: Peak resident set size of the process during this stage (MiB).
+    peak_rss_mib: float
+    #: Peak CUDA memory allocated during this stage (MiB), None on CPU.
+    peak_gpu_mib: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``720p`` or ``1280x720`` -> (width, height)."""
+    if text in SIZES:
+        return SIZES[text]
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise NightvidError(f"size must be WIDTHxHEIGHT or one of {', '.join(SIZES)}; got {text!r}") from None
+    if width < 1 or height < 1:
+        raise NightvidError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def make_bench_clip(path: Path, *, size: tuple[int, int], frames: int, rate: int = 30) -> Path:
+    """A synthetic dark clip with motion and grain, encoded losslessly-fast (x264 ultrafast)."""
+    import av
+
+    width, height = size
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast", "crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            base = 14 + 10 * np.sin((x + 6 * i) / 40.0) * np.cos(y / 30.0)
+            grain = rng.normal(0, 3, size=(height, width))
+            luma = np.clip(base + grain, 0, 255).astype(np.uint8)
+            rgb = np.stack([luma, luma, (luma * 1.2).clip(0, 255).astype(np.uint8)], axis=-1)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+class _PeakMemory:
+    """Samples this process's RSS in a background thread; ``peak_mib`` after exit."""
+
+    def __init__(self, device: torch.device, interval_s: float = 0.01) -> None:
+        self.device, self.interval_s = device, interval_s
+        self.peak_mib = 0.0
+        self.gpu_mib: float | None = None
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _rss_mib() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * 4096 / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mib = max(self.peak_mib, self._rss_mib())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> _PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mib = max(self.peak_mib, self._rss_mib())
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.gpu_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+
+
+@contextmanager
+def _timed(label: str, stage: str, frames: int, device: torch.device, rows: list[StageTiming]) -> Iterator[None]:
+    with _PeakMemory(device) as memory:
+        start = time.perf_counter()
+        yield
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+    rows.append(StageTiming(label, stage, frames, round(frames / seconds, 2),
+                            round(1000 * seconds / frames, 2), round(memory.peak_mib, 1),
+                            None if memory.gpu_mib is None else round(memory.gpu_mib, 1)))
+
+
+def _decode_all(src: Path) -> tuple[list[np.ndarray], list[int | None]]:
+    container, _ = open_input(src)
+    with container:
+        frames, pts, tags = [], [], None
+        for frame in iter_frames(container):
+            tags = tags or tags_for(frame)
+            frames.append(tags.to_rgb(frame))
+            pts.append(frame.pts)
+    return frames, pts
+
+
+def bench_engine(
+    label: str,
+    engine: Engine,
+    src: Path,
+    *,
+    batch: int = 1,
+    encode: EncodeOptions | None = None,
+    warmup: int = 2,
+    stages: tuple[str, ...] = ("decode", "inference", "encode", "end-to-end"),
+) -> list[StageTiming]:
+    """Time each stage alone and the whole pipeline for one engine on ``src``."""
+    rows: list[StageTiming] = []
+    encode = encode or EncodeOptions()
+    frames, pts = _decode_all(src)
+    if not frames:
+        raise NightvidError(f"{src} has no frames to benchmark")
+    count = len(frames)
+    device = engine.device
+    # Warm-up: first calls allocate, autotune and (for compiled engines) may specialise.
+    for _ in range(warmup):
+        engine.enhance_uint8(np.stack(frames[:batch]))
+
+    if "decode" in stages:
+        with _timed(label, "decode", count, device, rows):
+            _decode_all(src)
+    enhanced: list[np.ndarray] = []
+    if "inference" in stages or "encode" in stages:
+        with _timed(label, "inference", count, device, rows):
+            for start in range(0, count, batch):
+                enhanced.extend(engine.enhance_uint8(np.stack(frames[start:start + batch])))
+        if "inference" not in stages:
+            rows.pop()
+    with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
+        if "encode" in stages:
+            container, info = open_input(src)
+            with container:
+                first = next(iter_frames(container))
+                writer = VideoWriter(Path(tmp) / "encode.mp4", info, colour=tags_for(first), options=encode)
+            with _timed(label, "encode", count, device, rows):
+                for rgb, stamp in zip(enhanced, pts):
+                    writer.write(rgb, stamp)
+                writer.close()
+        if "end-to-end" in stages:
+            with _timed(label, "end-to-end", count, device, rows):
+                enhance_video(src, Path(tmp) / "e2e.mp4", engine, batch=batch, encode=encode)
+    return rows
+
+
+def slowest_stage_ratio(rows: list[StageTiming]) -> float | None:
+    """End-to-end fps divided by the slowest single stage's fps (1.0 = perfect overlap)."""
+    by_stage = {r.stage: r.fps for r in rows}
+    singles = [by_stage[s] for s in ("decode", "inference", "encode") if s in by_stage]
+    if "end-to-end" not in by_stage or not singles:
+        return None
+    return round(by_stage["end-to-end"] / min(singles), 3)
+

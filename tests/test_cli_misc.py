@@ -1,0 +1,53 @@
+"""`nightvid models`, `train noiser` and `bench` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from nightvid import nets
+from nightvid.cli import app
+
+runner = CliRunner()
+
+
+def test_models_lists_every_net_with_counts_and_weights() -> None:
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == set(nets.list_nets())
+    assert rows["noiser"]["params"] == 1763 and rows["noiser"]["weights"] == "noiser.safetensors"
+    assert rows["lednet"]["params"] == 7_408_893
+    table = runner.invoke(app, ["models"])
+    assert table.exit_code == 0 and "noiser" in table.stdout
+
+
+def test_train_noiser_writes_weights_card_and_refuses_to_clobber(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "noiser", "--out", str(out), "--iters", "20", "--quiet"])
+    assert result.exit_code == 0, result.output
+    weights = Path(result.stdout.strip().splitlines()[-1])
+    assert weights == out / "noiser.safetensors" and weights.is_file()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["iterations"] == 20 and card["seed"] == 0 and card["torch"]
+    net = nets.build("noiser")
+    nets.load_weights(net, weights, name="noiser")  # loads strictly into the net
+    again = runner.invoke(app, ["train", "noiser", "--out", str(out), "--iters", "20"])
+    assert again.exit_code == 1 and again.output.startswith("error: ")
+
+
+def test_bench_json_has_every_stage(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "6", "--preset", "ultrafast", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    stages = {row["stage"] for row in report["rows"]}
+    assert stages == {"decode", "inference", "encode", "end-to-end"}
+    assert all(row["fps"] > 0 and row["frames"] == 6 for row in report["rows"])
+    assert report["end_to_end_over_slowest"]["noiser:eager"] > 0
+
+
+def test_bench_rejects_bad_size() -> None:
+    result = runner.invoke(app, ["bench", "--size", "huge"])
+    assert result.exit_code == 1 and "size must be" in result.output
