@@ -89,7 +89,7 @@ class _Progress:
 
 def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], backend: str,
                  codec: str, crf: int, preset: str, pix_fmt: str, batch: int, overwrite: bool,
-                 keep_partial: bool, quiet: bool, as_json: bool) -> None:
+                 keep_partial: bool, quiet: bool, as_json: bool, stabilize: bool = False) -> None:
     from nightvid.engines import create_engine
     from nightvid.streamer.encode import EncodeOptions
     from nightvid.streamer.pipeline import enhance_video
@@ -100,6 +100,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
         with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
             summary = enhance_video(
                 src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
+                stabilize=stabilize,
                 encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
                 on_progress=progress,
             )
@@ -138,13 +139,15 @@ def enhance(
     overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
     keep_partial: Annotated[bool, typer.Option(
         help="if SRC is corrupt part-way, keep the frames decoded before the damage")] = False,
+    stabilize: Annotated[bool, typer.Option(
+        help="smooth the output brightness over time (less flicker), restarting at scene cuts")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
 ) -> None:
     """Enhance every frame of SRC into DST; audio is copied untouched."""
     _run_enhance(src, dst, model=model, weights=weights, backend=backend, codec=codec, crf=crf,
                  preset=preset, pix_fmt=pix_fmt, batch=batch, overwrite=overwrite,
-                 keep_partial=keep_partial, quiet=quiet, as_json=as_json)
+                 keep_partial=keep_partial, quiet=quiet, as_json=as_json, stabilize=stabilize)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, tags_for
 from nightvid.streamer.decode import CorruptInputError, display_matrix, iter_frames, open_input
 from nightvid.streamer.encode import EncodeOptions, VideoWriter
+from nightvid.streamer.stabilize import BrightnessStabilizer
 from nightvid.streamer.stages import END, Stage, get, put
 from nightvid.streamer.target import check_output, temporary_output
 
@@ -62,13 +63,15 @@ def enhance_video(
     batch: int = 1,
     overwrite: bool = False,
     keep_partial: bool = False,
+    stabilize: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> EnhanceSummary:
     """Enhance every frame of ``src`` into ``dst``; audio and subtitles are copied as is.
 
     ``dst`` appears only when everything succeeded. If ``src`` is corrupt part-way the
     call fails and writes nothing, unless ``keep_partial`` is set: then the frames decoded
-    before the damage are kept and the summary says ``truncated``.
+    before the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
+    the output brightness over time (see ``streamer.stabilize``).
     """
     if batch < 1:
         raise NightvidError(f"batch must be at least 1, got {batch}")
@@ -93,6 +96,7 @@ def enhance_video(
                 done, truncated = _run_stages(
                     itertools.chain([first], frames), writer, engine, colour,
                     size=(info.width, info.height), batch=batch, keep_partial=keep_partial,
+                    stabilizer=BrightnessStabilizer() if stabilize else None,
                     total=info.frames_hint, on_progress=on_progress,
                 )
                 writer.close()
@@ -118,6 +122,7 @@ def _run_stages(
     size: tuple[int, int],
     batch: int,
     keep_partial: bool,
+    stabilizer: BrightnessStabilizer | None,
     total: int | None,
     on_progress: ProgressCallback | None,
 ) -> tuple[int, bool]:
@@ -161,7 +166,9 @@ def _run_stages(
             if not items:
                 break
             outputs = engine.enhance_uint8(np.stack([rgb for rgb, _ in items]))
-            for (_, pts), out in zip(items, outputs):
+            for (source, pts), out in zip(items, outputs):
+                if stabilizer is not None:
+                    out = stabilizer(source, out)
                 if not put(enhanced, (out, pts), stop):
                     break
             done += len(items)

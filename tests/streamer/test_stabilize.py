@@ -1,0 +1,40 @@
+"""Brightness stabilisation: less flicker, no lag at a scene cut."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nightvid.streamer.stabilize import BrightnessStabilizer, flicker, mean_luma
+
+
+def frame(level: float, seed: int = 0, size: tuple[int, int] = (48, 64)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.clip(rng.normal(level, 10, size=(*size, 3)), 0, 255)
+    return img.astype(np.uint8)
+
+
+def test_flicker_of_steady_and_alternating_sequences() -> None:
+    assert flicker([100.0] * 10) == 0.0
+    assert flicker([100, 110] * 10) > 9.0
+
+
+def test_stabilizer_reduces_flicker_of_a_jittery_net() -> None:
+    rng = np.random.default_rng(1)
+    source = frame(20, seed=2)
+    stabilize = BrightnessStabilizer()
+    raw, smooth = [], []
+    for i in range(60):
+        out = frame(120 + rng.normal(0, 8), seed=i)  # the "net" output jitters
+        raw.append(mean_luma(out))
+        smooth.append(mean_luma(stabilize(source, out)))
+    assert flicker(smooth) < 0.5 * flicker(raw)
+
+
+def test_scene_cut_is_followed_at_once() -> None:
+    stabilize = BrightnessStabilizer()
+    dark_src, bright_src = frame(10, seed=3), frame(200, seed=4)
+    for i in range(20):
+        stabilize(dark_src, frame(60, seed=i))
+    after_cut = stabilize(bright_src, frame(180, seed=99))
+    assert abs(mean_luma(after_cut) - 180) < 3  # no fade from the old scene's level
+    assert stabilize.is_cut(dark_src)  # and a cut back is detected too
