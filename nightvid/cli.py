@@ -87,9 +87,18 @@ class _Progress:
             self._bar.stop()
 
 
+def _parse_tile(text: str) -> int | str | None:
+    if text == "auto":
+        return "auto"
+    if text.isdigit():
+        return int(text) or None
+    raise NightvidError(f"--tile takes auto, 0 or a size in pixels; got {text!r}")
+
+
 def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], backend: str,
                  codec: str, crf: int, preset: str, pix_fmt: str, batch: int, overwrite: bool,
-                 keep_partial: bool, quiet: bool, as_json: bool, stabilize: bool = False) -> None:
+                 keep_partial: bool, quiet: bool, as_json: bool, stabilize: bool = False,
+                 tile: str = "auto") -> None:
     from nightvid.engines import create_engine
     from nightvid.streamer.encode import EncodeOptions
     from nightvid.streamer.pipeline import enhance_video
@@ -100,7 +109,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
         with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
             summary = enhance_video(
                 src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
-                stabilize=stabilize,
+                stabilize=stabilize, tile=_parse_tile(tile),
                 encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
                 on_progress=progress,
             )
@@ -141,13 +150,16 @@ def enhance(
         help="if SRC is corrupt part-way, keep the frames decoded before the damage")] = False,
     stabilize: Annotated[bool, typer.Option(
         help="smooth the output brightness over time (less flicker), restarting at scene cuts")] = False,
+    tile: Annotated[str, typer.Option(
+        help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
 ) -> None:
     """Enhance every frame of SRC into DST; audio is copied untouched."""
     _run_enhance(src, dst, model=model, weights=weights, backend=backend, codec=codec, crf=crf,
                  preset=preset, pix_fmt=pix_fmt, batch=batch, overwrite=overwrite,
-                 keep_partial=keep_partial, quiet=quiet, as_json=as_json, stabilize=stabilize)
+                 keep_partial=keep_partial, quiet=quiet, as_json=as_json, stabilize=stabilize,
+                 tile=tile)
 
 
 @app.command()
@@ -247,3 +259,44 @@ def train_noiser_cmd(
     except KeyboardInterrupt:
         raise _fail("interrupted; resume with --resume", code=130) from None
     print(weights)
+
+
+@app.command()
+def preview(
+    source: Annotated[str, typer.Option("--source", "-s",
+                                        help="camera index, /dev/videoN, video file or rtsp:// URL")] = "0",
+    model: Model = "noiser",
+    weights: Weights = None,
+    backend: Backend = "auto",
+    serve: Annotated[Optional[str], typer.Option(
+        help="HOST:PORT: serve the view as an MJPEG web page instead of a window")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="record the view from the start (r toggles)")] = None,
+    snapshot_dir: Annotated[Path, typer.Option(help="folder for s snapshots and r recordings")] = Path("."),
+    layout: Annotated[str, typer.Option(help="side (side by side) | split (mouse moves the divider)")] = "side",
+    loop: Annotated[bool, typer.Option(help="replay a file source at its end")] = False,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N shown frames")] = None,
+    seconds: Annotated[Optional[float], typer.Option(min=0, help="stop after S seconds")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
+) -> None:
+    """Live preview: original and enhanced side by side (q m + - s r keys); Ctrl-C stops."""
+    from nightvid.streamer.preview import PreviewOptions
+    from nightvid.streamer.preview import preview as run_preview
+
+    _setup_logging(quiet)
+    options = PreviewOptions(layout=layout, serve=serve, record=record, snapshot_dir=snapshot_dir,
+                             max_frames=max_frames, seconds=seconds, loop=loop)
+    say = None if quiet else (lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
+    try:
+        summary = run_preview(source, model=model, weights=weights or "default", backend=backend,
+                              options=options, announce=say)
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", code=130) from None
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+    elif not quiet:
+        err_console.print(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps, "
+                          f"latency {summary.latency_ms:.0f} ms, {summary.dropped} dropped): "
+                          f"{summary.reason}", highlight=False)

@@ -9,7 +9,6 @@ stages, so end-to-end fps should approach the slowest stage's fps.
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import iter_frames, open_input
 from nightvid.streamer.encode import EncodeOptions, VideoWriter
+from nightvid.streamer.memory import PeakMemory
 from nightvid.streamer.pipeline import enhance_video
 
 __all__ = ["SIZES", "StageTiming", "bench_engine", "make_bench_clip", "parse_size", "slowest_stage_ratio"]
@@ -85,44 +85,9 @@ def make_bench_clip(path: Path, *, size: tuple[int, int], frames: int, rate: int
     return path
 
 
-class _PeakMemory:
-    """Samples this process's RSS in a background thread; ``peak_mib`` after exit."""
-
-    def __init__(self, device: torch.device, interval_s: float = 0.01) -> None:
-        self.device, self.interval_s = device, interval_s
-        self.peak_mib = 0.0
-        self.gpu_mib: float | None = None
-        self._stop = threading.Event()
-
-    @staticmethod
-    def _rss_mib() -> float:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * 4096 / 2**20
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mib = max(self.peak_mib, self._rss_mib())
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> _PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mib = max(self.peak_mib, self._rss_mib())
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.gpu_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
-
-
 @contextmanager
 def _timed(label: str, stage: str, frames: int, device: torch.device, rows: list[StageTiming]) -> Iterator[None]:
-    with _PeakMemory(device) as memory:
+    with PeakMemory(device) as memory:
         start = time.perf_counter()
         yield
         if device.type == "cuda":

@@ -28,6 +28,7 @@ from nightvid.streamer.encode import EncodeOptions, VideoWriter
 from nightvid.streamer.stabilize import BrightnessStabilizer
 from nightvid.streamer.stages import END, Stage, get, put
 from nightvid.streamer.target import check_output, temporary_output
+from nightvid.streamer.tiling import tiled_engine
 
 __all__ = ["EnhanceSummary", "ProgressCallback", "enhance_video"]
 
@@ -64,6 +65,7 @@ def enhance_video(
     overwrite: bool = False,
     keep_partial: bool = False,
     stabilize: bool = False,
+    tile: int | str | None = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> EnhanceSummary:
     """Enhance every frame of ``src`` into ``dst``; audio and subtitles are copied as is.
@@ -71,7 +73,9 @@ def enhance_video(
     ``dst`` appears only when everything succeeded. If ``src`` is corrupt part-way the
     call fails and writes nothing, unless ``keep_partial`` is set: then the frames decoded
     before the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
-    the output brightness over time (see ``streamer.stabilize``).
+    the output brightness over time (see ``streamer.stabilize``). ``tile`` runs large frames
+    in overlapping tiles: ``"auto"`` only when a frame would not fit in memory, an int
+    for a fixed tile side, None never (see ``streamer.tiling``).
     """
     if batch < 1:
         raise NightvidError(f"batch must be at least 1, got {batch}")
@@ -88,6 +92,7 @@ def enhance_video(
             raise NightvidError(f"{src}: the video stream holds no decodable frame")
         info = dataclasses.replace(info, width=first.width, height=first.height)
         colour = tags_for(first)
+        engine = tiled_engine(engine, info.height, info.width, tile=tile)
         started = time.perf_counter()
         with temporary_output(dst) as tmp:
             writer = VideoWriter(tmp, info, colour=colour, options=encode or EncodeOptions(),
