@@ -1,0 +1,28 @@
+"""The bundled clip and `nightvid demo` (the README's first command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nightvid import cli
+from tests.clips import make_clip, read_video
+
+
+def test_bundled_clip_is_a_short_dark_video_with_audio() -> None:
+    clip = cli.DEMO_CLIP
+    assert clip.is_file() and clip.stat().st_size < 2 * 2**20
+    info = read_video(clip)
+    assert info["frames"] >= 100 and info["audio"]
+    assert info["luma"] < 15  # really dark: mean luma about 6 of 255
+
+
+def test_demo_writes_the_result_and_prints_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "DEMO_CLIP", make_clip(tmp_path / "clip.mp4", frames=6))
+    out = tmp_path / "demo.mp4"
+    result = CliRunner().invoke(cli.app, ["demo", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == str(out.resolve())
+    assert read_video(out)["frames"] == 6
