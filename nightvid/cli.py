@@ -130,7 +130,8 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
 
 Model = Annotated[str, typer.Option("--model", "-m", help="see `nightvid models`")]
 Weights = Annotated[Optional[Path], typer.Option(help="safetensors weights (default: shipped)")]
-Backend = Annotated[str, typer.Option(help="auto|eager")]
+Backend = Annotated[str, typer.Option(
+    help="auto|eager|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)")]
 
 
 @app.command()
@@ -225,6 +226,34 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     Console().print(table)
 
 
+@app.command("compile")
+def compile_cmd(
+    model: Annotated[str, typer.Argument(help="see `nightvid models`")],
+    weights: Weights = None,
+    backend: Annotated[str, typer.Option(help="inductor|onnx|tensorrt")] = "inductor",
+    device: Annotated[Optional[str], typer.Option(help="cpu|cuda|cuda:N (default: cuda if present)")] = None,
+    precision: Annotated[str, typer.Option(help="fp32|fp16|bf16")] = "fp32",
+    min_shape: Annotated[Optional[str], typer.Option("--min", help="smallest batch, BxHxW")] = None,
+    opt_shape: Annotated[Optional[str], typer.Option("--opt", help="batch to tune for, BxHxW")] = None,
+    max_shape: Annotated[Optional[str], typer.Option("--max", help="largest batch, BxHxW")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="engine cache (default: $NIGHTVID_CACHE_DIR or the user cache)")] = None,
+    rebuild: Annotated[bool, typer.Option(help="build even if a valid artifact is cached")] = False,
+) -> None:
+    """Compile MODEL into the engine cache (or verify the cached artifact); print its path."""
+    from nightvid.engines import compile_engine, default_range
+
+    _setup_logging(quiet=False)
+    try:
+        shape_range = default_range(backend).override(min_shape, opt_shape, max_shape)
+        entry = compile_engine(model, weights=weights or "default", backend=backend, device=device,
+                               precision=precision, shape_range=shape_range, cache_dir=cache_dir, rebuild=rebuild)
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    err_console.print(f"{'built in %.1f s' % entry.build_seconds if entry.built else 'cached'}, "
+                      f"loads in {entry.load_seconds:.2f} s: {shape_range}", highlight=False)
+    print(entry.artifact)
+
+
 def _show_training(progress: _Progress, record: dict, total: int) -> None:
     """Feed the loop's log records (train/val/checkpoint events) to the progress display."""
     terms = {k: v for k, v in record.items() if k == "loss" or k.startswith(("l1", "tv", "psnr", "ssim"))}
@@ -272,7 +301,8 @@ def preview(
         help="HOST:PORT: serve the view as an MJPEG web page instead of a window")] = None,
     record: Annotated[Optional[Path], typer.Option(help="record the view from the start (r toggles)")] = None,
     snapshot_dir: Annotated[Path, typer.Option(help="folder for s snapshots and r recordings")] = Path("."),
-    layout: Annotated[str, typer.Option(help="side (side by side) | split (mouse moves the divider)")] = "side",
+    layout: Annotated[str, typer.Option(help="side (side by side) | split (the mouse moves the divider)")
+                      ] = "side",
     loop: Annotated[bool, typer.Option(help="replay a file source at its end")] = False,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N shown frames")] = None,
     seconds: Annotated[Optional[float], typer.Option(min=0, help="stop after S seconds")] = None,
@@ -286,10 +316,12 @@ def preview(
     _setup_logging(quiet)
     options = PreviewOptions(layout=layout, serve=serve, record=record, snapshot_dir=snapshot_dir,
                              max_frames=max_frames, seconds=seconds, loop=loop)
-    say = None if quiet else (lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
+    def say(msg: str) -> None:
+        err_console.print(msg, markup=False, highlight=False, soft_wrap=True)
+
     try:
         summary = run_preview(source, model=model, weights=weights or "default", backend=backend,
-                              options=options, announce=say)
+                              options=options, announce=None if quiet else say)
     except NightvidError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:

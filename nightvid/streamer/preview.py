@@ -14,6 +14,12 @@ exposure, save a snapshot, start or stop a recording), so the key logic is teste
 without a window. The preview stops on ``q`` (or Esc), a closed window, Ctrl-C, the end
 of a file source (unless ``loop``), ``max_frames`` or ``seconds``; every path runs the
 same ``finally`` that stops and joins the threads.
+
+What is saved: ``s`` writes the current view (original | enhanced, without the fps
+and latency text) as a PNG into ``snapshot_dir``; ``r`` records the same view to an MP4
+(H.264, wall-clock timestamps) named by ``record`` or by the time, never overwriting a
+file. ``+``/``-`` change KinD's exposure ratio on the eager backend and the output
+gain otherwise (compiled engines bake KinD's ratio in).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import math
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -34,8 +41,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import av
+# isort: off
+# cv2 before av: both wheels bundle libxcb extension libraries under the same names, and
+# OpenCV's Qt window hangs in the X handshake if it gets PyAV's (see _xcb_conflict).
 import cv2
+import av
+# isort: on
 import numpy as np
 
 from nightvid.errors import NightvidError
@@ -147,14 +158,17 @@ def set_split(state: PreviewState, fraction: float) -> PreviewState:
 
 
 def _ratio_module(engine: Engine) -> Any | None:
-    """The module of ``engine`` with a run-time ``ratio`` attribute (KinD), if reachable.
+    """The module of an eager ``engine`` with a run-time ``ratio`` attribute (KinD).
 
-    Engines keep their module inside their callable: an attribute of the engine, the
-    bound method's owner or the closure (the eager backend). Compiled backends bake the
-    ratio in; for them this returns ``None`` and the exposure keys use the output gain.
+    The eager backend keeps its module in its callable's closure (``Engine`` exposes no
+    module); a module attribute or bound method is looked at too. Compiled backends
+    (onnx, inductor, tensorrt) bake the ratio into the artifact: for them this returns
+    ``None`` and the exposure keys use the output gain.
     """
     from torch import nn
 
+    if engine.backend != "eager":
+        return None
     fn = getattr(engine, "fn", None)
     roots = [getattr(engine, name, None) for name in ("module", "net", "enhancer")]
     roots.append(getattr(fn, "__self__", None))
@@ -267,6 +281,9 @@ class _Rate:
 # --- recording and snapshots ------------------------------------------------------------
 
 
+_MS = Fraction(1, 1000)
+
+
 class _Recorder:
     """Encodes RGB views to ``path`` (H.264 in the file's container) in its own thread.
 
@@ -285,7 +302,7 @@ class _Recorder:
         stream = self._container.add_stream("libx264", rate=30,
                                             options={"preset": "veryfast", "crf": "20"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        stream.time_base = stream.codec_context.time_base = _MS
         self._stream, self.size = stream, (width, height)
         self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._stop = threading.Event()
@@ -295,9 +312,14 @@ class _Recorder:
         self._stage.start()
 
     def write(self, view: np.ndarray) -> None:
-        if self._stage.error is not None:
-            raise NightvidError(f"recording to {self.path} failed ({self._stage.error})")
+        self._check()
         put(self._queue, (view, time.monotonic()), self._stop)
+
+    def _check(self) -> None:
+        """Raise the encoding thread's error, once."""
+        error, self._stage.error = self._stage.error, None
+        if error is not None:
+            raise NightvidError(f"recording to {self.path} failed ({error})")
 
     def _body(self, stop: threading.Event) -> None:
         try:
@@ -309,7 +331,9 @@ class _Recorder:
                 pts = max(int((at - self._start) * 1000), self._last_pts + 1)
                 self._last_pts = pts
                 frame = av.VideoFrame.from_ndarray(view, format="rgb24")
-                frame.pts, frame.time_base = pts, self._stream.time_base
+                # Milliseconds, stated on every frame: the muxer may change the stream's
+                # time base once it writes the header (MP4 picks its own timescale).
+                frame.pts, frame.time_base = pts, _MS
                 self._container.mux(self._stream.encode(frame))
             self._container.mux(self._stream.encode(None))  # flush what the encoder holds
         finally:
@@ -322,8 +346,7 @@ class _Recorder:
         if self._stage.is_alive():
             self._stop.set()
             self._stage.join(timeout=5.0)
-        if self._stage.error is not None:
-            raise NightvidError(f"recording to {self.path} failed ({self._stage.error})")
+        self._check()
 
 
 def _free_path(path: Path) -> Path:
@@ -387,10 +410,26 @@ def check_display() -> None:
         raise NightvidError(f"cannot open a window on display {display} ({reason}): {hint}")
 
 
+def _xcb_conflict() -> bool:
+    """True if PyAV's bundled xcb extension libraries are loaded (PyAV imported before cv2).
+
+    OpenCV's Qt would then bind to them with its own libxcb and wait forever for the X
+    server's reply to a MIT-SHM query; a clear error is better than a hung window.
+    """
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    return re.search(r"/av\.libs/libxcb-[a-z]", maps) is not None
+
+
 class _WindowView:
     """An OpenCV window (main thread only); the mouse moves the split divider."""
 
     def __init__(self, title: str = WINDOW_TITLE) -> None:
+        if _xcb_conflict():
+            raise NightvidError("cannot open a window in this process: PyAV was imported before "
+                                "OpenCV (import cv2 first); use --serve HOST:PORT")
         _fix_qt_fonts()
         self.title = title
         self._shown = False
@@ -504,14 +543,14 @@ class _Session:
     """The main loop's mutable parts: engines by model, recorder, view, summary."""
 
     def __init__(self, models: Sequence[str], make_engine: Callable[[str], Engine],
-                 options: PreviewOptions, announce: Callable[[str], None]) -> None:
+                 options: PreviewOptions, announce: Callable[[str], None],
+                 summary: PreviewSummary) -> None:
         self.make_engine, self.options, self.announce = make_engine, options, announce
+        self.summary = summary
         self.state = PreviewState(models=tuple(models), recording=options.record is not None)
         self.engines: dict[str, Engine] = {self.state.model: make_engine(self.state.model)}
         self.exposure_label = apply_exposure(self.engine, 0)
         self.recorder: _Recorder | None = None
-        self.summary: PreviewSummary | None = None
-        self._record_target = options.record
 
     @property
     def engine(self) -> Engine:
@@ -521,6 +560,9 @@ class _Session:
         kind, value = event
         before = self.state
         after = handle_key(before, value) if kind == "key" else set_split(before, value)
+        if kind == "key" and value == "m" and len(before.models) == 1:
+            self.announce(f"no other model to switch to: only {before.model} is available "
+                          "(the others have no shipped weights yet)")
         if after.model != before.model:
             try:
                 if after.model not in self.engines:
@@ -549,18 +591,20 @@ class _Session:
         if not cv2.imwrite(str(path), cv2.cvtColor(view, cv2.COLOR_RGB2BGR)):
             self.announce(f"snapshot not saved: cannot write {path}")
             return
-        assert self.summary is not None
         self.summary.snapshots.append(str(path))
         self.announce(f"snapshot: {path}")
 
     def start_recording(self, view: np.ndarray) -> None:
-        if self._record_target is not None:
-            path = _free_path(self._record_target)
+        if self.options.record is not None:
+            path = _free_path(Path(self.options.record))  # never overwrites: -2, -3, ...
         else:
-            self.options.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.options.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise NightvidError(f"cannot record into {self.options.snapshot_dir} "
+                                    f"({err.strerror})") from None
             path = _free_path(self.options.snapshot_dir / f"nightvid-{_stamp()}.mp4")
         self.recorder = _Recorder(path, view.shape[1], view.shape[0])
-        assert self.summary is not None
         self.summary.recordings.append(str(path))
         self.announce(f"recording: {path}")
 
@@ -574,24 +618,25 @@ class _Session:
 def run_preview(
     source: str,
     *,
-    models: Sequence[str],
+    models: Sequence[str] | Callable[[], Sequence[str]],
     make_engine: Callable[[str], Engine],
     options: PreviewOptions = PreviewOptions(),
     announce: Callable[[str], None] | None = None,
 ) -> PreviewSummary:
     """Show ``source`` enhanced live until a stop condition; returns what happened.
 
-    ``models`` is the ``m`` key's cycle (the first is shown first) and ``make_engine``
-    builds an engine for one of them (called lazily, once per model). ``announce``
-    receives one-line messages for the user (URL, snapshot and recording paths).
-    Errors the user can fix (unreadable source, no display, busy port) are raised as
-    ``NightvidError`` before any frame is shown.
+    ``models`` is the ``m`` key's cycle (the first is shown first), or a function that
+    returns it (called after the cheap checks); ``make_engine`` builds an engine for one
+    of them (lazily, once per model). ``announce`` receives one-line messages for the
+    user (URL, snapshot and recording paths). Errors the user can fix (unreadable
+    source, no display, busy port, bad record path) are raised as ``NightvidError``
+    before any frame is shown, the cheap ones before any engine is built.
     """
     say = announce or (lambda message: None)
     if options.layout not in LAYOUTS:
         raise NightvidError(f"unknown layout {options.layout!r}; choose from {', '.join(LAYOUTS)}")
-    if not models:
-        raise NightvidError("no model to preview")
+    if options.record is not None and not Path(options.record).parent.is_dir():
+        raise NightvidError(f"cannot record to {options.record}: its folder does not exist")
     address = None
     if options.serve is not None:
         from nightvid.streamer.serve import parse_address
@@ -605,8 +650,10 @@ def run_preview(
     try:
         if address is None:
             check_display()
-        session = _Session(models, make_engine, options, say)
-        session.summary = summary
+        cycle = list(models() if callable(models) else models)
+        if not cycle:
+            raise NightvidError("no model to preview")
+        session = _Session(cycle, make_engine, options, say, summary)
         if address is None:
             view_sink = _WindowView()
         else:
@@ -618,12 +665,10 @@ def run_preview(
         src = None  # the capture thread owns and closes it now
         summary.reason = _loop(capture, view_sink, session, options, summary)
     finally:
-        if capture is not None:
-            try:
-                capture.close()
-            finally:
-                _finish(session, view_sink, src)
-        else:
+        try:
+            if capture is not None:
+                capture.close()  # joins the thread; re-raises what it died of
+        finally:
             _finish(session, view_sink, src)
     if capture is not None:
         summary.captured, summary.dropped = capture.captured, capture.dropped
@@ -707,10 +752,10 @@ def preview(
     announce: Callable[[str], None] | None = None,
 ) -> PreviewSummary:
     """``nightvid preview``: ``model`` with ``weights`` first; ``m`` cycles to shipped models."""
-    from nightvid.engines import create_engine
-
     def make_engine(name: str) -> Engine:
+        from nightvid.engines import create_engine  # torch: only once the cheap checks passed
+
         return create_engine(name, weights=weights if name == model else "default", backend=backend)
 
-    return run_preview(source, models=model_cycle(model), make_engine=make_engine,
+    return run_preview(source, models=lambda: model_cycle(model), make_engine=make_engine,
                        options=options, announce=announce)

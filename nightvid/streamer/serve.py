@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
                         f"Content-Length: {len(jpeg)}\r\n\r\n").encode()
                 self.wfile.write(head + jpeg + b"\r\n")
                 self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, socket.timeout):
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             log.debug("stream client %s went away", self.address_string())
         finally:
             with self.server.count_lock:
