@@ -3,6 +3,9 @@
 Importing this package registers every net (explicit imports, no filesystem scan).
 """
 
+from nightvid.nets import denoiser as _denoiser  # noqa: F401  (registers "denoiser")
+from nightvid.nets import kind as _kind  # noqa: F401  (registers "kind")
+from nightvid.nets import lednet as _lednet  # noqa: F401  (registers "lednet")
 from nightvid.nets import noiser as _noiser  # noqa: F401  (registers "noiser")
 from nightvid.nets._api import (
     Enhancer,
