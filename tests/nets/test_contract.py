@@ -82,3 +82,16 @@ def test_onnx_export(enhancer: nets.Enhancer, tmp_path) -> None:
         dynamic_shapes={"x": {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}},
     )
     assert path.stat().st_size > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 inference is checked on CUDA only")
+def test_float16_on_cuda(enhancer: nets.Enhancer) -> None:
+    x = torch.rand(2, 3, 64, 96, device="cuda")
+    net = enhancer.to("cuda")
+    with torch.no_grad():
+        ref = net(x)
+        half = net.half()(x.half())
+    enhancer.float().cpu()
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    assert (half.float() - ref).abs().mean() < 2e-2
