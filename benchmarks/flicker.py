@@ -36,7 +36,7 @@ def measure(model: str, clip: Path, frames: int | None) -> dict:
                 break
             tags = tags or tags_for(frame)
             rgb = tags.to_rgb(frame)
-            out = engine.enhance_uint8(rgb[None])[0]
+            out = engine.enhance_frames(rgb[None])[0]
             src_l.append(mean_luma(rgb))
             raw_l.append(mean_luma(out))
             stab_l.append(mean_luma(stabilize(rgb, out)))

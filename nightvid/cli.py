@@ -144,7 +144,8 @@ def enhance(
     codec: Annotated[str, typer.Option(help="video encoder")] = "libx264",
     crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
     preset: Annotated[str, typer.Option(help="encoder speed preset")] = "medium",
-    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="output pixel format")] = "yuv420p",
+    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help=(
+        "output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"))] = "auto",
     batch: Annotated[int, typer.Option(min=1, help="frames per inference call")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
     keep_partial: Annotated[bool, typer.Option(
@@ -171,7 +172,7 @@ def demo(
 ) -> None:
     """Enhance the bundled dark dashcam clip (with its audio) and say where the result is."""
     _run_enhance(DEMO_CLIP, dst, model=model, weights=None, backend="auto", codec="libx264",
-                 crf=18, preset="medium", pix_fmt="yuv420p", batch=1, overwrite=True,
+                 crf=18, preset="medium", pix_fmt="auto", batch=1, overwrite=True,
                  keep_partial=False, quiet=quiet, as_json=False)
     print(dst.resolve())
 
@@ -256,7 +257,7 @@ def compile_cmd(
 
 def _show_training(progress: _Progress, record: dict, total: int) -> None:
     """Feed the loop's log records (train/val/checkpoint events) to the progress display."""
-    terms = {k: v for k, v in record.items() if k == "loss" or k.startswith(("l1", "tv", "psnr", "ssim"))}
+    terms = {k: v for k, v in record.items() if k == "loss" or k.startswith(("l1", "tv", "mse", "psnr", "ssim"))}
     note = " ".join(f"{k} {v:.4f}" for k, v in terms.items() if isinstance(v, float))
     progress(int(record.get("step", 0)), total, note)
 
@@ -288,6 +289,112 @@ def train_noiser_cmd(
     except KeyboardInterrupt:
         raise _fail("interrupted; resume with --resume", code=130) from None
     print(weights)
+
+
+Data = Annotated[Path, typer.Option(help="training data: a paired folder (low/high, LOL, LOL-Blur) or clean photos")]
+Out = Annotated[Path, typer.Option(help="run directory for checkpoints, weights and the model card")]
+Iters = Annotated[Optional[int], typer.Option(min=1, help="optimiser steps (KinD: per stage)")]
+Batch = Annotated[Optional[int], typer.Option(min=1, help="patches per step")]
+Patch = Annotated[Optional[int], typer.Option(min=8, help="patch size in pixels")]
+Preset = Annotated[str, typer.Option(help="cpu (reduced, what shipped weights used) | paper")]
+Resume = Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")]
+Device = Annotated[str, typer.Option(help="cpu | cuda | cuda:N")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q")]
+
+
+def _train(name: str, data: Path, out: Path, *, preset: str, resume: bool, device: str, quiet: bool,
+           **overrides: object) -> None:
+    """Shared body of `train kind|lednet|denoiser`: recipe from options, progress, errors."""
+    from nightvid.trainers import recipes
+
+    _setup_logging(quiet)
+    try:
+        recipe = recipes.make_recipe(name, preset=preset, **overrides)
+        total = recipes.total_iters(recipe)
+        with _Progress(f"train {name}", quiet=quiet, unit="iterations") as progress:
+            weights = recipes.train(name, recipe, data, out, resume=resume, device=device, on_log=lambda rec: (
+                _show_training(progress, {**rec, "step": recipes.progress_step(recipe, rec)}, total)))
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; resume with --resume", code=130) from None
+    print(weights)
+
+
+@train_app.command("kind")
+def train_kind_cmd(data: Data, out: Out, iters: Iters = None, batch: Batch = None, patch: Patch = None,
+                   preset: Preset = "cpu", seed: Annotated[int, typer.Option()] = 0, resume: Resume = False,
+                   device: Device = "cpu", quiet: Quiet = False) -> None:
+    """Train KinD's three stages (decomposition, adjustment, restoration) on low/high pairs."""
+    _train("kind", data, out, preset=preset, resume=resume, device=device, quiet=quiet,
+           iters=iters, batch=batch, patch=patch, seed=seed)
+
+
+@train_app.command("lednet")
+def train_lednet_cmd(
+    data: Data, out: Out, iters: Iters = None, batch: Batch = None, patch: Patch = None,
+    vgg19: Annotated[Optional[Path], typer.Option(
+        help="torchvision VGG-19 weights for the perceptual loss; without: an edge loss instead")] = None,
+    preset: Preset = "cpu", seed: Annotated[int, typer.Option()] = 0, resume: Resume = False,
+    device: Device = "cpu", quiet: Quiet = False,
+) -> None:
+    """Train LEDNet on real pairs, or on synthetic dark (blurred) pairs from clean photos."""
+    _train("lednet", data, out, preset=preset, resume=resume, device=device, quiet=quiet, iters=iters,
+           batch=batch, patch=patch, seed=seed, vgg19=str(vgg19) if vgg19 else None)
+
+
+@train_app.command("denoiser")
+def train_denoiser_cmd(
+    data: Data, out: Out, iters: Iters = None, batch: Batch = None, patch: Patch = None,
+    sigma: Annotated[float, typer.Option(help="Gaussian noise std, 0-255 units")] = 25.0,
+    task: Annotated[Optional[str], typer.Option(help="joint training: classify | segment")] = None,
+    lam: Annotated[Optional[float], typer.Option("--lambda", help="task loss weight")] = None,
+    vgg16: Annotated[Optional[Path], typer.Option(help="torchvision VGG-16 weights (else: offline net)")] = None,
+    init: Annotated[Optional[Path], typer.Option(help="denoiser weights to start from")] = None,
+    preset: Preset = "cpu", seed: Annotated[int, typer.Option()] = 0, resume: Resume = False,
+    device: Device = "cpu", quiet: Quiet = False,
+) -> None:
+    """Train the denoiser with MSE, or jointly with a frozen recognition net (--task)."""
+    _train("denoiser", data, out, preset=preset, resume=resume, device=device, quiet=quiet, iters=iters,
+           batch=batch, patch=patch, seed=seed, sigma=sigma, task=task, task_weight=lam,
+           vgg16=str(vgg16) if vgg16 else None, init=str(init) if init else None)
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Argument(help="model to score (see `nightvid models`)")],
+    data: Annotated[Path, typer.Option(help="paired folder; with --sigma, a folder of clean images")],
+    weights: Weights = None,
+    sigma: Annotated[Optional[float], typer.Option(help="denoising: add N(0, S/255) noise (seeded)")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="score only the first N images")] = None,
+    device: Device = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON on stdout")] = False,
+) -> None:
+    """RGB PSNR/SSIM of MODEL per image and mean, beside plain baselines on the same images."""
+    from nightvid.trainers.evaluate import evaluate_model
+
+    _setup_logging(quiet=as_json)
+    try:
+        report = evaluate_model(model, data, weights=weights or "default", sigma=sigma, limit=limit, device=device)
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    _print_eval(report)
+
+
+def _print_eval(report) -> None:  # noqa: ANN001  (EvalReport; imported lazily)
+    methods = list(report.scores)
+    table = Table("image", *(f"{m} PSNR / SSIM" for m in methods),
+                  title=f"{report.model} on {report.data}" + (f", sigma {report.sigma:g}" if report.sigma else ""))
+    for i, name in enumerate(report.images):
+        table.add_row(name, *(f"{report.scores[m][i][0]:.2f} / {report.scores[m][i][1]:.3f}" for m in methods))
+    table.add_section()
+    table.add_row("[bold]mean[/]", *(f"[bold]{report.mean(m)[0]:.2f} / {report.mean(m)[1]:.3f}[/]" for m in methods))
+    Console().print(table)
+    for name, what in report.as_dict()["baselines"].items():
+        Console().print(f"{name}: {what}", highlight=False)
 
 
 @app.command()

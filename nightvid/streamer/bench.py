@@ -129,7 +129,7 @@ def bench_engine(
     device = engine.device
     # Warm-up: first calls allocate, autotune and (for compiled engines) may specialise.
     for _ in range(warmup):
-        engine.enhance_uint8(np.stack(frames[:batch]))
+        engine.enhance_frames(np.stack(frames[:batch]))
 
     if "decode" in stages:
         with _timed(label, "decode", count, device, rows):
@@ -138,7 +138,7 @@ def bench_engine(
     if "inference" in stages or "encode" in stages:
         with _timed(label, "inference", count, device, rows):
             for start in range(0, count, batch):
-                enhanced.extend(engine.enhance_uint8(np.stack(frames[start:start + batch])))
+                enhanced.extend(engine.enhance_frames(np.stack(frames[start:start + batch])))
         if "inference" not in stages:
             rows.pop()
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-__all__ = ["ColourTags", "tags_for"]
+__all__ = ["ColourTags", "bit_depth", "tags_for"]
 
 # FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange.
 UNSPECIFIED = 2
@@ -38,10 +38,14 @@ class ColourTags:
     def sws_matrix(self) -> int:
         return _SWS_MATRIX.get(self.matrix, 5)
 
-    def to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        """Decoded frame -> uint8 (H, W, 3) RGB, converted with these tags."""
+    def to_rgb(self, frame: av.VideoFrame, *, deep: bool = False) -> np.ndarray:
+        """Decoded frame -> (H, W, 3) RGB converted with these tags.
+
+        uint8, or uint16 (full 16-bit scale) with ``deep`` so 10/12-bit video keeps its
+        precision through the net.
+        """
         rgb = frame.reformat(
-            format="rgb24",
+            format="rgb48le" if deep else "rgb24",
             src_colorspace=self.sws_matrix,
             src_color_range=self.range,
             dst_color_range=RANGE_FULL,
@@ -49,8 +53,8 @@ class ColourTags:
         return rgb.to_ndarray()
 
     def from_rgb(self, rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-        """uint8 (H, W, 3) RGB -> a frame in ``pix_fmt`` carrying these tags."""
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        """uint8 or uint16 (H, W, 3) RGB -> a frame in ``pix_fmt`` carrying these tags."""
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
         out = frame.reformat(
             format=pix_fmt,
             src_color_range=RANGE_FULL,
@@ -80,3 +84,13 @@ def tags_for(frame: av.VideoFrame) -> ColourTags:
     if colour_range == RANGE_UNSPECIFIED:
         colour_range = RANGE_FULL if frame.format.name.startswith("yuvj") else RANGE_LIMITED
     return ColourTags(matrix, primaries, transfer, colour_range)
+
+
+def bit_depth(pix_fmt: str | None) -> int:
+    """Bits per luma sample of a pixel format (8 when unknown)."""
+    if not pix_fmt:
+        return 8
+    try:
+        return av.VideoFormat(pix_fmt).components[0].bits
+    except (ValueError, av.error.FFmpegError):
+        return 8

@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from nightvid.errors import NightvidError
-from nightvid.streamer.colour import ColourTags
+from nightvid.streamer.colour import ColourTags, bit_depth
 from nightvid.streamer.decode import VideoInfo
 
 __all__ = ["EncodeOptions", "VideoWriter"]
@@ -37,7 +37,8 @@ class EncodeOptions:
     codec: str = "libx264"
     crf: int | None = 18
     preset: str | None = "medium"
-    pix_fmt: str = "yuv420p"
+    #: ``auto``: yuv420p, or its 10/12-bit variant for deeper sources when the codec has it.
+    pix_fmt: str = "auto"
 
     def codec_options(self) -> dict[str, str]:
         opts: dict[str, str] = {}
@@ -50,8 +51,25 @@ class EncodeOptions:
         return opts
 
 
-def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int) -> str:
+def _auto_pix_fmt(codec: av.Codec, source_pix_fmt: str | None) -> str:
+    """yuv420p, or the same-depth 4:2:0 format for a 10/12-bit source if ``codec`` writes it."""
+    depth = bit_depth(source_pix_fmt)
+    if depth <= 8:
+        return "yuv420p"
+    supported = {f.name for f in (codec.video_formats or [])}
+    for bits in (depth, 10):
+        deep = f"yuv420p{bits}le"
+        if bits <= depth and deep in supported:
+            return deep
+    log.warning("%s cannot write %d-bit video; writing 8-bit yuv420p", codec.name, depth)
+    return "yuv420p"
+
+
+def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int,
+                  source_pix_fmt: str | None = None) -> str:
     """``wanted`` if the encoder takes it at this size, else the closest that works."""
+    if wanted == "auto":
+        wanted = _auto_pix_fmt(codec, source_pix_fmt)
     supported = [f.name for f in (codec.video_formats or [])]
     if supported and wanted not in supported:
         raise NightvidError(
@@ -136,7 +154,7 @@ class VideoWriter:
             raise NightvidError(f"unknown video encoder {options.codec!r}") from None
         if codec.type != "video":
             raise NightvidError(f"{options.codec!r} is not a video encoder")
-        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, info.width, info.height)
+        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, info.width, info.height, info.pix_fmt)
         try:
             self.container = av.open(str(path), "w")
         except ValueError as err:
@@ -156,12 +174,14 @@ class VideoWriter:
             raise
         self.colour = colour
         self.pix_fmt = pix_fmt
+        #: True when the output keeps more than 8 bits: frames should then be uint16 RGB.
+        self.deep = bit_depth(pix_fmt) > 8
         self.time_base = info.time_base
         self._step = _ticks_per_frame(info)
         self._last_pts: int | None = None
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
-        """Encode one RGB frame at ``pts`` (input time base) and mux what is ready."""
+        """Encode one RGB frame (uint8, or uint16 when ``deep``) at ``pts`` and mux what is ready."""
         frame = self.colour.from_rgb(rgb, self.pix_fmt)
         if pts is None:  # streams without timestamps (raw elementary streams)
             pts = 0 if self._last_pts is None else self._last_pts + self._step

@@ -142,7 +142,7 @@ def _run_stages(
             for frame in frames:
                 if (frame.width, frame.height) != size:  # mid-stream size change: keep ours
                     frame = frame.reformat(width=width, height=height)
-                if not put(decoded, (colour.to_rgb(frame), frame.pts), stop):
+                if not put(decoded, (colour.to_rgb(frame, deep=writer.deep), frame.pts), stop):
                     return
         except CorruptInputError as err:
             if not keep_partial:
@@ -170,7 +170,7 @@ def _run_stages(
                 items.append(item)
             if not items:
                 break
-            outputs = engine.enhance_uint8(np.stack([rgb for rgb, _ in items]))
+            outputs = engine.enhance_frames(np.stack([rgb for rgb, _ in items]))
             for (source, pts), out in zip(items, outputs):
                 if stabilizer is not None:
                     out = stabilizer(source, out)

@@ -698,7 +698,7 @@ def _loop(capture: LatestFrameCapture, view_sink: _WindowView | _ServeView, sess
                 return "end of source"
             if isinstance(item, Captured):
                 engine = session.engine
-                enhanced = engine.enhance_uint8(item.frame[None])[0]
+                enhanced = engine.enhance_frames(item.frame[None])[0]
                 state = session.state
                 clean = compose(item.frame, enhanced, layout=options.layout, split=state.split)
                 rate.tick(item.at)

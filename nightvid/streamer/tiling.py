@@ -107,9 +107,9 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     of what is free to leave room for that.
     """
     frame = np.zeros((1, probe, probe, 3), np.uint8)
-    engine.enhance_uint8(frame)  # warm-up: first-call allocations are not per-pixel costs
+    engine.enhance_frames(frame)  # warm-up: first-call allocations are not per-pixel costs
     with PeakMemory(engine.device) as memory:
-        engine.enhance_uint8(frame)
+        engine.enhance_frames(frame)
     used_mib = memory.gpu_mib if memory.gpu_mib is not None else memory.peak_mib - memory.start_mib
     return max(used_mib * 2**20, 1.0) / (probe * probe)
 

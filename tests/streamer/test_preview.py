@@ -110,7 +110,7 @@ def test_exposure_is_output_gain_for_plain_nets() -> None:
     engine = identity_engine()
     assert apply_exposure(engine, 2) == f"gain x{EXPOSURE_STEP ** 2:.2f}"
     frame = np.full((1, 4, 4, 3), 100, np.uint8)
-    assert int(engine.enhance_uint8(frame)[0, 0, 0, 0]) == round(100 * EXPOSURE_STEP ** 2)
+    assert int(engine.enhance_frames(frame)[0, 0, 0, 0]) == round(100 * EXPOSURE_STEP ** 2)
     apply_exposure(engine, 0)
     assert engine.gain == 1.0
 
@@ -122,7 +122,7 @@ def test_exposure_is_the_ratio_for_kind_on_eager() -> None:
     assert apply_exposure(engine, 0) == "ratio auto" and kind.ratio is None
     assert apply_exposure(engine, 1) == "ratio 3.75" and kind.ratio == pytest.approx(3.75)
     assert engine.gain == 1.0
-    out = engine.enhance_uint8(np.full((1, 8, 8, 3), 20, np.uint8))
+    out = engine.enhance_frames(np.full((1, 8, 8, 3), 20, np.uint8))
     assert out.shape == (1, 8, 8, 3)
 
 
