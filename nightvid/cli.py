@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nightvid.errors import NightvidError
+
+if TYPE_CHECKING:
+    from nightvid.trainers.evaluate import EvalReport
 
 app = typer.Typer(
     help="Turn dark video into watchable video.",
@@ -384,7 +387,7 @@ def eval_cmd(
     _print_eval(report)
 
 
-def _print_eval(report) -> None:  # noqa: ANN001  (EvalReport; imported lazily)
+def _print_eval(report: EvalReport) -> None:
     methods = list(report.scores)
     table = Table("image", *(f"{m} PSNR / SSIM" for m in methods),
                   title=f"{report.model} on {report.data}" + (f", sigma {report.sigma:g}" if report.sigma else ""))

@@ -46,11 +46,10 @@ def psnr(pred: Tensor, target: Tensor, *, data_range: float = 1.0) -> Tensor:
 
 
 @lru_cache(maxsize=8)
-def _gaussian_window(size: int, sigma: float) -> Tensor:
+def _gaussian_taps(size: int, sigma: float) -> Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)
+    return g / g.sum()
 
 
 def ssim(
@@ -70,11 +69,15 @@ def ssim(
     if min(pred.shape[-2:]) < window:
         raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(pred.shape[-2:])}")
     channels = pred.shape[1]
-    kernel = _gaussian_window(window, sigma).to(pred.device).expand(channels, 1, window, window)
+    # The 2-D window is the outer product of a 1-D Gaussian, so blur as two 1-D passes
+    # (22 taps instead of 121 per pixel; same values up to float64 rounding).
+    taps = _gaussian_taps(window, sigma).to(pred.device)
+    rows = taps.view(1, 1, window, 1).expand(channels, 1, window, 1)
+    cols = taps.view(1, 1, 1, window).expand(channels, 1, 1, window)
     x, y = pred.double(), target.double()
 
     def blur(z: Tensor) -> Tensor:
-        return F.conv2d(z, kernel, groups=channels)
+        return F.conv2d(F.conv2d(z, rows, groups=channels), cols, groups=channels)
 
     mu_x, mu_y = blur(x), blur(y)
     var_x = blur(x * x) - mu_x * mu_x

@@ -1,0 +1,199 @@
+"""Score a model against plain baselines on the same images: RGB PSNR and SSIM.
+
+Two kinds of test set:
+
+- enhancement (``sigma=None``): a paired folder (``find_pairs`` layouts); each low image
+  is enhanced and compared with its high image;
+- denoising (``sigma`` given, 0-255 units): a folder of clean photos; each gets
+  Gaussian noise N(0, sigma/255), drawn from ``step_generator(seed, index)`` so every
+  run and every method sees the same noise, and is denoised. The noisy input is not
+  clipped when fed to the model.
+
+Every method's output is clamped to [0, 1] and scored with :func:`metrics.psnr` and
+:func:`metrics.ssim` (RGB, full image, no border crop). Baselines:
+
+- ``input``: the input as is (the noisy image, clamped to [0, 1], in denoising);
+- ``gamma``: ``x ** (1 / 2.2)`` per channel (enhancement only);
+- ``global gain``: ``x * 0.45 / mean(x)`` with the mean over all pixels and channels,
+  clamped (enhancement only).
+
+Inference runs the registered net through ``nets.build_enhancer`` in eval mode without
+gradients, one image at a time, at full size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from nightvid import nets
+from nightvid.errors import NightvidError
+from nightvid.trainers.data import (
+    add_gaussian_noise,
+    find_pairs,
+    list_images,
+    read_image,
+)
+from nightvid.trainers.loop import step_generator
+from nightvid.trainers.metrics import psnr, ssim
+
+__all__ = [
+    "BASELINES",
+    "GAIN_TARGET",
+    "GAMMA",
+    "EvalReport",
+    "evaluate_model",
+    "gamma_curve",
+    "global_gain",
+    "score_methods",
+]
+
+log = logging.getLogger(__name__)
+
+GAMMA = 2.2
+GAIN_TARGET = 0.45
+
+
+def gamma_curve(x: Tensor, gamma: float = GAMMA) -> Tensor:
+    """``x ** (1 / gamma)`` per channel (sRGB in [0, 1] -> same shape).
+
+    Example:
+        >>> gamma_curve(torch.full((1, 3, 2, 2), 0.25), 2.0).max()
+        tensor(0.5000)
+    """
+    return x.clamp(0.0, 1.0).pow(1.0 / gamma)
+
+
+def global_gain(x: Tensor, target: float = GAIN_TARGET, eps: float = 1e-6) -> Tensor:
+    """Scale each image so that its mean (over pixels and channels) is ``target``; clamp to [0, 1].
+
+    Example:
+        >>> global_gain(torch.full((1, 3, 2, 2), 0.1)).mean()
+        tensor(0.4500)
+    """
+    mean = x.mean(dim=(1, 2, 3), keepdim=True).clamp_min(eps)
+    return (x * (target / mean)).clamp(0.0, 1.0)
+
+
+#: Baselines by name, for enhancement sets; denoising sets use only ``input``.
+BASELINES: dict[str, Callable[[Tensor], Tensor]] = {
+    "input": lambda x: x,
+    "gamma": gamma_curve,
+    "global gain": global_gain,
+}
+
+
+@dataclass
+class EvalReport:
+    """Per-image and mean scores of every method on one test set."""
+
+    model: str
+    weights: str | None
+    data: str
+    sigma: float | None
+    images: list[str]
+    #: method -> list of ``(psnr, ssim)`` per image, in ``images`` order.
+    scores: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def mean(self, method: str) -> tuple[float, float]:
+        rows = self.scores[method]
+        return sum(p for p, _ in rows) / len(rows), sum(s for _, s in rows) / len(rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "weights": self.weights,
+            "data": self.data,
+            "sigma": self.sigma,
+            "baselines": {
+                "input": "the input as is" + (" (noisy, clamped to [0, 1])" if self.sigma else ""),
+                **({} if self.sigma else {"gamma": f"x ** (1/{GAMMA})",
+                                          "global gain": f"x * {GAIN_TARGET} / mean(x), clamped"}),
+            },
+            "methods": {
+                method: {
+                    "mean": dict(zip(("psnr", "ssim"), self.mean(method))),
+                    "images": [{"name": n, "psnr": p, "ssim": s} for n, (p, s) in zip(self.images, rows)],
+                }
+                for method, rows in self.scores.items()
+            },
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def _test_images(data: Path, *, sigma: float | None, seed: int, limit: int | None
+                 ) -> Iterator[tuple[str, Tensor, Tensor]]:
+    """``(name, input (1, 3, H, W), target)`` for each test image."""
+    if sigma is None:
+        items = [(low.name, low, high) for low, high in find_pairs(data, split="eval")]
+    else:
+        items = [(p.name, p, p) for p in list_images(data)]
+    for index, (name, src, ref) in enumerate(items[:limit]):
+        target = read_image(ref)[None]
+        if sigma is None:
+            source = read_image(src)[None]
+            if source.shape != target.shape:
+                raise NightvidError(f"{src} and its target differ in size")
+        else:
+            source = add_gaussian_noise(target, sigma / 255.0, generator=step_generator(seed, index))
+        yield name, source, target
+
+
+def score_methods(
+    methods: dict[str, Callable[[Tensor], Tensor]],
+    images: Iterator[tuple[str, Tensor, Tensor]],
+) -> tuple[list[str], dict[str, list[tuple[float, float]]]]:
+    """Run every method on every ``(name, input, target)``; clamp, score, collect."""
+    names: list[str] = []
+    scores: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
+    with torch.no_grad():
+        for name, source, target in images:
+            names.append(name)
+            for method, run in methods.items():
+                out = run(source).clamp(0.0, 1.0)
+                scores[method].append((psnr(out, target).item(), ssim(out, target).item()))
+            log.info("%s: %s", name, {m: s[-1] for m, s in scores.items()})
+    if not names:
+        raise NightvidError("no test images")
+    return names, scores
+
+
+def evaluate_model(
+    model: str | None,
+    data: Path | str,
+    *,
+    weights: Path | str | None = "default",
+    sigma: float | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> EvalReport:
+    """Score ``model`` (a registered net name; None = baselines only) and the baselines on ``data``.
+
+    ``weights="default"`` uses the shipped file. ``sigma`` (0-255) switches to denoising:
+    ``data`` is then a folder of clean images. ``limit`` keeps the first N images.
+    """
+    data = Path(data)
+    if sigma is not None and sigma <= 0:
+        raise NightvidError(f"sigma must be > 0, got {sigma}")
+    methods: dict[str, Callable[[Tensor], Tensor]] = {}
+    if model is not None:
+        net = nets.build_enhancer(model, weights=weights).to(device)
+        methods[model] = lambda x: net(x.to(device)).cpu()
+    wanted = ("input",) if sigma is not None else tuple(BASELINES)
+    methods.update({name: BASELINES[name] for name in wanted})
+    started = time.perf_counter()
+    names, scores = score_methods(methods, _test_images(data, sigma=sigma, seed=seed, limit=limit))
+    if weights == "default" and model is not None:
+        shown = str(nets.shipped_weights(model))
+    else:
+        shown = None if weights is None else str(weights)
+    return EvalReport(model or "-", shown, str(data), sigma, names, scores, time.perf_counter() - started)

@@ -1,0 +1,190 @@
+"""KinD, LEDNet and denoiser recipes on tiny data: loss falls, files appear, resume is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from nightvid import nets
+from nightvid.errors import NightvidError
+from nightvid.nets.vgg import TinyClassifier
+from nightvid.trainers import recipes
+from nightvid.trainers.denoiser import DenoiserRecipe, make_high_level, train_denoiser
+from nightvid.trainers.kind import KinDRecipe, StageRecipe, decom_loss, train_kind
+from nightvid.trainers.lednet import LEDNetRecipe, edge_loss, train_lednet
+from nightvid.trainers.perceptual import perceptual_loss
+
+
+class Stop(Exception):
+    pass
+
+
+def _photo(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth colourful 8-bit BGR image (blurred noise plus a gradient)."""
+    base = cv2.GaussianBlur(rng.random((size, size, 3)).astype(np.float32), (0, 0), 3)
+    base = (base - base.min()) / (base.max() - base.min() + 1e-6)
+    ramp = np.linspace(0, 1, size, dtype=np.float32)[None, :, None]
+    return (255 * (0.6 * base + 0.4 * ramp)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clean")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        cv2.imwrite(str(folder / f"{i}.png"), _photo(rng, 48))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pairs")
+    (root / "low").mkdir()
+    (root / "high").mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        high = _photo(rng, 40)
+        cv2.imwrite(str(root / "high" / f"{i}.png"), high)
+        cv2.imwrite(str(root / "low" / f"{i}.png"), (high * 0.15).astype(np.uint8))
+    return root
+
+
+def _train_losses(records: list[dict], stage: str | None = None) -> list[float]:
+    return [r["loss"] for r in records if r["event"] == "train" and r.get("stage") == stage]
+
+
+TINY_DENOISER = DenoiserRecipe.cpu_reduced(iters=12, batch=2, patch=24, warmup=0, val_images=1, val_crop=None,
+                                           validate_every=6, threads=1, hl_classes=3, hl_patch=16,
+                                           hl_iters=4, hl_batch=4)
+
+
+def test_denoiser_loss_falls_and_writes_card(clean_dir: Path, tmp_path: Path) -> None:
+    seen: list[dict] = []
+    best = train_denoiser(TINY_DENOISER, clean_dir, tmp_path, on_log=seen.append, log_every=4)
+    losses = _train_losses(seen)
+    assert losses[-1] < losses[0]
+    card = nets.read_model_card(best)
+    assert card["iterations"] == 12 and card["seed"] == 0 and card["recipe"]["sigma"] == 25.0
+    assert card["metrics"]["validation_best"]["psnr"] is not None and "ssim" in card["metrics"]["validation_last"]
+    nets.build_enhancer("denoiser", weights=best)
+
+
+def test_denoiser_resume_equals_uninterrupted(clean_dir: Path, tmp_path: Path) -> None:
+    recipe = DenoiserRecipe.cpu_reduced(iters=6, batch=2, patch=16, val_images=1, val_crop=None,
+                                        validate_every=3, threads=1)
+    whole = train_denoiser(recipe, clean_dir, tmp_path / "whole", checkpoint_every=2, log_every=1)
+
+    def kill(record: dict) -> None:
+        if record["event"] == "train" and record["step"] == 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_denoiser(recipe, clean_dir, tmp_path / "cut", checkpoint_every=2, log_every=1, on_log=kill)
+    cut = train_denoiser(recipe, clean_dir, tmp_path / "cut", checkpoint_every=2, log_every=1, resume=True)
+    assert (whole.parent / "final.safetensors").read_bytes() == (cut.parent / "final.safetensors").read_bytes()
+    assert whole.read_bytes() == cut.read_bytes()
+
+
+def test_joint_training_updates_only_the_denoiser(clean_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    recipe = replace(TINY_DENOISER, iters=3, task="classify", validate_every=0)
+    seen: list[dict] = []
+    best = train_denoiser(recipe, clean_dir, tmp_path, on_log=seen.append, log_every=1)
+    assert "classify" in next(r for r in seen if r["event"] == "train")
+    high_level = tmp_path / "high_level.safetensors"
+    before = high_level.read_bytes()
+    card = nets.read_model_card(best)
+    assert "TinyClassifier" in card["high_level"]["net"] and "clean image" in card["task_labels"]
+    # the frozen net is reused, unchanged, on resume of a finished run
+    train_denoiser(recipe, clean_dir, tmp_path, resume=True)
+    assert high_level.read_bytes() == before
+
+
+def test_offline_segmenter_is_frozen_and_per_pixel(clean_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    net, what = make_high_level(replace(TINY_DENOISER, task="segment"), sorted(clean_dir.iterdir()), tmp_path)
+    assert net(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
+    assert not any(p.requires_grad for p in net.parameters()) and not net.train().training
+    assert 0.0 <= what["accuracy_fresh_draws"] <= 1.0
+
+
+def test_kind_stages_train_and_assemble(pairs_dir: Path, tmp_path: Path) -> None:
+    stage = StageRecipe(iters=8, batch=2, patch=32, lr=1e-3)
+    recipe = KinDRecipe(decom=stage, adjust=stage, restoration=StageRecipe(iters=2, batch=1, patch=32),
+                        val_pairs=1, val_crop=None, validate_every=0, threads=1)
+    seen: list[dict] = []
+    best = train_kind(recipe, pairs_dir, tmp_path, on_log=seen.append, log_every=4)
+    for name in ("decom", "adjust"):
+        losses = _train_losses(seen, name)
+        assert losses[-1] < losses[0], name
+    assert [r["stage"] for r in seen if r["event"] == "val"] == ["restoration"]
+    card = nets.read_model_card(best)
+    assert card["iterations"] == {"decom": 8, "adjust": 8, "restoration": 2}
+    net = nets.build_enhancer("kind", weights=best)
+    assert net(torch.rand(1, 3, 33, 35)).shape == (1, 3, 33, 35)
+
+
+def test_decom_loss_terms_use_the_paper_weights() -> None:
+    r, l_, x = torch.rand(1, 3, 8, 8), torch.rand(1, 1, 8, 8), torch.rand(1, 3, 8, 8)
+    total, terms = decom_loss(r, l_, r, l_, x, x)
+    expected = terms["recon"] + 0.01 * terms["similarity"] + 0.15 * terms["smooth"] + 0.2 * terms["mutual"]
+    assert torch.allclose(total, expected)
+    assert terms["similarity"] == 0
+
+
+def test_lednet_loss_falls_with_the_edge_substitute(clean_dir: Path, tmp_path: Path) -> None:
+    recipe = LEDNetRecipe.cpu_reduced(iters=8, batch=1, patch=32, val_images=1, val_crop=None, validate_every=0,
+                                      warmup=0, threads=1, blur_prob=0.5)
+    seen: list[dict] = []
+    best = train_lednet(recipe, clean_dir, tmp_path, on_log=seen.append, log_every=4)
+    losses = _train_losses(seen)
+    assert losses[-1] < losses[0]
+    assert "edge_side" in next(r for r in seen if r["event"] == "train")
+    card = nets.read_model_card(best)
+    assert "INSTEAD" in card["loss"] and card["data"]["kind"].startswith("synthetic")
+
+
+def test_edge_and_perceptual_losses() -> None:
+    x = torch.rand(2, 3, 16, 16)
+    assert edge_loss(x, x + 0.25) < 1e-6 and edge_loss(x, x.flip(-1)) > 0
+    vgg = TinyClassifier().eval()
+    layers = {"conv1_1": 1.0, "conv2_1": 0.5}
+    assert perceptual_loss(vgg, x, x, layers) == 0
+    pred = x.clone().requires_grad_(True)
+    loss = perceptual_loss(vgg, pred, x.flip(-1), layers)
+    loss.backward()
+    assert loss > 0 and pred.grad is not None
+
+
+def test_make_recipe_maps_options_onto_fields() -> None:
+    kind = recipes.make_recipe("kind", preset="cpu", iters=7, patch=40)
+    assert (kind.decom.iters, kind.adjust.iters, kind.restoration.iters) == (7, 7, 7)
+    assert kind.restoration.patch == 40 and recipes.total_iters(kind) == 21
+    assert recipes.progress_step(kind, {"step": 2, "stage": "restoration"}) == 16
+    assert recipes.make_recipe("denoiser", preset="paper").iters == DenoiserRecipe().iters
+    assert recipes.make_recipe("lednet", vgg19=None, iters=5).iters == 5
+    with pytest.raises(NightvidError, match="no field"):
+        recipes.make_recipe("lednet", sigma=3)
+    with pytest.raises(NightvidError, match="classify or segment"):
+        recipes.make_recipe("denoiser", task="detect")
+
+
+def test_cli_train_denoiser(clean_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nightvid.cli import app
+
+    args = ["train", "denoiser", "--data", str(clean_dir), "--out", str(tmp_path), "--iters", "2",
+            "--batch", "1", "--patch", "16", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("best.safetensors")
+    assert nets.read_model_card(tmp_path / "best.safetensors")["recipe"]["patch"] == 16
+    again = CliRunner().invoke(app, args)  # an existing run is not overwritten without --resume
+    assert again.exit_code == 1 and "resume" in again.output
