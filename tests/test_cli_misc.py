@@ -39,7 +39,8 @@ def test_train_noiser_writes_weights_card_and_refuses_to_clobber(tmp_path: Path)
 
 
 def test_bench_json_has_every_stage(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "6", "--preset", "ultrafast", "--json"])
+    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "6", "--preset", "ultrafast",
+                                  "--backend", "eager", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     stages = {row["stage"] for row in report["rows"]}
