@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,19 @@ import pytest
 from tests.clips import make_clip
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compiled engines of this test session go to a temporary cache, not the user's."""
+    before = os.environ.get("NIGHTVID_CACHE_DIR")
+    cache = tmp_path_factory.mktemp("nightvid-cache")
+    os.environ["NIGHTVID_CACHE_DIR"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("NIGHTVID_CACHE_DIR", None)
+    else:
+        os.environ["NIGHTVID_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")
