@@ -1,20 +1,193 @@
 """net + weights -> a fast callable on the machine at hand.
 
-``create_engine`` is the single entry point the streamer, bench and preview use.
+``create_engine`` is the single entry point the streamer, bench and preview use;
+``compile_engine`` builds (or verifies) a cached artifact without running it
+(``nightvid compile``). Backends:
+
+- ``eager``: the module as it is (``eager.py``); CPU and CUDA, any shape.
+- ``inductor``: an AOTInductor package ``.pt2`` from the engine cache (``inductor.py``).
+- ``inductor-jit``: ``torch.compile`` in this process, nothing saved (``inductor.py``).
+- ``onnx``: an ``.onnx`` file from the cache run by ONNX Runtime (``onnxrt.py``).
+- ``tensorrt``: a Torch-TensorRT ``.ep`` from the cache, CUDA only (``tensorrt.py``).
+- ``auto``: the fastest backend measured for the net on this kind of device that is
+  installed (``AUTO_CPU`` / ``AUTO_CUDA``); if building it fails, eager, with a warning.
+
+Compiled artifacts are built once per (net, weights, backend and version, torch
+version, device, precision, shape range) and verified on every load (``cache.py``).
+
+Shape range and inputs outside it: the inductor, onnx and tensorrt engines are compiled
+for a ``ShapeRange`` of ``(B, H, W)`` (``shapes.DEFAULT_RANGE``: 1x16x16 to 8x2160x3840
+on CPU, ``DEFAULT_TRT_RANGE`` up to 4x1088x1920 for TensorRT). A batch outside it is
+checked before it reaches compiled code (AOTInductor does not check bounds itself and
+TensorRT rejects it with an opaque error):
+
+- with an explicit backend, ``create_engine(..., on_out_of_range="error")`` (the
+  default) raises ``NightvidError`` naming the shape, the range and the fix (compile
+  with a wider ``--min/--max``, or ``--backend eager``): a user who asked for a
+  compiled engine should not silently get a slow one;
+- with ``backend="auto"`` (default ``on_out_of_range="eager"``) the batch runs through
+  the eager module instead, and a warning is logged once per new shape: ``auto``
+  promises a working engine, fast where it can be.
+
+Example:
+    >>> engine = create_engine("noiser", backend="eager")
+    >>> engine(torch.rand(1, 3, 32, 48)).shape
+    torch.Size([1, 3, 32, 48])
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
+from torch import Tensor, nn
+
 from nightvid import nets
-from nightvid.engines.base import PRECISIONS, Engine, resolve_device, resolve_dtype
-from nightvid.engines.eager import build_eager
+from nightvid.engines.base import PRECISIONS, ArtifactBackend, Engine, resolve_device, resolve_dtype
+from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, load_or_build
+from nightvid.engines.eager import CHANNELS_LAST_CPU, build_eager
+from nightvid.engines.inductor import InductorBackend, build_torch_compile
+from nightvid.engines.onnxrt import OnnxBackend
+from nightvid.engines.shapes import DEFAULT_RANGE, DEFAULT_TRT_RANGE, ShapeRange
+from nightvid.engines.tensorrt import TensorRTBackend
 from nightvid.errors import NightvidError
 
-__all__ = ["BACKENDS", "Engine", "PRECISIONS", "create_engine", "resolve_device"]
+__all__ = [
+    "AUTO_CPU",
+    "AUTO_CUDA",
+    "BACKENDS",
+    "CacheEntry",
+    "DEFAULT_RANGE",
+    "Engine",
+    "PRECISIONS",
+    "ShapeRange",
+    "auto_backend",
+    "compile_engine",
+    "create_engine",
+    "default_cache_dir",
+    "default_range",
+    "resolve_device",
+]
 
-BACKENDS = ("auto", "eager")
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "eager", "inductor", "inductor-jit", "onnx", "tensorrt")
+#: The backends that write an artifact into the engine cache.
+COMPILED: dict[str, Callable[[], ArtifactBackend]] = {
+    "inductor": InductorBackend,
+    "onnx": OnnxBackend,
+    "tensorrt": TensorRTBackend,
+}
+
+# `auto` on CPU, per net, in order of preference (the first one installed wins).
+# Measured with benchmarks/engines_cpu.py (docs/BENCHMARKS.md), fp32, batch 1, ms/frame
+# median at 640x360 / 1280x720 on the project's 2-core AMD EPYC (AVX512), torch 2.13.0,
+# onnxruntime 1.31.1:
+AUTO_CPU: dict[str, tuple[str, ...]] = {
+    "noiser": ("onnx", "inductor", "eager"),
+    "denoiser": ("onnx", "inductor", "eager"),
+    "kind": ("onnx", "inductor", "eager"),
+    "lednet": ("onnx", "inductor", "eager"),
+}
+# `auto` on CUDA: not measured (no GPU on the machines this was written on). TensorRT is
+# the designed fast path; without it eager (fp16/bf16 + channels_last) is the safe
+# choice, since an unmeasured compile would cost minutes for an unknown gain.
+AUTO_CUDA: tuple[str, ...] = ("tensorrt", "eager")
+
+
+def _available(backend: str, device: torch.device, dtype: torch.dtype) -> bool:
+    if backend == "eager":
+        return True
+    try:
+        COMPILED[backend]().check(device, dtype)
+    except NightvidError:
+        return False
+    return True
+
+
+def auto_backend(model: str, device: torch.device | str | None = None, precision: str = "fp32") -> str:
+    """The backend ``auto`` picks for ``model`` on ``device`` (see ``AUTO_CPU``/``AUTO_CUDA``)."""
+    torch_device = resolve_device(device)
+    dtype = resolve_dtype(precision)
+    order = AUTO_CUDA if torch_device.type == "cuda" else AUTO_CPU.get(model, ("eager",))
+    return next(b for b in (*order, "eager") if _available(b, torch_device, dtype))
+
+
+def default_range(backend: str) -> ShapeRange:
+    """The shape range an artifact of ``backend`` is compiled for unless told otherwise."""
+    return DEFAULT_TRT_RANGE if backend == "tensorrt" else DEFAULT_RANGE
+
+
+def _weights_label(model: str, weights: Path | str | None) -> str:
+    if weights is None:
+        return "random-init"
+    if weights == "default":
+        path = nets.shipped_weights(model)
+        return str(path) if path else "default"
+    return str(Path(weights).resolve())
+
+
+def _build_artifact(model: str, enhancer: nn.Module, *, weights: str, backend: str,
+                    device: torch.device, precision: str, shape_range: ShapeRange | None,
+                    cache_dir: Path | str | None, rebuild: bool = False, cuda_graphs: bool = False,
+                    ) -> tuple[Callable[[Tensor], Tensor], CacheEntry, ShapeRange]:
+    impl = TensorRTBackend(cuda_graphs=cuda_graphs) if backend == "tensorrt" else COMPILED[backend]()
+    dtype = resolve_dtype(precision)
+    impl.check(device, dtype)
+    shape_range = shape_range or default_range(backend)
+    meta = artifact_meta(net=model, enhancer=enhancer, weights=weights, backend=backend,
+                         backend_version=impl.version(), device=device, precision=precision,
+                         shape_range=shape_range)
+    fn, entry = load_or_build(
+        meta, cache_dir=cache_dir, suffix=impl.suffix, rebuild=rebuild,
+        build=lambda path: impl.build(enhancer, path, shape_range=shape_range, device=device, dtype=dtype),
+        load=lambda path: impl.load(path, device=device, dtype=dtype),
+    )
+    return fn, entry, shape_range
+
+
+def compile_engine(model: str, *, weights: Path | str | None = "default", backend: str = "inductor",
+                   device: str | None = None, precision: str = "fp32",
+                   shape_range: ShapeRange | None = None, cache_dir: Path | str | None = None,
+                   rebuild: bool = False) -> CacheEntry:
+    """Build the ``backend`` artifact for ``model`` into the cache, or verify the cached one.
+
+    Returns the entry (artifact path, metadata, build/load seconds). ``rebuild=True``
+    builds even when a valid entry exists.
+    """
+    if backend not in COMPILED:
+        raise NightvidError(f"backend {backend!r} has no artifact to compile; choose from {', '.join(COMPILED)}")
+    enhancer = nets.build_enhancer(model, weights=weights)
+    _, entry, _ = _build_artifact(model, enhancer, weights=_weights_label(model, weights), backend=backend,
+                                  device=resolve_device(device), precision=precision,
+                                  shape_range=shape_range, cache_dir=cache_dir, rebuild=rebuild)
+    return entry
+
+
+def _guard(fn: Callable[[Tensor], Tensor], shape_range: ShapeRange, backend: str,
+           fallback: Callable[[Tensor], Tensor] | None) -> Callable[[Tensor], Tensor]:
+    """``fn`` for batches inside ``shape_range``; outside, an error or ``fallback``."""
+    warned: set[tuple[int, ...]] = set()
+
+    def run(batch: Tensor) -> Tensor:
+        if batch.dim() == 4 and shape_range.contains(tuple(batch.shape)):
+            return fn(batch)
+        shape = tuple(batch.shape)
+        if fallback is None:
+            raise NightvidError(
+                f"input batch {shape} is outside the {backend} engine's compiled range "
+                f"{shape_range} (BxHxW); compile a wider one with `nightvid compile --min/--max`, "
+                f"or use --backend eager"
+            )
+        if shape not in warned:
+            warned.add(shape)
+            log.warning("input batch %s is outside the %s engine's range %s; running it eagerly",
+                        shape, backend, shape_range)
+        return fallback(batch)
+
+    return run
 
 
 def create_engine(
@@ -24,13 +197,60 @@ def create_engine(
     backend: str = "auto",
     device: str | None = None,
     precision: str = "fp32",
+    shape_range: ShapeRange | None = None,
+    cache_dir: Path | str | None = None,
+    on_out_of_range: str | None = None,
+    cuda_graphs: bool = False,
 ) -> Engine:
-    """Build the engine for ``model`` with ``weights`` ("default" = the shipped file)."""
+    """Build the engine for ``model`` with ``weights`` ("default" = the shipped file).
+
+    ``backend``: one of ``BACKENDS``. ``shape_range``: the batches a compiled engine
+    accepts (default ``DEFAULT_RANGE``; ``DEFAULT_TRT_RANGE`` for tensorrt).
+    ``cache_dir``: the engine cache (default ``default_cache_dir()``).
+    ``on_out_of_range``: ``"error"`` or ``"eager"`` (default: ``"eager"`` for ``auto``,
+    else ``"error"``); see the module docstring.
+    ``cuda_graphs``: tensorrt only, replay CUDA graphs (``torch_tensorrt.runtime.enable_cudagraphs``).
+    """
     if backend not in BACKENDS:
         raise NightvidError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if on_out_of_range not in (None, "error", "eager"):
+        raise NightvidError(f"on_out_of_range must be 'error' or 'eager', not {on_out_of_range!r}")
     enhancer = nets.build_enhancer(model, weights=weights)
     torch_device = resolve_device(device)
     dtype = resolve_dtype(precision)
-    engine = build_eager(enhancer, device=torch_device, dtype=dtype)
+    chosen = auto_backend(model, torch_device, precision) if backend == "auto" else backend
+    channels_last = torch_device.type == "cuda" or model in CHANNELS_LAST_CPU
+    policy = on_out_of_range or ("eager" if backend == "auto" else "error")
+
+    engine: Engine | None = None
+    if chosen in COMPILED:
+        try:
+            fn, entry, used_range = _build_artifact(
+                model, enhancer, weights=_weights_label(model, weights), backend=chosen,
+                device=torch_device, precision=precision, shape_range=shape_range, cache_dir=cache_dir,
+                cuda_graphs=cuda_graphs)
+        except NightvidError as err:
+            if backend != "auto":
+                raise
+            log.warning("backend auto: %s failed (%s); using eager", chosen, err)
+            chosen = "eager"
+        else:
+            fallback = (build_eager(enhancer, device=torch_device, dtype=dtype, channels_last=channels_last).fn
+                        if policy == "eager" else None)
+            engine = Engine(fn=_guard(fn, used_range, chosen, fallback), backend=chosen,
+                            device=torch_device, dtype=dtype, shape_range=used_range,
+                            artifact=entry.artifact)
+            engine.details.update({
+                "artifact": str(entry.artifact), "cache": "built" if entry.built else "hit",
+                "build_s": f"{entry.build_seconds:.2f}", "load_s": f"{entry.load_seconds:.3f}",
+                "shape_range": str(used_range),
+            })
+    if engine is None:
+        if chosen == "inductor-jit":
+            engine = Engine(fn=build_torch_compile(enhancer, device=torch_device, dtype=dtype),
+                            backend=chosen, device=torch_device, dtype=dtype)
+        else:
+            engine = build_eager(enhancer, device=torch_device, dtype=dtype, channels_last=channels_last)
     engine.details["model"] = model
+    engine.details["precision"] = precision
     return engine
