@@ -1,0 +1,274 @@
+"""The engine cache: compiled artifacts built once, verified on every load.
+
+Each artifact ``<net>-<backend>-<precision>-<key>.<ext>`` sits beside a metadata JSON of
+the same stem. The metadata records what the artifact was built from and for:
+
+- ``net``, ``net_code_sha256`` (the net's source file and ``nets/_api.py``),
+  ``weights_sha256`` and ``weights`` (see ``weights_digest``),
+- ``backend``, ``backend_version``, ``torch_version``,
+- ``device``, ``device_name``, ``device_capability``,
+- ``precision``, ``shape_range`` (min/opt/max as ``[B, H, W]``),
+- ``artifact`` (file name) and ``artifact_sha256``; plus ``build_seconds`` and
+  ``created`` for people.
+
+``key`` hashes the identity fields (all but ``weights``, ``artifact_sha256``,
+``build_seconds``, ``created``), so any change of net, weights, versions, device,
+precision or range looks up a different file. Loading re-checks every identity field
+and the artifact's sha256, then loads it; a missing, stale (another torch or backend
+version), foreign (another net, weights, device, range) or corrupt (hash mismatch,
+unreadable metadata, load failure) entry is logged as a warning saying why and rebuilt,
+never trusted. Writes are atomic (temporary file + ``os.replace``, metadata last), so an
+interrupted build leaves no entry that verifies.
+
+Weights hash: ``weights_digest`` hashes the tensors actually loaded (names, dtypes,
+shapes, bytes, in key order), not the file. Random-init weights (``weights=None``, used
+by tests and speed benchmarks) thus get the hash of their random state dict, which
+differs per seed, and re-saving the same tensors in a new file still hits the cache.
+
+The cache folder is ``cache_dir`` if given, else ``$NIGHTVID_CACHE_DIR``, else the
+platform's user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux,
+``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows) + ``nightvid/engines``.
+Old entries are never deleted automatically; remove the folder to reclaim space.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import inspect
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from nightvid.engines.shapes import ShapeRange
+from nightvid.errors import NightvidError
+
+__all__ = [
+    "CacheEntry",
+    "FORMAT",
+    "artifact_meta",
+    "cache_key",
+    "default_cache_dir",
+    "device_identity",
+    "file_sha256",
+    "load_or_build",
+    "weights_digest",
+]
+
+log = logging.getLogger(__name__)
+
+#: Version of the cache layout and metadata schema; bump to invalidate every entry.
+FORMAT = 1
+_INFO_FIELDS = ("weights", "artifact_sha256", "build_seconds", "created")
+T = TypeVar("T")
+
+
+def default_cache_dir() -> Path:
+    """``$NIGHTVID_CACHE_DIR``, else the platform user cache folder + ``nightvid/engines``."""
+    env = os.environ.get("NIGHTVID_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "nightvid" / "engines"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_digest(module: nn.Module) -> str:
+    """sha256 of ``module.state_dict()``: names, dtypes, shapes and bytes, in key order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _code_digest(module: nn.Module) -> str:
+    """sha256 of the source files that define the net and its ``Enhancer`` wrapper."""
+    digest = hashlib.sha256()
+    inner = getattr(module, "net", module)
+    files = {inspect.getsourcefile(type(inner)), inspect.getsourcefile(type(module))}
+    for file in sorted(f for f in files if f):
+        digest.update(Path(file).read_bytes())
+    return digest.hexdigest()
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_identity(device: torch.device) -> tuple[str, str]:
+    """``(name, capability)``: GPU name and ``sm_XY``, or CPU model and ISA level (e.g. AVX512)."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return torch.cuda.get_device_name(device), f"sm_{major}{minor}"
+    return _cpu_name(), f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
+
+
+def artifact_meta(*, net: str, enhancer: nn.Module, weights: str, backend: str, backend_version: str,
+                  device: torch.device, precision: str, shape_range: ShapeRange) -> dict[str, Any]:
+    """The metadata an artifact for these inputs must carry (without its hash yet)."""
+    name, capability = device_identity(device)
+    return {
+        "format": FORMAT,
+        "net": net,
+        "net_code_sha256": _code_digest(enhancer),
+        "weights_sha256": weights_digest(enhancer),
+        "weights": weights,
+        "backend": backend,
+        "backend_version": backend_version,
+        "torch_version": torch.__version__,
+        "device": device.type,
+        "device_name": name,
+        "device_capability": capability,
+        "precision": precision,
+        "shape_range": shape_range.as_dict(),
+    }
+
+
+def _identity(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k not in _INFO_FIELDS and k != "artifact"}
+
+
+def cache_key(meta: dict[str, Any]) -> str:
+    """16 hex digits of sha256 over the identity fields."""
+    blob = json.dumps(_identity(meta), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where an artifact is, its verified metadata, and what getting it cost."""
+
+    artifact: Path
+    meta_path: Path
+    meta: dict[str, Any]
+    #: True when this call built the artifact, False when it came from the cache.
+    built: bool
+    build_seconds: float
+    load_seconds: float
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    # The temporary name keeps the suffix: aoti_compile_and_package insists on ".pt2".
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _why_invalid(expected: dict[str, Any], meta_path: Path, artifact: Path) -> str | None:
+    """None when the entry verifies, else the reason it cannot be trusted."""
+    if not meta_path.is_file():
+        return None if not artifact.exists() else "artifact without metadata"
+    try:
+        found = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as err:
+        return f"unreadable metadata ({err})"
+    if not isinstance(found, dict):
+        return "unreadable metadata (not an object)"
+    for field, want in _identity(expected).items():
+        if found.get(field) != want:
+            return f"{field} is {found.get(field)!r}, expected {want!r}"
+    if found.get("artifact") != artifact.name:
+        return f"metadata names artifact {found.get('artifact')!r}, expected {artifact.name!r}"
+    if not artifact.is_file():
+        return "artifact file is missing"
+    actual = file_sha256(artifact)
+    if found.get("artifact_sha256") != actual:
+        return f"artifact sha256 is {actual[:12]}..., metadata says {str(found.get('artifact_sha256'))[:12]}..."
+    return None
+
+
+def load_or_build(expected: dict[str, Any], *, cache_dir: Path | str | None, suffix: str,
+                  build: Callable[[Path], None], load: Callable[[Path], T],
+                  rebuild: bool = False) -> tuple[T, CacheEntry]:
+    """Load the verified artifact for ``expected`` metadata, or build, record and load it.
+
+    ``build(path)`` writes the artifact to ``path`` (a temporary name); ``load(path)``
+    turns it into whatever the backend runs. A load that raises after verification
+    means a corrupt artifact: it is rebuilt once, and a second failure is an error.
+    """
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NightvidError(f"cannot create the engine cache folder {folder}: {err}") from None
+    stem = f"{expected['net']}-{expected['backend']}-{expected['precision']}-{cache_key(expected)}"
+    artifact, meta_path = folder / f"{stem}{suffix}", folder / f"{stem}.json"
+    label = f"{expected['net']} ({expected['backend']}, {expected['precision']})"
+
+    if not rebuild:
+        reason = _why_invalid(expected, meta_path, artifact)
+        if reason is None and meta_path.is_file():
+            start = time.perf_counter()
+            try:
+                loaded = load(artifact)
+            except Exception as err:  # any loader failure means the bytes cannot be trusted
+                log.warning("engine cache: rebuilding %s: artifact %s fails to load (%s)",
+                            label, artifact.name, err)
+            else:
+                meta = json.loads(meta_path.read_text())
+                seconds = time.perf_counter() - start
+                log.info("engine cache: loaded %s from %s in %.2f s", label, artifact, seconds)
+                return loaded, CacheEntry(artifact, meta_path, meta, False,
+                                          float(meta.get("build_seconds", 0.0)), seconds)
+        elif reason is not None:
+            log.warning("engine cache: rebuilding %s: %s (%s)", label, reason, meta_path)
+        else:
+            log.info("engine cache: building %s into %s", label, artifact)
+
+    start = time.perf_counter()
+    meta_path.unlink(missing_ok=True)  # an entry is valid only once its metadata is back
+    _atomic_write(artifact, build)
+    build_seconds = time.perf_counter() - start
+    meta = {
+        **expected,
+        "artifact": artifact.name,
+        "artifact_sha256": file_sha256(artifact),
+        "build_seconds": round(build_seconds, 3),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    start = time.perf_counter()
+    try:
+        loaded = load(artifact)
+    except NightvidError:
+        raise
+    except Exception as err:
+        raise NightvidError(f"freshly built artifact {artifact} does not load: {err}") from err
+    return loaded, CacheEntry(artifact, meta_path, meta, True, build_seconds,
+                              time.perf_counter() - start)

@@ -1,0 +1,120 @@
+"""The onnx backend: ``torch.onnx.export(dynamo=True)`` -> ``.onnx`` -> ONNX Runtime.
+
+The ONNX file is converted from the shared ``shapes.export_program`` (so its batch,
+height and width are symbolic, as for the other backends) and holds its weights inline.
+An ``InferenceSession`` runs it on the CPU provider, or on the CUDA provider when the
+device is CUDA and onnxruntime-gpu is installed (inputs and outputs then stay on the
+GPU through I/O binding). Session threads: ``intra_op`` = ``torch.get_num_threads()``
+(what the eager path uses, by default the physical cores), ``inter_op`` = 1 (the graph
+is one chain of convolutions; parallel branches gain nothing).
+
+Optional extra: ``pip install nightvid[onnx]`` (onnx, onnxruntime, onnxscript).
+Precision: fp32 on CPU (ONNX Runtime has few fp16/bf16 CPU kernels); fp32 or fp16 on CUDA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from nightvid.engines.shapes import ShapeRange, export_program
+from nightvid.errors import NightvidError
+
+__all__ = ["OnnxBackend"]
+
+INSTALL_HINT = "install the onnx extra: pip install 'nightvid[onnx]'"
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise NightvidError(f"the onnx backend needs onnxruntime; {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+class OnnxBackend:
+    """ONNX export of the shared ``ExportedProgram``, run by an ORT ``InferenceSession``."""
+
+    name = "onnx"
+    suffix = ".onnx"
+
+    def version(self) -> str:
+        return f"onnxruntime {_ort().__version__}"
+
+    def check(self, device: torch.device, dtype: torch.dtype) -> None:
+        ort = _ort()
+        if device.type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise NightvidError(
+                    "the onnx backend on CUDA needs onnxruntime-gpu (CUDAExecutionProvider); "
+                    "pip install onnxruntime-gpu, or use --device cpu"
+                )
+            if dtype not in (torch.float32, torch.float16):
+                raise NightvidError("the onnx backend on CUDA runs fp32 or fp16")
+        elif device.type == "cpu":
+            if dtype != torch.float32:
+                raise NightvidError("the onnx backend on CPU runs fp32 only; use --precision fp32")
+        else:
+            raise NightvidError(f"the onnx backend runs on cpu or cuda, not {device.type}")
+
+    def build(self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange,
+              device: torch.device, dtype: torch.dtype) -> None:
+        try:
+            import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+        except ImportError:
+            raise NightvidError(f"ONNX export needs onnxscript; {INSTALL_HINT}") from None
+        # Export on CPU: the ONNX graph does not depend on where it was traced.
+        module = enhancer.to(device="cpu", dtype=dtype).eval()
+        program = export_program(module, shape_range, dtype=dtype)
+        try:
+            torch.onnx.export(program, f=str(path), dynamo=True, external_data=False,
+                              input_names=["x"], output_names=["y"], optimize=True,
+                              verbose=False)
+        except Exception as err:  # exporter errors come as many types
+            raise NightvidError(f"ONNX export failed: {err}") from err
+
+    def load(self, path: Path, *, device: torch.device, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+        ort = _ort()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if device.type == "cuda":
+            index = device.index or 0
+            providers: list[Any] = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        name = session.get_inputs()[0].name
+        out_name = session.get_outputs()[0].name
+
+        if device.type != "cuda":
+            def run(batch: Tensor) -> Tensor:
+                array = batch.detach().to("cpu", dtype).contiguous().numpy()
+                return torch.from_numpy(session.run([out_name], {name: array})[0])
+
+            return run
+
+        element = {torch.float32: "float32", torch.float16: "float16"}[dtype]
+
+        def run_cuda(batch: Tensor) -> Tensor:
+            import numpy as np
+
+            x = batch.detach().to(device, dtype).contiguous()
+            y = torch.empty_like(x)  # the net maps (B, 3, H, W) to the same shape
+            binding = session.io_binding()
+            binding.bind_input(name, "cuda", device.index or 0, getattr(np, element),
+                               tuple(x.shape), x.data_ptr())
+            binding.bind_output(out_name, "cuda", device.index or 0, getattr(np, element),
+                                tuple(y.shape), y.data_ptr())
+            torch.cuda.current_stream(device).synchronize()
+            session.run_with_iobinding(binding)
+            return y
+
+        return run_cuda

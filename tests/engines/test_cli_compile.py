@@ -1,0 +1,42 @@
+"""`nightvid compile`: builds into the cache, prints the artifact, names bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from nightvid.cli import app
+
+runner = CliRunner()
+RANGE = ["--min", "1x32x32", "--opt", "1x48x64", "--max", "2x64x96"]
+
+
+def test_compile_writes_artifact_and_metadata_then_hits(tmp_path: Path) -> None:
+    args = ["compile", "noiser", "--backend", "onnx", "--device", "cpu", "--cache-dir", str(tmp_path), *RANGE]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    artifact = Path(first.stdout.strip().splitlines()[-1])
+    assert artifact.is_file() and artifact.suffix == ".onnx" and artifact.parent == tmp_path
+    meta = json.loads(artifact.with_suffix(".json").read_text())
+    assert meta["net"] == "noiser" and meta["backend"] == "onnx" and meta["precision"] == "fp32"
+    assert meta["shape_range"] == {"min": [1, 32, 32], "opt": [1, 48, 64], "max": [2, 64, 96]}
+    assert meta["weights"].endswith("noiser.safetensors")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and again.stdout.strip().splitlines()[-1] == str(artifact)
+    assert "cached" in again.stderr
+
+
+def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
+    cases = [
+        (["compile", "noiser", "--backend", "eager"], "no artifact"),
+        (["compile", "noiser", "--min", "1x360"], "expected BxHxW"),
+        (["compile", "lednet", "--backend", "onnx"], "no shipped weights"),
+        (["compile", "nosuchnet"], "unknown model"),
+        (["compile", "noiser", "--backend", "onnx", "--precision", "bf16", "--device", "cpu"], "fp32 only"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path)])
+        assert result.exit_code == 1, (args, result.output)
+        assert "error:" in result.stderr and message in result.stderr, (args, result.stderr)
