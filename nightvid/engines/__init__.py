@@ -82,9 +82,24 @@ COMPILED: dict[str, Callable[[], ArtifactBackend]] = {
 }
 
 # `auto` on CPU, per net, in order of preference (the first one installed wins).
-# Measured with benchmarks/engines_cpu.py (docs/BENCHMARKS.md), fp32, batch 1, ms/frame
-# median at 640x360 / 1280x720 on the project's 2-core AMD EPYC (AVX512), torch 2.13.0,
-# onnxruntime 1.31.1:
+# Measured with benchmarks/engines_cpu.py (docs/BENCHMARKS.md, 2026-11-22): fp32, batch 1,
+# ms/frame, median of round-robin runs, 2-core AMD EPYC (AVX512), torch 2.13.0,
+# onnxruntime 1.31.1, machine shared with other jobs (load 1-4):
+#
+#   net       size      eager   inductor(.pt2)  onnx    inductor-jit
+#   noiser    640x360     284     160            144     116
+#             1280x720   1175     455            317     397
+#   denoiser  640x360     990     696            765     729
+#             1280x720  12039    6433           5719    6568
+#   kind      640x360    3758    2336           1847    2764
+#             1280x720  15901    8296           6587    9484
+#   lednet    640x360    2775    2207           2315    2082
+#             1280x720  42042   23895          19147   21685
+#
+# ONNX Runtime is fastest at 720p for every net (2.1x-3.7x over eager) and builds in
+# 4-47 s against 20-250 s for AOTInductor; at 360p it is within 10-20% of the best
+# saved artifact (denoiser: AOTInductor 696 vs 765 ms). inductor-jit is never chosen:
+# it recompiles in every process. AOTInductor is the fallback without onnxruntime.
 AUTO_CPU: dict[str, tuple[str, ...]] = {
     "noiser": ("onnx", "inductor", "eager"),
     "denoiser": ("onnx", "inductor", "eager"),
