@@ -29,7 +29,7 @@ def _parse_spec(spec: str) -> tuple[str, str]:
 
 
 def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, batch: int,
-              preset: str) -> dict[str, Any]:
+              preset: str, repeats: int = 1) -> dict[str, Any]:
     """Time every ``MODEL:BACKEND`` in ``specs`` on one clip; a JSON-ready report.
 
     Models without shipped weights run with random weights: speed does not depend on them.
@@ -50,13 +50,15 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
             weights = "default" if nets.shipped_weights(model) else None
             engine = create_engine(model, weights=weights, backend=backend)
             name = f"{model}:{engine.backend}"
-            timing = bench_engine(name, engine, src, batch=batch, encode=encode)
+            timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
             rows.extend(timing)
             ratios[name] = slowest_stage_ratio(timing)
     return {
         "input": label,
         "frames": rows[0].frames if rows else 0,
         "batch": batch,
+        "repeats": repeats,
+        "x264_preset": preset,
         "rows": [r.as_dict() for r in rows],
         "end_to_end_over_slowest": ratios,
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

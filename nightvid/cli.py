@@ -33,6 +33,9 @@ train_app = typer.Typer(help="Train a model's weights from scratch.", no_args_is
 app.add_typer(train_app, name="train")
 
 err_console = Console(stderr=True)
+#: x264 preset of enhance and bench; equal to ``streamer.encode.DEFAULT_PRESET`` (a test
+#: checks), repeated here so that the CLI starts without importing PyAV.
+DEFAULT_PRESET = "veryfast"
 DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "night-demo.mp4"
 
 
@@ -146,7 +149,8 @@ def enhance(
     backend: Backend = "auto",
     codec: Annotated[str, typer.Option(help="video encoder")] = "libx264",
     crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
-    preset: Annotated[str, typer.Option(help="encoder speed preset")] = "medium",
+    preset: Annotated[str, typer.Option(
+        help="encoder speed preset (x264/x265: ultrafast .. veryslow)")] = DEFAULT_PRESET,
     pix_fmt: Annotated[str, typer.Option("--pix-fmt", help=(
         "output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"))] = "auto",
     batch: Annotated[int, typer.Option(min=1, help="frames per inference call")] = 1,
@@ -175,7 +179,7 @@ def demo(
 ) -> None:
     """Enhance the bundled dark dashcam clip (with its audio) and say where the result is."""
     _run_enhance(DEMO_CLIP, dst, model=model, weights=None, backend="auto", codec="libx264",
-                 crf=18, preset="medium", pix_fmt="auto", batch=1, overwrite=True,
+                 crf=18, preset=DEFAULT_PRESET, pix_fmt="auto", batch=1, overwrite=True,
                  keep_partial=False, quiet=quiet, as_json=False)
     print(dst.resolve())
 
@@ -189,25 +193,33 @@ def bench(
     backend: Backend = "auto",
     batch: Annotated[int, typer.Option(min=1)] = 1,
     compare: Annotated[Optional[list[str]], typer.Option(help="more MODEL:BACKEND to time")] = None,
-    preset: Annotated[str, typer.Option(help="x264 preset for the encode stage")] = "medium",
+    preset: Annotated[str, typer.Option(help="x264 preset for the encode stage")] = DEFAULT_PRESET,
+    repeats: Annotated[int, typer.Option(min=1, help="time every stage this many times; report medians")] = 3,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Frames per second of decode, inference, encode and end to end, side by side."""
+    """Frames per second of decode, inference, encode and end to end, side by side.
+
+    Each stage is timed --repeats times in turn and the median shown; "CPU ms" is the
+    process's CPU time per frame (all threads), which shows when stages sharing the
+    cores cannot all run at full speed at once."""
     from nightvid.bench_report import run_bench
 
     _setup_logging(quiet=as_json)
     specs = [f"{model}:{backend}", *(compare or [])]
     try:
-        report = run_bench(specs, src=src, size=size, frames=frames, batch=batch, preset=preset)
+        report = run_bench(specs, src=src, size=size, frames=frames, batch=batch, preset=preset,
+                           repeats=repeats)
     except NightvidError as err:
         raise _fail(str(err)) from None
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table("engine", "stage", "fps", "ms/frame", "peak RSS MiB", "GPU MiB",
-                  title=f"{report['input']} ({report['frames']} frames, batch {batch})")
+    table = Table("engine", "stage", "fps", "ms/frame", "CPU ms/frame", "peak RSS MiB", "GPU MiB",
+                  title=f"{report['input']} ({report['frames']} frames, batch {batch}, "
+                        f"median of {repeats}, x264 {preset})")
     for row in report["rows"]:
         table.add_row(row["label"], row["stage"], f"{row['fps']:.1f}", f"{row['ms_per_frame']:.1f}",
+                      f"{row['cpu_ms_per_frame']:.1f}",
                       f"{row['peak_rss_mib']:.0f}", "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}")
     Console().print(table)
     for label, ratio in report["end_to_end_over_slowest"].items():

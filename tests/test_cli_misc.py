@@ -40,15 +40,24 @@ def test_train_noiser_writes_weights_card_and_refuses_to_clobber(tmp_path: Path)
 
 def test_bench_json_has_every_stage(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "6", "--preset", "ultrafast",
-                                  "--backend", "eager", "--json"])
+                                  "--backend", "eager", "--repeats", "2", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     stages = {row["stage"] for row in report["rows"]}
     assert stages == {"decode", "inference", "encode", "end-to-end"}
-    assert all(row["fps"] > 0 and row["frames"] == 6 for row in report["rows"])
+    assert all(row["fps"] > 0 and row["frames"] == 6 and row["runs"] == 2 for row in report["rows"])
+    assert all(row["cpu_ms_per_frame"] > 0 for row in report["rows"])
+    assert report["repeats"] == 2 and report["x264_preset"] == "ultrafast"
     assert report["end_to_end_over_slowest"]["noiser:eager"] > 0
 
 
 def test_bench_rejects_bad_size() -> None:
     result = runner.invoke(app, ["bench", "--size", "huge"])
     assert result.exit_code == 1 and "size must be" in result.output
+
+
+def test_cli_default_preset_is_the_encoders() -> None:
+    from nightvid import cli
+    from nightvid.streamer.encode import DEFAULT_PRESET, EncodeOptions
+
+    assert cli.DEFAULT_PRESET == DEFAULT_PRESET == EncodeOptions().preset

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from nightvid.engines.transfer import CudaStaging, PendingBatch, to_frames, to_input
 
 if TYPE_CHECKING:
     from nightvid.engines.shapes import ShapeRange
@@ -58,25 +60,34 @@ class Engine:
     shape_range: ShapeRange | None = None
     #: The cached artifact it runs, if any (see ``nightvid.engines.cache``).
     artifact: Path | None = None
+    #: Pinned buffers and streams of the CUDA frame path, made on first use.
+    _staging: CudaStaging | None = field(default=None, init=False, repr=False, compare=False)
 
     def __call__(self, batch: Tensor) -> Tensor:
         with torch.inference_mode():
             return self.fn(batch)
 
-    def enhance_frames(self, frames: np.ndarray) -> np.ndarray:
+    def enhance_frames(self, frames: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """RGB ``(B, H, W, 3)`` uint8 (8-bit video) or uint16 (deeper video, full 16-bit
-        scale) -> enhanced frames of the same shape and dtype.
+        scale), as one array or a list of ``(H, W, 3)`` frames -> enhanced frames as one
+        array of the same dtype. The integer batch is converted on the engine's device."""
+        return self.submit(frames).result()
 
-        The integer batch is uploaded as is and converted on the engine's device.
+    def submit(self, frames: np.ndarray | Sequence[np.ndarray]) -> PendingBatch:
+        """Start enhancing a batch; ``.result()`` waits for it (see ``engines.transfer``).
+
+        On CPU the work is done here. On CUDA it is queued on side streams through pinned
+        buffers, so submitting the next batch before taking this result overlaps them.
         """
-        peak = 65535.0 if frames.dtype == np.uint16 else 255.0
+        if self.device.type == "cuda":
+            if self._staging is None:
+                self._staging = CudaStaging(self.device)
+            return self._staging.submit(frames, self.fn, self.dtype, self.gain)
+        batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
         with torch.inference_mode():
-            x = torch.from_numpy(frames).to(self.device, non_blocking=True)
-            x = x.permute(0, 3, 1, 2).to(self.dtype).div_(peak)
-            y = self.fn(x)
-            y = y.mul(peak * self.gain).clamp_(0.0, peak).round_()
-            y = y.to(torch.uint16 if peak > 255 else torch.uint8)
-            return y.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            x = torch.from_numpy(batch).to(self.device)
+            y = to_frames(self.fn(to_input(x, self.dtype)), x.dtype, self.gain)
+        return PendingBatch(y.numpy())
 
 
 class ArtifactBackend(Protocol):

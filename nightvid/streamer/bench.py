@@ -8,6 +8,7 @@ stages, so end-to-end fps should approach the slowest stage's fps.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ SIZES = {"360p": (640, 360), "480p": (854, 480), "720p": (1280, 720), "1080p": (
 
 @dataclass(frozen=True)
 class StageTiming:
-    """One row of the bench table."""
+    """One row of the bench table: the median of ``runs`` timed runs of one stage."""
 
     label: str
     stage: str
@@ -45,6 +46,10 @@ class StageTiming:
     peak_rss_mib: float
     #: Peak CUDA memory allocated during this stage (MiB), None on CPU.
     peak_gpu_mib: float | None = None
+    #: CPU time of the whole process (all threads) per frame: what the stage costs the
+    #: machine. Stages that together need more CPU than there are cores cannot overlap fully.
+    cpu_ms_per_frame: float | None = None
+    runs: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,17 +90,34 @@ def make_bench_clip(path: Path, *, size: tuple[int, int], frames: int, rate: int
     return path
 
 
-@contextmanager
-def _timed(label: str, stage: str, frames: int, device: torch.device, rows: list[StageTiming]) -> Iterator[None]:
-    with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        yield
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-    rows.append(StageTiming(label, stage, frames, round(frames / seconds, 2),
-                            round(1000 * seconds / frames, 2), round(memory.peak_mib, 1),
-                            None if memory.gpu_mib is None else round(memory.gpu_mib, 1)))
+class _StageClock:
+    """Wall and CPU seconds and peak memory of every run of each stage, then the medians."""
+
+    def __init__(self, label: str, frames: int, device: torch.device) -> None:
+        self.label, self.frames, self.device = label, frames, device
+        self.runs: dict[str, list[tuple[float, float, float, float | None]]] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        with PeakMemory(self.device) as memory:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            yield
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        self.runs.setdefault(stage, []).append((wall, cpu, memory.peak_mib, memory.gpu_mib))
+
+    def rows(self) -> list[StageTiming]:
+        out = []
+        for stage, runs in self.runs.items():
+            wall = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
+            gpu = [r[3] for r in runs if r[3] is not None]
+            out.append(StageTiming(
+                self.label, stage, self.frames, round(self.frames / wall, 2), round(1000 * wall / self.frames, 2),
+                round(max(r[2] for r in runs), 1), round(max(gpu), 1) if gpu else None,
+                round(1000 * cpu / self.frames, 2), len(runs)))
+        return out
 
 
 def _decode_all(src: Path) -> tuple[list[np.ndarray], list[int | None]]:
@@ -117,44 +139,49 @@ def bench_engine(
     batch: int = 1,
     encode: EncodeOptions | None = None,
     warmup: int = 2,
+    repeats: int = 1,
     stages: tuple[str, ...] = ("decode", "inference", "encode", "end-to-end"),
 ) -> list[StageTiming]:
-    """Time each stage alone and the whole pipeline for one engine on ``src``."""
-    rows: list[StageTiming] = []
+    """Time each stage alone and the whole pipeline for one engine on ``src``.
+
+    With ``repeats`` > 1 the stages are timed in turn that many times (round-robin, so a
+    passing load hits them alike) and each row holds the median.
+    """
+    if repeats < 1:
+        raise NightvidError(f"repeats must be at least 1, got {repeats}")
     encode = encode or EncodeOptions()
     frames, pts = _decode_all(src)
     if not frames:
         raise NightvidError(f"{src} has no frames to benchmark")
     count = len(frames)
-    device = engine.device
+    clock = _StageClock(label, count, engine.device)
     # Warm-up: first calls allocate, autotune and (for compiled engines) may specialise.
     for _ in range(warmup):
         engine.enhance_frames(np.stack(frames[:batch]))
+    container, info = open_input(src)
+    with container:
+        colour = tags_for(next(iter_frames(container)))
 
-    if "decode" in stages:
-        with _timed(label, "decode", count, device, rows):
-            _decode_all(src)
-    enhanced: list[np.ndarray] = []
-    if "inference" in stages or "encode" in stages:
-        with _timed(label, "inference", count, device, rows):
-            for start in range(0, count, batch):
-                enhanced.extend(engine.enhance_frames(np.stack(frames[start:start + batch])))
-        if "inference" not in stages:
-            rows.pop()
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
-        if "encode" in stages:
-            container, info = open_input(src)
-            with container:
-                first = next(iter_frames(container))
-                writer = VideoWriter(Path(tmp) / "encode.mp4", info, colour=tags_for(first), options=encode)
-            with _timed(label, "encode", count, device, rows):
-                for rgb, stamp in zip(enhanced, pts):
-                    writer.write(rgb, stamp)
-                writer.close()
-        if "end-to-end" in stages:
-            with _timed(label, "end-to-end", count, device, rows):
-                enhance_video(src, Path(tmp) / "e2e.mp4", engine, batch=batch, encode=encode)
-    return rows
+        for _ in range(repeats):
+            if "decode" in stages:
+                with clock("decode"):
+                    _decode_all(src)
+            enhanced: list[np.ndarray] = []
+            if "inference" in stages or "encode" in stages:
+                with clock("inference"):
+                    for start in range(0, count, batch):
+                        enhanced.extend(engine.enhance_frames(frames[start:start + batch]))
+            if "encode" in stages:
+                writer = VideoWriter(Path(tmp) / "encode.mp4", info, colour=colour, options=encode)
+                with clock("encode"):
+                    for rgb, stamp in zip(enhanced, pts):
+                        writer.write(rgb, stamp)
+                    writer.close()
+            if "end-to-end" in stages:
+                with clock("end-to-end"):
+                    enhance_video(src, Path(tmp) / "e2e.mp4", engine, batch=batch, encode=encode, overwrite=True)
+    return [row for row in clock.rows() if row.stage in stages]
 
 
 def slowest_stage_ratio(rows: list[StageTiming]) -> float | None:

@@ -30,13 +30,18 @@ _CRF_PRESET_CODECS = {"libx264", "libx265"}
 _CRF_ONLY_CODECS = {"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
 
 
+DEFAULT_PRESET = "veryfast"
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """How the enhanced video is encoded."""
 
     codec: str = "libx264"
     crf: int | None = 18
-    preset: str | None = "medium"
+    #: veryfast: at crf 18 on the night dashcam clip enhanced by NoiSER, half the CPU of
+    #: medium (10 vs 21 ms per 640x360 frame) for a file of the same size (651 vs 667 KiB).
+    preset: str | None = DEFAULT_PRESET
     #: ``auto``: yuv420p, or its 10/12-bit variant for deeper sources when the codec has it.
     pix_fmt: str = "auto"
 

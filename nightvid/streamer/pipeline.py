@@ -1,7 +1,7 @@
 """``enhance_video``: decode -> engine -> encode, as concurrent stages.
 
 Decoding and encoding run in their own threads; inference stays on the calling thread
-(one CUDA context, no locking). Bounded queues between them keep memory flat and let
+(one CUDA context, no locking), one batch ahead of the one being encoded. Bounded queues between them keep memory flat and let
 the slowest stage set the pace. Every decoded frame produces exactly one encoded frame,
 in order, with its pts.
 """
@@ -21,6 +21,7 @@ import av
 import numpy as np
 
 from nightvid.engines.base import Engine
+from nightvid.engines.transfer import PendingBatch
 from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, tags_for
 from nightvid.streamer.decode import CorruptInputError, display_matrix, iter_frames, open_input
@@ -158,7 +159,23 @@ def _run_stages(
     decoder.start()
     encoder.start()
     done = 0
+
+    def emit(pending: PendingBatch, items: list) -> bool:
+        nonlocal done
+        for (source, pts), out in zip(items, pending.result()):
+            if stabilizer is not None:
+                out = stabilizer(source, out)
+            if not put(enhanced, (out, pts), stop):
+                return False
+        done += len(items)
+        if on_progress is not None:
+            on_progress(done, total)
+        return True
+
     try:
+        # One batch in flight ahead of the one being emitted: on CUDA the next upload and
+        # compute overlap this batch's download and encoding (see engines.transfer).
+        in_flight: tuple[PendingBatch, list] | None = None
         ended = False
         while not ended:
             items = []
@@ -168,17 +185,13 @@ def _run_stages(
                     ended = True
                     break
                 items.append(item)
-            if not items:
+            submitted = (engine.submit([rgb for rgb, _ in items]), items) if items else None
+            if in_flight is not None and not emit(*in_flight):
+                in_flight = None  # stopped: another stage failed
                 break
-            outputs = engine.enhance_frames(np.stack([rgb for rgb, _ in items]))
-            for (source, pts), out in zip(items, outputs):
-                if stabilizer is not None:
-                    out = stabilizer(source, out)
-                if not put(enhanced, (out, pts), stop):
-                    break
-            done += len(items)
-            if on_progress is not None:
-                on_progress(done, total)
+            in_flight = submitted
+        if in_flight is not None:
+            emit(*in_flight)
         put(enhanced, END, stop)
         _join(encoder)
     except BaseException:

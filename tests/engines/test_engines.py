@@ -87,7 +87,8 @@ def test_second_create_loads_from_cache_fast(engine_for, engine_cache: Path, bac
     load_s = float(again.details["load_s"])
     record_property("load_s", load_s)
     print(f"{name}:{backend} built in {first.details['build_s']} s, loaded in {load_s:.3f} s")
-    assert load_s < 1.0
+    # Relative, not absolute: other jobs on the machine slow both alike.
+    assert load_s < 0.25 * float(first.details["build_s"])
     x = batch(SIZES[0])
     torch.testing.assert_close(again(x), first(x), atol=0, rtol=0)
 
