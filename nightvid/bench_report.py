@@ -6,6 +6,7 @@ streamer never does.
 
 from __future__ import annotations
 
+import os
 import platform
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from nightvid import nets
 from nightvid.engines import create_engine
 from nightvid.errors import NightvidError
-from nightvid.streamer.bench import bench_engine, make_bench_clip, parse_size, slowest_stage_ratio
+from nightvid.streamer.bench import bench_engine, cpu_bound_fps, make_bench_clip, parse_size, slowest_stage_ratio
 from nightvid.streamer.encode import EncodeOptions
 
 __all__ = ["run_bench"]
@@ -45,7 +46,8 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
                 raise NightvidError(f"input not found: {src}")
             label = str(src)
         rows = []
-        ratios = {}
+        ratios, bounds = {}, {}
+        cores = _cores()
         for model, backend in parsed:
             weights = "default" if nets.shipped_weights(model) else None
             engine = create_engine(model, weights=weights, backend=backend)
@@ -53,6 +55,7 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
             timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
             rows.extend(timing)
             ratios[name] = slowest_stage_ratio(timing)
+            bounds[name] = cpu_bound_fps(timing, cores)
     return {
         "input": label,
         "frames": rows[0].frames if rows else 0,
@@ -61,7 +64,18 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         "x264_preset": preset,
         "rows": [r.as_dict() for r in rows],
         "end_to_end_over_slowest": ratios,
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        #: Per engine, the fps the slowest stage and the cores allow together (see cpu_bound_fps).
+        "bound_fps": bounds,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,
+                    "threads": torch.get_num_threads(),
                     "torch": torch.__version__,
                     "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
     }
+
+
+def _cores() -> int:
+    """CPUs this process may run on (its affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

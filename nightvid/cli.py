@@ -222,8 +222,13 @@ def bench(
                       f"{row['cpu_ms_per_frame']:.1f}",
                       f"{row['peak_rss_mib']:.0f}", "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}")
     Console().print(table)
+    cores = report["machine"]["cores"]
     for label, ratio in report["end_to_end_over_slowest"].items():
-        Console().print(f"{label}: end-to-end / slowest stage = {ratio}")
+        bound = report["bound_fps"][label]
+        e2e = next(r["fps"] for r in report["rows"] if r["label"] == label and r["stage"] == "end-to-end")
+        note = "" if bound is None else (
+            f"; the stages' CPU time on {cores} cores allows {bound:.1f} fps, end-to-end reaches {e2e / bound:.2f} of it")
+        Console().print(f"{label}: end-to-end / slowest stage = {ratio}{note}")
 
 
 @app.command()

@@ -49,6 +49,9 @@ def test_bench_json_has_every_stage(tmp_path: Path) -> None:
     assert all(row["cpu_ms_per_frame"] > 0 for row in report["rows"])
     assert report["repeats"] == 2 and report["x264_preset"] == "ultrafast"
     assert report["end_to_end_over_slowest"]["noiser:eager"] > 0
+    stages = {row["stage"]: row for row in report["rows"]}
+    slowest = min(stages[s]["fps"] for s in ("decode", "inference", "encode"))
+    assert 0 < report["bound_fps"]["noiser:eager"] <= slowest
 
 
 def test_bench_rejects_bad_size() -> None:

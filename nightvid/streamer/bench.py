@@ -27,7 +27,7 @@ from nightvid.streamer.encode import EncodeOptions, VideoWriter
 from nightvid.streamer.memory import PeakMemory
 from nightvid.streamer.pipeline import enhance_video
 
-__all__ = ["SIZES", "StageTiming", "bench_engine", "make_bench_clip", "parse_size", "slowest_stage_ratio"]
+__all__ = ["SIZES", "StageTiming", "bench_engine", "make_bench_clip", "cpu_bound_fps", "parse_size", "slowest_stage_ratio"]
 
 SIZES = {"360p": (640, 360), "480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080),
          "2160p": (3840, 2160)}
@@ -192,3 +192,25 @@ def slowest_stage_ratio(rows: list[StageTiming]) -> float | None:
         return None
     return round(by_stage["end-to-end"] / min(singles), 3)
 
+
+
+def cpu_bound_fps(rows: list[StageTiming], cores: int) -> float | None:
+    """The most end-to-end fps the machine can give: no faster than the slowest stage,
+    and no faster than ``cores`` CPUs can supply the three stages' CPU time per frame.
+
+    On CPU inference each stage uses every core when timed alone, so when run together
+    their CPU times add up; ``cores * 1000 / sum(cpu ms per frame)`` then caps the rate
+    below the slowest stage's own fps. On CUDA the cap is usually the slowest stage.
+
+    Example:
+        >>> rows = [StageTiming("n", s, 10, fps, 1000 / fps, 0, None, cpu, 1)
+        ...         for s, fps, cpu in (("decode", 500, 2), ("inference", 22, 80), ("encode", 80, 18))]
+        >>> cpu_bound_fps(rows, cores=2)
+        20.0
+    """
+    singles = [r for r in rows if r.stage in ("decode", "inference", "encode")]
+    if len(singles) < 3 or any(r.cpu_ms_per_frame is None for r in singles):
+        return None
+    cpu_ms = sum(r.cpu_ms_per_frame for r in singles)
+    slowest = min(r.fps for r in singles)
+    return round(min(slowest, cores * 1000.0 / cpu_ms) if cpu_ms > 0 else slowest, 2)
