@@ -4,7 +4,11 @@ Flicker = std of the frame-to-frame change of mean luma (0-255). One inference p
 model; the stabiliser is applied to the same outputs, so the two numbers differ only
 by stabilisation.
 
-    python benchmarks/flicker.py [--clip ../shared/data/video/night-dashcam.mp4] [--frames N] [--json]
+    python benchmarks/flicker.py [--clip ../shared/data/video/night-dashcam.mp4] [--frames N]
+        [--models noiser kind] [--backend auto] [--width 320] [--json]
+
+``--width`` resizes the frames first (the heavy nets take seconds per 640x360 frame on
+a 2-core CPU); the numbers then describe the model at that size.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from nightvid.streamer.stabilize import BrightnessStabilizer, flicker, mean_luma
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(model: str, clip: Path, frames: int | None) -> dict:
-    engine = create_engine(model, weights="default", backend="eager")
+def measure(model: str, clip: Path, frames: int | None, *, backend: str = "auto",
+            width: int | None = None) -> dict:
+    engine = create_engine(model, weights="default", backend=backend)
     stabilize = BrightnessStabilizer()
     src_l, raw_l, stab_l = [], [], []
     container, _ = open_input(clip)
@@ -35,12 +40,15 @@ def measure(model: str, clip: Path, frames: int | None) -> dict:
             if frames is not None and i >= frames:
                 break
             tags = tags or tags_for(frame)
+            if width is not None:
+                frame = frame.reformat(width=width, height=round(frame.height * width / frame.width / 2) * 2)
             rgb = tags.to_rgb(frame)
             out = engine.enhance_frames(rgb[None])[0]
             src_l.append(mean_luma(rgb))
             raw_l.append(mean_luma(out))
             stab_l.append(mean_luma(stabilize(rgb, out)))
-    return {"model": model, "frames": len(raw_l), "input_flicker": round(flicker(src_l), 3),
+    return {"model": model, "backend": engine.backend, "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
+            "frames": len(raw_l), "input_flicker": round(flicker(src_l), 3),
             "flicker": round(flicker(raw_l), 3), "stabilized_flicker": round(flicker(stab_l), 3),
             "mean_luma_in": round(float(np.mean(src_l)), 2), "mean_luma_out": round(float(np.mean(raw_l)), 2)}
 
@@ -50,10 +58,12 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=ROOT.parent / "shared/data/video/night-dashcam.mp4")
     parser.add_argument("--frames", type=int, default=None)
     parser.add_argument("--models", nargs="*", default=None, help="default: every model with shipped weights")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--width", type=int, default=None, help="resize frames to this width first")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     models = args.models or [m for m in nets.list_nets() if nets.shipped_weights(m)]
-    rows = [measure(m, args.clip, args.frames) for m in models]
+    rows = [measure(m, args.clip, args.frames, backend=args.backend, width=args.width) for m in models]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
