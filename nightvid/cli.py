@@ -319,17 +319,20 @@ Patch = Annotated[Optional[int], typer.Option(min=8, help="patch size in pixels"
 Preset = Annotated[str, typer.Option(help="cpu (reduced, what shipped weights used) | paper")]
 Resume = Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")]
 Device = Annotated[str, typer.Option(help="cpu | cuda | cuda:N")]
+Settings = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="any recipe field, KEY=VALUE, repeatable (lr=2e-4, restoration.iters=800); "
+                  "see the recipe dataclasses")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q")]
 
 
 def _train(name: str, data: Path, out: Path, *, preset: str, resume: bool, device: str, quiet: bool,
-           **overrides: object) -> None:
+           settings: list[str] | None = None, **overrides: object) -> None:
     """Shared body of `train kind|lednet|denoiser`: recipe from options, progress, errors."""
     from nightvid.trainers import recipes
 
     _setup_logging(quiet)
     try:
-        recipe = recipes.make_recipe(name, preset=preset, **overrides)
+        recipe = recipes.apply_settings(recipes.make_recipe(name, preset=preset, **overrides), settings or [])
         total = recipes.total_iters(recipe)
         with _Progress(f"train {name}", quiet=quiet, unit="iterations") as progress:
             weights = recipes.train(name, recipe, data, out, resume=resume, device=device, on_log=lambda rec: (
@@ -344,9 +347,9 @@ def _train(name: str, data: Path, out: Path, *, preset: str, resume: bool, devic
 @train_app.command("kind")
 def train_kind_cmd(data: Data, out: Out, iters: Iters = None, batch: Batch = None, patch: Patch = None,
                    preset: Preset = "cpu", seed: Annotated[int, typer.Option()] = 0, resume: Resume = False,
-                   device: Device = "cpu", quiet: Quiet = False) -> None:
+                   device: Device = "cpu", settings: Settings = None, quiet: Quiet = False) -> None:
     """Train KinD's three stages (decomposition, adjustment, restoration) on low/high pairs."""
-    _train("kind", data, out, preset=preset, resume=resume, device=device, quiet=quiet,
+    _train("kind", data, out, preset=preset, resume=resume, device=device, quiet=quiet, settings=settings,
            iters=iters, batch=batch, patch=patch, seed=seed)
 
 
@@ -356,10 +359,11 @@ def train_lednet_cmd(
     vgg19: Annotated[Optional[Path], typer.Option(
         help="torchvision VGG-19 weights for the perceptual loss; without: an edge loss instead")] = None,
     preset: Preset = "cpu", seed: Annotated[int, typer.Option()] = 0, resume: Resume = False,
-    device: Device = "cpu", quiet: Quiet = False,
+    device: Device = "cpu", settings: Settings = None, quiet: Quiet = False,
 ) -> None:
     """Train LEDNet on real pairs, or on synthetic dark (blurred) pairs from clean photos."""
-    _train("lednet", data, out, preset=preset, resume=resume, device=device, quiet=quiet, iters=iters,
+    _train("lednet", data, out, preset=preset, resume=resume, device=device, quiet=quiet, settings=settings,
+           iters=iters,
            batch=batch, patch=patch, seed=seed, vgg19=str(vgg19) if vgg19 else None)
 
 
@@ -372,10 +376,11 @@ def train_denoiser_cmd(
     vgg16: Annotated[Optional[Path], typer.Option(help="torchvision VGG-16 weights (else: offline net)")] = None,
     init: Annotated[Optional[Path], typer.Option(help="denoiser weights to start from")] = None,
     preset: Preset = "cpu", seed: Annotated[int, typer.Option()] = 0, resume: Resume = False,
-    device: Device = "cpu", quiet: Quiet = False,
+    device: Device = "cpu", settings: Settings = None, quiet: Quiet = False,
 ) -> None:
     """Train the denoiser with MSE, or jointly with a frozen recognition net (--task)."""
-    _train("denoiser", data, out, preset=preset, resume=resume, device=device, quiet=quiet, iters=iters,
+    _train("denoiser", data, out, preset=preset, resume=resume, device=device, quiet=quiet, settings=settings,
+           iters=iters,
            batch=batch, patch=patch, seed=seed, sigma=sigma, task=task, task_weight=lam,
            vgg16=str(vgg16) if vgg16 else None, init=str(init) if init else None)
 

@@ -175,16 +175,30 @@ def test_make_recipe_maps_options_onto_fields() -> None:
         recipes.make_recipe("denoiser", task="detect")
 
 
+def test_set_reaches_any_field_with_its_type() -> None:
+    kind = recipes.apply_settings(recipes.make_recipe("kind", iters=7),
+                                  ["restoration.lr=1e-4", "decom.iters=3", "similarity_weight=0.02"])
+    assert kind.restoration.lr == 1e-4 and kind.restoration.iters == 7  # --iters kept, lr set
+    assert kind.decom.iters == 3 and kind.similarity_weight == 0.02
+    led = recipes.apply_settings(recipes.make_recipe("lednet"), ["betas=0.9,0.999", "grad_clip=none", "seed=4"])
+    assert led.betas == (0.9, 0.999) and led.grad_clip is None and led.seed == 4
+    for bad, message in ((["nope=1"], "no field 'nope'"), (["lr"], "KEY=VALUE"), (["iters=1.5"], "as int"),
+                         (["x.iters=1"], "no stage")):
+        with pytest.raises(NightvidError, match=message):
+            recipes.apply_settings(recipes.make_recipe("lednet"), bad)
+
+
 def test_cli_train_denoiser(clean_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from nightvid.cli import app
 
     args = ["train", "denoiser", "--data", str(clean_dir), "--out", str(tmp_path), "--iters", "2",
-            "--batch", "1", "--patch", "16", "-q"]
+            "--batch", "1", "--patch", "16", "--set", "lr=3e-4", "-q"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("best.safetensors")
-    assert nets.read_model_card(tmp_path / "best.safetensors")["recipe"]["patch"] == 16
+    card = nets.read_model_card(tmp_path / "best.safetensors")
+    assert card["recipe"]["patch"] == 16 and card["recipe"]["lr"] == 3e-4
     again = CliRunner().invoke(app, args)  # an existing run is not overwritten without --resume
     assert again.exit_code == 1 and "resume" in again.output
