@@ -185,6 +185,10 @@ def train_lednet(
     out_dir, data = Path(out_dir), Path(data)
     if recipe.patch % 8:
         raise NightvidError(f"LEDNet patches must be multiples of 8, got {recipe.patch}")
+    if recipe.vgg19 is not None and recipe.patch < 64:
+        # conv4_4 sits after three 2x poolings: the 1/8 side output needs at least 8 px.
+        raise NightvidError(f"with --vgg19 the patch must be at least 64 px (the 1/8 side output goes "
+                            f"through VGG-19 up to conv4_4), got {recipe.patch}")
     train_set, val_set, described = _datasets(recipe, data)
     validate = validator(held_out(val_set, seed=recipe.seed), device=device)
     if recipe.vgg19 is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -202,3 +203,49 @@ def test_cli_train_denoiser(clean_dir: Path, tmp_path: Path) -> None:
     assert card["recipe"]["patch"] == 16 and card["recipe"]["lr"] == 3e-4
     again = CliRunner().invoke(app, args)  # an existing run is not overwritten without --resume
     assert again.exit_code == 1 and "resume" in again.output
+
+
+# The user-supplied torchvision files. Random weights in torchvision's key layout: what
+# is tested is that the files load and the recipes train with them, not their quality.
+
+
+def test_lednet_trains_with_a_vgg19_file(clean_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from safetensors.torch import save_file
+
+    from nightvid.nets.vgg import VGG19Features
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19-torchvision.safetensors"
+    save_file(VGG19Features().state_dict(), str(path))
+    recipe = LEDNetRecipe.cpu_reduced(iters=3, batch=1, patch=64, val_images=1, val_crop=None, validate_every=0,
+                                      warmup=0, threads=1, vgg19=str(path))
+    with pytest.raises(NightvidError, match="at least 64 px"):
+        train_lednet(replace(recipe, patch=32), clean_dir, tmp_path / "small")
+    seen: list[dict] = []
+    best = train_lednet(recipe, clean_dir, tmp_path / "run", on_log=seen.append, log_every=1)
+    record = next(r for r in seen if r["event"] == "train")
+    assert record["perceptual_out"] > 0 and record["perceptual_side"] > 0 and "edge_out" not in record
+    card = nets.read_model_card(best)
+    assert "VGG-19 perceptual" in card["loss"] and "INSTEAD" not in card["loss"]
+
+
+def test_joint_denoiser_trains_with_a_vgg16_file(clean_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from safetensors.torch import save_file
+
+    from nightvid.nets.vgg import VGG16
+
+    torch.manual_seed(0)
+    vgg = VGG16()
+    path = tmp_path / "vgg16-torchvision.safetensors"
+    save_file(vgg.state_dict(), str(path))
+    del vgg
+    recipe = replace(TINY_DENOISER, iters=2, patch=32, task="classify", validate_every=0, vgg16=str(path))
+    seen: list[dict] = []
+    best = train_denoiser(recipe, clean_dir, tmp_path / "run", on_log=seen.append, log_every=1)
+    assert "classify" in next(r for r in seen if r["event"] == "train")
+    card = nets.read_model_card(best)
+    assert "VGG-16" in json.dumps(card)
