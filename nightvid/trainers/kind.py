@@ -122,15 +122,14 @@ class KinDRecipe:
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> KinDRecipe:
-        """What the shipped weights were trained with on 1 core of a 2-core CPU:
-        decomposition 1500 steps (batch 8, 48 px), adjustment 300 (batch 8, 48 px),
-        restoration 1500 (batch 4, 64 px); learning rates raised to 1e-3 / 1e-3 / 5e-4 so
-        that a few thousand steps go somewhere; validation on 4 held-out 128 px crops
-        every 100 restoration steps."""
+        """About 15 minutes of a 2-core CPU shared with other jobs: decomposition 250
+        steps (batch 8, 48 px), adjustment 150 (batch 8, 48 px), restoration 500 (batch 4,
+        64 px); learning rates raised to 1e-3 / 1e-3 / 5e-4 so that a few hundred steps go
+        somewhere; validation on 4 held-out 128 px crops every 100 restoration steps."""
         base = cls(
-            decom=StageRecipe(iters=1500, batch=8, patch=48, lr=1e-3),
-            adjust=StageRecipe(iters=300, batch=8, patch=48, lr=1e-3),
-            restoration=StageRecipe(iters=1500, batch=4, patch=64, lr=5e-4),
+            decom=StageRecipe(iters=250, batch=8, patch=48, lr=1e-3),
+            adjust=StageRecipe(iters=150, batch=8, patch=48, lr=1e-3),
+            restoration=StageRecipe(iters=500, batch=4, patch=64, lr=5e-4),
             val_crop=128,
             validate_every=100,
         )
