@@ -30,7 +30,7 @@ def _parse_spec(spec: str) -> tuple[str, str]:
 
 
 def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, batch: int,
-              preset: str, repeats: int = 1) -> dict[str, Any]:
+              preset: str, repeats: int = 1, precision: str = "fp32") -> dict[str, Any]:
     """Time every ``MODEL:BACKEND`` in ``specs`` on one clip; a JSON-ready report.
 
     Models without shipped weights run with random weights: speed does not depend on them.
@@ -50,7 +50,7 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         cores = _cores()
         for model, backend in parsed:
             weights = "default" if nets.shipped_weights(model) else None
-            engine = create_engine(model, weights=weights, backend=backend)
+            engine = create_engine(model, weights=weights, backend=backend, precision=precision)
             name = f"{model}:{engine.backend}"
             timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
             rows.extend(timing)
@@ -61,6 +61,7 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         "frames": rows[0].frames if rows else 0,
         "batch": batch,
         "repeats": repeats,
+        "precision": precision,
         "x264_preset": preset,
         "rows": [r.as_dict() for r in rows],
         "end_to_end_over_slowest": ratios,

@@ -96,6 +96,29 @@ def test_json_summary(dark_clip: Path, tmp_path: Path) -> None:
     assert summary["fps"] > 0 and summary["seconds"] > 0
 
 
+def test_bf16_output_is_close_to_fp32(dark_clip: Path, tmp_path: Path) -> None:
+    import av
+    import numpy as np
+
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.mp4"
+        result = enhance(dark_clip, out, "--backend", "eager", "--precision", precision, "--crf", "0",
+                         "--preset", "ultrafast")
+        assert result.exit_code == 0, result.output
+        with av.open(str(out)) as video:
+            outputs[precision] = np.stack([f.to_ndarray(format="rgb24") for f in video.decode(video=0)])
+        outputs[precision] = outputs[precision].astype(np.int16)
+    diff = np.abs(outputs["fp32"] - outputs["bf16"])
+    assert diff.mean() < 1.5 and diff.max() <= 8  # NoiSER: 0.5 / 4 levels measured on the dashcam clip
+    assert outputs["fp32"].mean() > 60  # and both are the brightened video
+
+
+def test_unknown_precision(dark_clip: Path, tmp_path: Path) -> None:
+    result = enhance(dark_clip, tmp_path / "o.mp4", "--precision", "fp8")
+    assert_clean_failure(result, "unknown precision 'fp8'", tmp_path)
+
+
 def test_overwrite_replaces(dark_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     out.write_bytes(b"old")
