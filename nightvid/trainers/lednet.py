@@ -85,6 +85,8 @@ class LEDNetRecipe:
     validate_every: int = 5000
     grad_clip: float | None = None
     threads: int | None = None
+    #: LEDNet weights to start from (fine-tuning: a second phase, or your own data); None = random init.
+    init: str | None = None
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> LEDNetRecipe:
@@ -206,6 +208,8 @@ def train_lednet(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         model = nets.build("lednet")
+    if recipe.init is not None:
+        nets.load_weights(model, recipe.init, name="lednet")
 
     def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
         return lednet_loss(net, batch, recipe=recipe, perceptual=perceptual)

@@ -249,3 +249,19 @@ def test_joint_denoiser_trains_with_a_vgg16_file(clean_dir: Path, tmp_path: Path
     assert "classify" in next(r for r in seen if r["event"] == "train")
     card = nets.read_model_card(best)
     assert "VGG-16" in json.dumps(card)
+
+
+def test_lednet_fine_tunes_from_init_weights(clean_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    torch.manual_seed(123)
+    start = nets.build("lednet")
+    path = tmp_path / "start.safetensors"
+    save_file(start.state_dict(), str(path), metadata={"model": "lednet"})
+    recipe = LEDNetRecipe.cpu_reduced(iters=2, batch=1, patch=32, val_images=1, val_crop=None, validate_every=0,
+                                      warmup=0, threads=1, lr=0.0, init=str(path))
+    best = train_lednet(recipe, clean_dir, tmp_path / "run")
+    tuned = nets.build("lednet")
+    nets.load_weights(tuned, best, name="lednet")
+    for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values()):
+        assert torch.equal(a, b), name  # lr 0: the run ends where it started, not at a random init
