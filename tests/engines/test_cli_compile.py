@@ -32,7 +32,6 @@ def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
     cases = [
         (["compile", "noiser", "--backend", "eager"], "no artifact"),
         (["compile", "noiser", "--min", "1x360"], "expected BxHxW"),
-        (["compile", "lednet", "--backend", "onnx"], "no shipped weights"),
         (["compile", "nosuchnet"], "unknown model"),
         (["compile", "noiser", "--backend", "onnx", "--precision", "bf16", "--device", "cpu"], "fp32 only"),
     ]
@@ -40,3 +39,10 @@ def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
         result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path)])
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.stderr and message in result.stderr, (args, result.stderr)
+
+
+def test_model_without_shipped_weights_is_one_error_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("nightvid.nets._api.shipped_weights", lambda name: None)  # every net ships now
+    result = runner.invoke(app, ["compile", "lednet", "--backend", "onnx", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "no shipped weights" in result.stderr, result.output
+    assert not list(tmp_path.iterdir())
