@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from nightvid import nets
 from nightvid.cli import app
 from tests.clips import make_audio_only, make_clip, read_video
+from tests.procs import interruptible
 
 runner = CliRunner()
 
@@ -281,7 +282,7 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and time.monotonic() < deadline and proc.poll() is None:

@@ -48,6 +48,7 @@ from nightvid.streamer.preview import (
 from nightvid.streamer.serve import MjpegServer, parse_address
 from nightvid.streamer.stages import END
 from tests.clips import make_clip
+from tests.procs import interruptible
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,7 +364,7 @@ class Preview:
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nightvid", "preview", *args], cwd=ROOT, text=True,
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
