@@ -368,8 +368,7 @@ def train_lednet_cmd(
 ) -> None:
     """Train LEDNet on real pairs, or on synthetic dark (blurred) pairs from clean photos."""
     _train("lednet", data, out, preset=preset, resume=resume, device=device, quiet=quiet, settings=settings,
-           iters=iters,
-           batch=batch, patch=patch, seed=seed, vgg19=str(vgg19) if vgg19 else None)
+           iters=iters, batch=batch, patch=patch, seed=seed, vgg19=str(vgg19) if vgg19 else None)
 
 
 @train_app.command("denoiser")
@@ -385,8 +384,7 @@ def train_denoiser_cmd(
 ) -> None:
     """Train the denoiser with MSE, or jointly with a frozen recognition net (--task)."""
     _train("denoiser", data, out, preset=preset, resume=resume, device=device, quiet=quiet, settings=settings,
-           iters=iters,
-           batch=batch, patch=patch, seed=seed, sigma=sigma, task=task, task_weight=lam,
+           iters=iters, batch=batch, patch=patch, seed=seed, sigma=sigma, task=task, task_weight=lam,
            vgg16=str(vgg16) if vgg16 else None, init=str(init) if init else None)
 
 

@@ -234,7 +234,7 @@ def create_engine(
     torch_device = resolve_device(device)
     dtype = resolve_dtype(precision)
     chosen = auto_backend(model, torch_device, precision) if backend == "auto" else backend
-    channels_last = torch_device.type == "cuda" or model in CHANNELS_LAST_CPU
+    channels_last = True if model in CHANNELS_LAST_CPU else None  # None: build_eager's default (CUDA)
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
 
     engine: Engine | None = None

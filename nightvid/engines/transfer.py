@@ -76,17 +76,16 @@ class CudaStaging:
         self.upload = torch.cuda.Stream(device)
         self.download = torch.cuda.Stream(device)
         self._slots: list[_Slot] = []
-        self._key: tuple | None = None
         self._turn = 0
 
     def _slot(self, shape: tuple[int, ...], dtype: torch.dtype) -> _Slot:
-        key = (shape, dtype)
-        if key != self._key:  # new frame size or depth: fresh buffers, after pending work drains
+        current = self._slots[0].host_in if self._slots else None
+        if current is None or tuple(current.shape) != shape or current.dtype != dtype:
+            # New frame size or depth: fresh buffers, once the pending work has drained.
             torch.cuda.synchronize(self.device)
             self._slots = [_Slot(torch.empty(shape, dtype=dtype, pin_memory=True),
                                  torch.empty(shape, dtype=dtype, pin_memory=True))
                            for _ in range(self.slots)]
-            self._key = key
         slot = self._slots[self._turn]
         self._turn = (self._turn + 1) % self.slots
         if slot.pending is not None:
@@ -114,5 +113,5 @@ class CudaStaging:
             out.record_stream(self.download)
             done = torch.cuda.Event()
             done.record(self.download)
-        slot.pending = PendingBatch(event=done, host=slot.host_out[: len(frames)])
+        slot.pending = PendingBatch(event=done, host=slot.host_out)
         return slot.pending

@@ -157,7 +157,7 @@ def bench_engine(
     clock = _StageClock(label, count, engine.device)
     # Warm-up: first calls allocate, autotune and (for compiled engines) may specialise.
     for _ in range(warmup):
-        engine.enhance_frames(np.stack(frames[:batch]))
+        engine.enhance_frames(frames[:batch])
     container, info = open_input(src)
     with container:
         colour = tags_for(next(iter_frames(container)))
@@ -191,7 +191,6 @@ def slowest_stage_ratio(rows: list[StageTiming]) -> float | None:
     if "end-to-end" not in by_stage or not singles:
         return None
     return round(by_stage["end-to-end"] / min(singles), 3)
-
 
 
 def cpu_bound_fps(rows: list[StageTiming], cores: int) -> float | None:

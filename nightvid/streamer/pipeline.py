@@ -1,8 +1,8 @@
 """``enhance_video``: decode -> engine -> encode, as concurrent stages.
 
 Decoding and encoding run in their own threads; inference stays on the calling thread
-(one CUDA context, no locking), one batch ahead of the one being encoded. Bounded queues between them keep memory flat and let
-the slowest stage set the pace. Every decoded frame produces exactly one encoded frame,
+(one CUDA context, no locking), one batch ahead of the one being encoded. Bounded
+queues between them keep memory flat and let the slowest stage set the pace. Every decoded frame produces exactly one encoded frame,
 in order, with its pts.
 """
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 
 from nightvid.engines.base import Engine
 from nightvid.engines.transfer import PendingBatch

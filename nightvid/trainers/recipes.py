@@ -11,7 +11,7 @@ Presets: ``"paper"`` (the recipe's defaults, paper-scale) and ``"cpu"`` (its
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +84,9 @@ def apply_settings(recipe: Any, settings: list[str]) -> Any:
         if not sep or not key:
             raise NightvidError(f"--set takes KEY=VALUE, got {setting!r}")
         outer, _, inner = key.partition(".")
-        holder = recipe
-        if inner:
-            holder = getattr(recipe, outer, None)
-            if holder is None or not hasattr(holder, "__dataclass_fields__"):
-                raise NightvidError(f"{name} recipe has no stage {outer!r}")
+        holder = getattr(recipe, outer, None) if inner else recipe
+        if not is_dataclass(holder):
+            raise NightvidError(f"{name} recipe has no stage {outer!r}")
         field = inner or outer
         if field not in {f.name for f in fields(holder)}:
             known = ", ".join(sorted(f.name for f in fields(holder)))
@@ -112,8 +110,10 @@ def _convert(text: str, current: Any, key: str) -> Any:
             return text.lower() in ("true", "1", "yes")
         if isinstance(current, int):
             return int(text)
-        if isinstance(current, float) or current is None:
-            return float(text) if current is not None else _number_or_text(text)
+        if isinstance(current, float):
+            return float(text)
+        if current is None:  # an optional field left unset: a number if it reads as one
+            return _number_or_text(text)
         if isinstance(current, tuple):
             return tuple(type(v)(t) for v, t in zip(current, text.split(","), strict=True))
     except ValueError:
