@@ -40,7 +40,8 @@ class EncodeOptions:
     codec: str = "libx264"
     crf: int | None = 18
     #: veryfast: at crf 18 on the night dashcam clip enhanced by NoiSER, half the CPU of
-    #: medium (10 vs 21 ms per 640x360 frame) for a file of the same size (651 vs 667 KiB).
+    #: medium (8.5 vs 17.0 ms per 640x360 frame) for a file of the same size (651 vs 667
+    #: KiB); ``python benchmarks/x264_presets.py``.
     preset: str | None = DEFAULT_PRESET
     #: ``auto``: yuv420p, or its 10/12-bit variant for deeper sources when the codec has it.
     pix_fmt: str = "auto"
