@@ -23,19 +23,27 @@ from nightvid.streamer.encode import EncodeOptions
 __all__ = ["run_bench"]
 
 
-def _parse_spec(spec: str) -> tuple[str, str]:
-    model, _, backend = spec.partition(":")
+def _parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
+    """``MODEL[:BACKEND[:WORKERS]]`` -> (model, backend, workers); missing parts default."""
+    parts = spec.split(":")
+    if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
+        raise NightvidError(f"engine spec must be MODEL:BACKEND[:WORKERS], got {spec!r}")
+    model = parts[0]
     nets.get_info(model)  # unknown model -> NightvidError naming the available ones
-    return model, backend or "auto"
+    backend = parts[1] if len(parts) > 1 and parts[1] else "auto"
+    return model, backend, int(parts[2]) if len(parts) == 3 else workers
 
 
 def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, batch: int,
-              preset: str, repeats: int = 1, precision: str = "fp32") -> dict[str, Any]:
-    """Time every ``MODEL:BACKEND`` in ``specs`` on one clip; a JSON-ready report.
+              preset: str, repeats: int = 1, precision: str = "fp32",
+              workers: int | None = None) -> dict[str, Any]:
+    """Time every ``MODEL:BACKEND[:WORKERS]`` in ``specs`` on one clip; a JSON-ready report.
 
+    ``workers`` applies where a spec names none (None: ``engines.default_workers``).
     Models without shipped weights run with random weights: speed does not depend on them.
+    Engines with several workers are labelled ``model:backend:N``.
     """
-    parsed = [_parse_spec(spec) for spec in specs]
+    parsed = [_parse_spec(spec, workers) for spec in specs]
     encode = EncodeOptions(preset=preset)
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
         if src is None:
@@ -48,10 +56,11 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         rows = []
         ratios, bounds = {}, {}
         cores = _cores()
-        for model, backend in parsed:
+        for model, backend, runners in parsed:
             weights = "default" if nets.shipped_weights(model) else None
-            engine = create_engine(model, weights=weights, backend=backend, precision=precision)
-            name = f"{model}:{engine.backend}"
+            engine = create_engine(model, weights=weights, backend=backend, precision=precision,
+                                   workers=runners)
+            name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
             timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
             rows.extend(timing)
             ratios[name] = slowest_stage_ratio(timing)

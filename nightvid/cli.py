@@ -104,14 +104,15 @@ def _parse_tile(text: str) -> int | str | None:
 def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], backend: str,
                  codec: str, crf: int, preset: str, pix_fmt: str, batch: int, overwrite: bool,
                  keep_partial: bool, quiet: bool, as_json: bool, stabilize: bool = False,
-                 tile: str = "auto", precision: str = "fp32") -> None:
+                 tile: str = "auto", precision: str = "fp32", workers: int | None = None) -> None:
     from nightvid.engines import create_engine
     from nightvid.streamer.encode import EncodeOptions
     from nightvid.streamer.pipeline import enhance_video
 
     _setup_logging(quiet)
     try:
-        engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision)
+        engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,
+                               workers=workers)
         with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
             summary = enhance_video(
                 src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
@@ -141,6 +142,9 @@ Backend = Annotated[str, typer.Option(
 Precision = Annotated[str, typer.Option(
     help="fp32 | fp16 (CUDA) | bf16 (CPU with AVX512-BF16 or AMX, or CUDA); lower precision is faster, "
          "NoiSER in bf16 differs from fp32 by 0.5 of a level on average")]
+Workers = Annotated[Optional[int], typer.Option(
+    min=1, show_default="2 for onnx on 2+ CPU threads, else 1",
+    help="frames enhanced at once on the CPU, splitting its threads (onnx backend)")]
 
 
 @app.command()
@@ -151,6 +155,7 @@ def enhance(
     weights: Weights = None,
     backend: Backend = "auto",
     precision: Precision = "fp32",
+    workers: Workers = None,
     codec: Annotated[str, typer.Option(help="video encoder")] = "libx264",
     crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
     preset: Annotated[str, typer.Option(
@@ -172,7 +177,7 @@ def enhance(
     _run_enhance(src, dst, model=model, weights=weights, backend=backend, codec=codec, crf=crf,
                  preset=preset, pix_fmt=pix_fmt, batch=batch, overwrite=overwrite,
                  keep_partial=keep_partial, quiet=quiet, as_json=as_json, stabilize=stabilize,
-                 tile=tile, precision=precision)
+                 tile=tile, precision=precision, workers=workers)
 
 
 @app.command()
@@ -196,8 +201,10 @@ def bench(
     model: Model = "noiser",
     backend: Backend = "auto",
     precision: Precision = "fp32",
+    workers: Workers = None,
     batch: Annotated[int, typer.Option(min=1)] = 1,
-    compare: Annotated[Optional[list[str]], typer.Option(help="more MODEL:BACKEND to time")] = None,
+    compare: Annotated[Optional[list[str]], typer.Option(
+        help="more MODEL:BACKEND[:WORKERS] to time (e.g. noiser:onnx:1)")] = None,
     preset: Annotated[str, typer.Option(help="x264 preset for the encode stage")] = DEFAULT_PRESET,
     repeats: Annotated[int, typer.Option(min=1, help="time every stage this many times; report medians")] = 3,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -213,15 +220,18 @@ def bench(
     specs = [f"{model}:{backend}", *(compare or [])]
     try:
         report = run_bench(specs, src=src, size=size, frames=frames, batch=batch, preset=preset,
-                           repeats=repeats, precision=precision)
+                           repeats=repeats, precision=precision, workers=workers)
     except NightvidError as err:
         raise _fail(str(err)) from None
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table("engine", "stage", "fps", "ms/frame", "CPU ms/frame", "peak RSS MiB", "GPU MiB",
-                  title=f"{report['input']} ({report['frames']} frames, batch {batch}, "
+    table = Table(title=f"{report['input']} ({report['frames']} frames, batch {batch}, "
                         f"median of {repeats}, x264 {preset})")
+    table.add_column("engine", no_wrap=True)
+    table.add_column("stage", no_wrap=True)
+    for heading in ("fps", "ms/frame", "CPU ms/frame", "peak RSS MiB", "GPU MiB"):
+        table.add_column(heading, justify="right")
     for row in report["rows"]:
         table.add_row(row["label"], row["stage"], f"{row['fps']:.1f}", f"{row['ms_per_frame']:.1f}",
                       f"{row['cpu_ms_per_frame']:.1f}",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from nightvid import nets
 from nightvid.cli import app
+from nightvid.errors import NightvidError
 
 runner = CliRunner()
 
@@ -64,3 +66,27 @@ def test_cli_default_preset_is_the_encoders() -> None:
     from nightvid.streamer.encode import DEFAULT_PRESET, EncodeOptions
 
     assert cli.DEFAULT_PRESET == DEFAULT_PRESET == EncodeOptions().preset
+
+
+def test_bench_specs_name_their_workers() -> None:
+    from nightvid.bench_report import _parse_spec
+
+    assert _parse_spec("noiser", None) == ("noiser", "auto", None)
+    assert _parse_spec("noiser:onnx", 2) == ("noiser", "onnx", 2)
+    assert _parse_spec("kind:onnx:1", 2) == ("kind", "onnx", 1)
+    for bad in ("noiser:onnx:two", "noiser:onnx:1:2"):
+        with pytest.raises(NightvidError, match="MODEL:BACKEND"):
+            _parse_spec(bad, None)
+
+
+def test_workers_with_a_backend_that_cannot_split_is_a_clear_error(tmp_path: Path) -> None:
+    from tests.clips import make_clip
+
+    src = make_clip(tmp_path / "in.mp4", frames=2, size=(64, 48), audio=False)
+    result = runner.invoke(app, ["enhance", str(src), str(tmp_path / "out.mp4"), "--backend", "eager",
+                                  "--workers", "2"])
+    assert result.exit_code == 1 and "only the onnx backend on the CPU" in result.output
+    assert not (tmp_path / "out.mp4").exists()
+    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "2", "--backend", "eager",
+                                  "--workers", "2"])
+    assert result.exit_code == 1 and result.output.startswith("error: ")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     from nightvid.engines.shapes import ShapeRange
 
 __all__ = ["ArtifactBackend", "Engine", "PRECISIONS", "resolve_device", "resolve_dtype"]
+
+T = TypeVar("T")
+Frames = np.ndarray | Sequence[np.ndarray]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -60,34 +65,71 @@ class Engine:
     shape_range: ShapeRange | None = None
     #: The cached artifact it runs, if any (see ``nightvid.engines.cache``).
     artifact: Path | None = None
+    #: Batches run at once on the CPU, each on its own thread, so ``fn`` must be safe to
+    #: call from that many threads (the onnx backend keeps one single-threaded session per
+    #: worker). Two one-thread workers beat one two-thread call on a small net: NoiSER at
+    #: 640x360 on 2 cores, 34 vs 28 fps (docs/BENCHMARKS.md). One call alone is slower.
+    workers: int = 1
+    #: Peak working memory per input pixel, measured once by ``streamer.tiling`` (bytes).
+    memory_per_pixel: float | None = field(default=None, init=False, repr=False, compare=False)
     #: Pinned buffers and streams of the CUDA frame path, made on first use.
     _staging: CudaStaging | None = field(default=None, init=False, repr=False, compare=False)
+    #: The CPU worker threads when ``workers`` > 1, made on first use.
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __call__(self, batch: Tensor) -> Tensor:
         with torch.inference_mode():
             return self.fn(batch)
 
-    def enhance_frames(self, frames: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    @property
+    def ahead(self) -> int:
+        """Batches worth submitting beyond the one being waited for: the CUDA path has two
+        staging slots; on the CPU every worker beyond the first needs a batch of its own."""
+        return 1 if self.device.type == "cuda" else self.workers - 1
+
+    def enhance_frames(self, frames: Frames) -> np.ndarray:
         """RGB ``(B, H, W, 3)`` uint8 (8-bit video) or uint16 (deeper video, full 16-bit
         scale), as one array or a list of ``(H, W, 3)`` frames -> enhanced frames as one
         array of the same dtype. The integer batch is converted on the engine's device."""
         return self.submit(frames).result()
 
-    def submit(self, frames: np.ndarray | Sequence[np.ndarray]) -> PendingBatch:
+    def submit(self, frames: Frames) -> PendingBatch:
         """Start enhancing a batch; ``.result()`` waits for it (see ``engines.transfer``).
 
-        On CPU the work is done here. On CUDA it is queued on side streams through pinned
-        buffers, so submitting the next batch before taking this result overlaps them.
+        On CPU the work is done here, or handed to a worker thread when there are several
+        ``workers``. On CUDA it is queued on side streams through pinned buffers. Either way,
+        submitting the next batches before taking this result (``enhance_batches``) overlaps them.
         """
         if self.device.type == "cuda":
             if self._staging is None:
                 self._staging = CudaStaging(self.device)
             return self._staging.submit(frames, self.fn, self.dtype, self.gain)
         batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        if self.workers == 1:
+            return PendingBatch(self._run_on_cpu(batch))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nightvid-infer")
+        return PendingBatch(future=self._pool.submit(self._run_on_cpu, batch))
+
+    def _run_on_cpu(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device)
-            y = to_frames(self.fn(to_input(x, self.dtype)), x.dtype, self.gain)
-        return PendingBatch(y.numpy())
+            x = torch.from_numpy(batch)
+            return to_frames(self.fn(to_input(x, self.dtype)), x.dtype, self.gain).numpy()
+
+    def enhance_batches(self, batches: Iterable[tuple[Frames, T]]) -> Iterator[tuple[np.ndarray, T]]:
+        """Enhance ``(frames, tag)`` batches in order, keeping ``ahead`` more submitted.
+
+        Yields ``(enhanced, tag)``; the tag rides along (``enhance_video`` passes pts).
+        """
+        pending: deque[tuple[PendingBatch, T]] = deque()
+        for frames, tag in batches:
+            pending.append((self.submit(frames), tag))
+            if len(pending) > self.ahead:
+                done, done_tag = pending.popleft()
+                yield done.result(), done_tag
+        while pending:
+            done, done_tag = pending.popleft()
+            yield done.result(), done_tag
 
 
 class ArtifactBackend(Protocol):

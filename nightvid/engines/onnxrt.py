@@ -5,8 +5,9 @@ height and width are symbolic, as for the other backends) and holds its weights 
 An ``InferenceSession`` runs it on the CPU provider, or on the CUDA provider when the
 device is CUDA and onnxruntime-gpu is installed (inputs and outputs then stay on the
 GPU through I/O binding). Session threads: ``intra_op`` = ``torch.get_num_threads()``
-(what the eager path uses, by default the physical cores), ``inter_op`` = 1 (the graph
-is one chain of convolutions; parallel branches gain nothing).
+(what the eager path uses, by default the physical cores) shared among ``workers``
+sessions on the CPU, one per frame run at once (see ``Engine.workers``); ``inter_op`` = 1
+(the graph is one chain of convolutions; parallel branches gain nothing).
 
 Optional extra: ``pip install nightvid[onnx]`` (onnx, onnxruntime, onnxscript).
 Precision: fp32 on CPU (ONNX Runtime has few fp16/bf16 CPU kernels); fp32 or fp16 on CUDA.
@@ -14,6 +15,7 @@ Precision: fp32 on CPU (ONNX Runtime has few fp16/bf16 CPU kernels); fp32 or fp1
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,10 @@ class OnnxBackend:
 
     name = "onnx"
     suffix = ".onnx"
+
+    def __init__(self, workers: int = 1) -> None:
+        #: CPU sessions, each for one caller at a time; 1 on CUDA.
+        self.workers = workers
 
     def version(self) -> str:
         return f"onnxruntime {_ort().__version__}"
@@ -78,10 +84,10 @@ class OnnxBackend:
         except Exception as err:  # exporter errors come as many types
             raise NightvidError(f"ONNX export failed: {err}") from err
 
-    def load(self, path: Path, *, device: torch.device, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+    def _session(self, path: Path, device: torch.device, threads: int) -> Any:
         ort = _ort()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # No busy-waiting between ops: spinning threads steal the cores that decode and
         # encode need. `nightvid bench` at 640x360 (NoiSER, x264 veryfast, 2 cores):
@@ -94,17 +100,14 @@ class OnnxBackend:
             providers: list[Any] = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+
+    def load(self, path: Path, *, device: torch.device, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+        if device.type != "cuda":
+            return self._load_cpu(path, dtype)
+        session = self._session(path, device, torch.get_num_threads())
         name = session.get_inputs()[0].name
         out_name = session.get_outputs()[0].name
-
-        if device.type != "cuda":
-            def run(batch: Tensor) -> Tensor:
-                array = batch.detach().to("cpu", dtype).contiguous().numpy()
-                return torch.from_numpy(session.run([out_name], {name: array})[0])
-
-            return run
-
         element = {torch.float32: "float32", torch.float16: "float16"}[dtype]
 
         def run_cuda(batch: Tensor) -> Tensor:
@@ -122,3 +125,23 @@ class OnnxBackend:
             return y
 
         return run_cuda
+
+    def _load_cpu(self, path: Path, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+        """``workers`` sessions splitting the threads; each call borrows a free one."""
+        threads = max(1, torch.get_num_threads() // self.workers)
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self.workers):
+            free.put(self._session(path, torch.device("cpu"), threads))
+        first = free.get()
+        name, out_name = first.get_inputs()[0].name, first.get_outputs()[0].name
+        free.put(first)
+
+        def run(batch: Tensor) -> Tensor:
+            array = batch.detach().to("cpu", dtype).contiguous().numpy()
+            session = free.get()
+            try:
+                return torch.from_numpy(session.run([out_name], {name: array})[0])
+            finally:
+                free.put(session)
+
+        return run

@@ -1,7 +1,8 @@
 """Moving integer frames to the engine's device and back, overlapped on CUDA.
 
 ``submit`` starts a batch and returns a ``PendingBatch``; ``result()`` waits for it. On
-the CPU both happen in ``submit`` (there is nothing to overlap with). On CUDA a batch is
+the CPU the batch runs in ``submit``, or on one of the engine's worker threads when it
+has several (see ``Engine.workers``). On CUDA a batch is
 copied once, by ``np.stack``, straight into a page-locked (pinned) host buffer; the
 uint8 (or uint16) batch is uploaded as is on an upload stream, converted, run and
 converted back to integers on the compute stream, and downloaded into a second pinned
@@ -17,6 +18,7 @@ overwritten; a slot is reused only after its previous download has finished.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +47,12 @@ class PendingBatch:
     """A submitted batch; ``result()`` returns its frames (a new array the caller owns)."""
 
     def __init__(self, ready: np.ndarray | None = None, *, event: torch.cuda.Event | None = None,
-                 host: Tensor | None = None) -> None:
-        self._ready, self._event, self._host = ready, event, host
+                 host: Tensor | None = None, future: Future[np.ndarray] | None = None) -> None:
+        self._ready, self._event, self._host, self._future = ready, event, host, future
 
     def result(self) -> np.ndarray:
+        if self._future is not None:
+            self._ready, self._future = self._future.result(), None
         if self._ready is None:
             assert self._event is not None and self._host is not None
             self._event.synchronize()

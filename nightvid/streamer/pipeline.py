@@ -1,9 +1,10 @@
 """``enhance_video``: decode -> engine -> encode, as concurrent stages.
 
-Decoding and encoding run in their own threads; inference stays on the calling thread
-(one CUDA context, no locking), one batch ahead of the one being encoded. Bounded
-queues between them keep memory flat and let the slowest stage set the pace. Every decoded frame produces exactly one encoded frame,
-in order, with its pts.
+Decoding and encoding run in their own threads; inference is driven from the calling
+thread (one CUDA context, no locking), with the next batches already submitted while one
+is handed to the encoder (``Engine.enhance_batches``). Bounded queues between them keep
+memory flat and let the slowest stage set the pace. Every decoded frame produces exactly
+one encoded frame, in order, with its pts.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 from nightvid.engines.base import Engine
-from nightvid.engines.transfer import PendingBatch
 from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, tags_for
 from nightvid.streamer.decode import CorruptInputError, display_matrix, iter_frames, open_input
@@ -157,11 +158,23 @@ def _run_stages(
     encoder = Stage("nightvid-encode", encode_body, stop)
     decoder.start()
     encoder.start()
+
+    def batches() -> Iterator[tuple[list, list]]:
+        """Up to ``batch`` decoded (rgb, pts) items at a time, with the frames apart."""
+        while True:
+            items: list = []
+            while len(items) < batch and (item := get(decoded, stop)) is not END:
+                items.append(item)
+            if items:
+                yield [rgb for rgb, _ in items], items
+            if len(items) < batch:  # the decoder ended (or the run was stopped)
+                return
+
     done = 0
 
-    def emit(pending: PendingBatch, items: list) -> bool:
+    def emit(enhanced_batch: np.ndarray, items: list) -> bool:
         nonlocal done
-        for (source, pts), out in zip(items, pending.result()):
+        for (source, pts), out in zip(items, enhanced_batch):
             if stabilizer is not None:
                 out = stabilizer(source, out)
             if not put(enhanced, (out, pts), stop):
@@ -172,25 +185,14 @@ def _run_stages(
         return True
 
     try:
-        # One batch in flight ahead of the one being emitted: on CUDA the next upload and
-        # compute overlap this batch's download and encoding (see engines.transfer).
-        in_flight: tuple[PendingBatch, list] | None = None
-        ended = False
-        while not ended:
-            items = []
-            while len(items) < batch:
-                item = get(decoded, stop)
-                if item is END:
-                    ended = True
-                    break
-                items.append(item)
-            submitted = (engine.submit([rgb for rgb, _ in items]), items) if items else None
-            if in_flight is not None and not emit(*in_flight):
-                in_flight = None  # stopped: another stage failed
-                break
-            in_flight = submitted
-        if in_flight is not None:
-            emit(*in_flight)
+        # The next batches are already submitted while this one is emitted: CPU workers
+        # run frames side by side, and on CUDA the next upload and compute overlap this
+        # batch's download and encoding (see engines.transfer).
+        outputs = engine.enhance_batches(batches())
+        for enhanced_batch, items in outputs:
+            if not emit(enhanced_batch, items):
+                break  # stopped: another stage failed
+        outputs.close()
         put(enhanced, END, stop)
         _join(encoder)
     except BaseException:

@@ -755,7 +755,9 @@ def preview(
     def make_engine(name: str) -> Engine:
         from nightvid.engines import create_engine  # torch: only once the cheap checks passed
 
-        return create_engine(name, weights=weights if name == model else "default", backend=backend)
+        # One frame at a time on all threads: the lowest latency, which a live view needs.
+        return create_engine(name, weights=weights if name == model else "default", backend=backend,
+                             workers=1)
 
     return run_preview(source, models=lambda: model_cycle(model), make_engine=make_engine,
                        options=options, announce=announce)

@@ -105,13 +105,19 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     CUDA: the allocator's peak. CPU: the RSS peak over the call (sampled), which misses
     memory the allocator had cached already, so it errs low; ``plan_tile`` budgets half
     of what is free to leave room for that.
+
+    Measured once per engine and kept on it: the probe costs two frames of inference (a
+    second on CPU for the heavy nets), which repeated runs need not pay again.
     """
+    if engine.memory_per_pixel is not None:
+        return engine.memory_per_pixel
     frame = np.zeros((1, probe, probe, 3), np.uint8)
     engine.enhance_frames(frame)  # warm-up: first-call allocations are not per-pixel costs
     with PeakMemory(engine.device) as memory:
         engine.enhance_frames(frame)
     used_mib = memory.gpu_mib if memory.gpu_mib is not None else memory.peak_mib - memory.start_mib
-    return max(used_mib * 2**20, 1.0) / (probe * probe)
+    engine.memory_per_pixel = max(used_mib * 2**20, 1.0) / (probe * probe)
+    return engine.memory_per_pixel
 
 
 def tiled_engine(engine: Engine, height: int, width: int, *, tile: int | str | None,
@@ -119,14 +125,15 @@ def tiled_engine(engine: Engine, height: int, width: int, *, tile: int | str | N
     """``engine`` itself, or a copy that runs frames in tiles.
 
     ``tile``: None/0 never tiles, an int tiles at that side, ``"auto"`` tiles only when
-    the frame would need more than half the free memory (measured) or exceeds
+    the frames run at once would need more than half the free memory (measured) or exceeds
     ``max_side`` (an engine's compiled shape range).
     """
     if tile in (None, 0, "0"):
         return engine
     if tile == "auto":
         per_pixel = bytes_per_pixel(engine)
-        budget = 0.5 * free_memory_bytes(engine.device)
+        # CPU workers each hold a frame's working memory at once (CUDA runs one at a time).
+        budget = 0.5 * free_memory_bytes(engine.device) / engine.workers
         side = plan_tile(height, width, bytes_per_pixel=per_pixel, budget_bytes=budget, max_side=max_side)
         if side is None:
             return engine

@@ -6,6 +6,7 @@ import queue
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,44 @@ def test_stage_error_still_sends_end() -> None:
     items = [out.get_nowait() for _ in range(out.qsize())]
     assert items[-1] is END
     assert get(queue.Queue(), stop) is END  # a stopped consumer never blocks
+
+
+def _decoded(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as inp:
+        return [(f.pts, f.to_ndarray(format="rgb24")) for f in inp.decode(video=0)]
+
+
+@pytest.mark.timeout(60)
+def test_parallel_workers_write_the_same_video_as_one(tmp_path: Path) -> None:
+    # Batches take random times, so with two workers they finish out of order; the
+    # output must still be every frame in order, the same as one worker writes.
+    import random
+    import time
+
+    pause = random.Random(0)
+
+    def slow_identity(x: torch.Tensor) -> torch.Tensor:
+        time.sleep(pause.uniform(0, 0.02))
+        return x
+
+    src = make_clip(tmp_path / "in.mp4", frames=12, audio=False)
+    for workers in (1, 2):
+        engine = Engine(fn=slow_identity, backend="test", device=torch.device("cpu"), workers=workers)
+        enhance_video(src, tmp_path / f"out{workers}.mkv", engine, batch=2)
+    one, two = _decoded(tmp_path / "out1.mkv"), _decoded(tmp_path / "out2.mkv")
+    assert len(one) == len(two) == 12
+    for (pts_a, a), (pts_b, b) in zip(one, two):
+        assert pts_a == pts_b
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.timeout(60)
+def test_failure_in_a_worker_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    engine = engine_failing_after(4)
+    engine.workers = 2
+    src = make_clip(tmp_path / "in.mp4", frames=30)
+    with pytest.raises(Boom):
+        enhance_video(src, tmp_path / "out.mp4", engine)
+    assert not (tmp_path / "out.mp4").exists()

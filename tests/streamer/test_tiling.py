@@ -73,3 +73,19 @@ def test_cli_rejects_a_bad_tile(tmp_path) -> None:
     src = make_clip(tmp_path / "in.mp4", frames=2)
     result = CliRunner().invoke(app, ["enhance", str(src), str(tmp_path / "o.mp4"), "--tile", "big"])
     assert result.exit_code == 1 and "--tile takes" in result.output
+
+
+def test_memory_probe_runs_once_per_engine() -> None:
+    from nightvid.engines.base import Engine
+    from nightvid.streamer.tiling import bytes_per_pixel
+
+    calls = []
+
+    def net(x: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(x.shape))
+        return x
+
+    engine = Engine(fn=net, backend="eager", device=torch.device("cpu"))
+    first = bytes_per_pixel(engine)
+    assert first > 0 and len(calls) == 2  # warm-up + measured call
+    assert bytes_per_pixel(engine) == first and len(calls) == 2
