@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 
 from nightvid import nets
@@ -28,22 +30,28 @@ from nightvid.streamer.stabilize import BrightnessStabilizer, flicker, mean_luma
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _frames(container: av.container.InputContainer, frames: int | None, width: int | None) -> Iterator[np.ndarray]:
+    """RGB frames of the clip, the first ``frames`` of them, resized to ``width``."""
+    tags = None
+    for i, frame in enumerate(iter_frames(container)):
+        if frames is not None and i >= frames:
+            return
+        tags = tags or tags_for(frame)
+        if width is not None:
+            frame = frame.reformat(width=width, height=round(frame.height * width / frame.width / 2) * 2)
+        yield tags.to_rgb(frame)
+
+
 def measure(model: str, clip: Path, frames: int | None, *, backend: str = "auto",
             width: int | None = None) -> dict:
-    engine = create_engine(model, weights="default", backend=backend)
+    engine = create_engine(model, weights="default", backend=backend, workers=None)
     stabilize = BrightnessStabilizer()
     src_l, raw_l, stab_l = [], [], []
     container, _ = open_input(clip)
     with container:
-        tags = None
-        for i, frame in enumerate(iter_frames(container)):
-            if frames is not None and i >= frames:
-                break
-            tags = tags or tags_for(frame)
-            if width is not None:
-                frame = frame.reformat(width=width, height=round(frame.height * width / frame.width / 2) * 2)
-            rgb = tags.to_rgb(frame)
-            out = engine.enhance_frames(rgb[None])[0]
+        batches = ((image[None], image) for image in _frames(container, frames, width))
+        for out, rgb in engine.enhance_batches(batches):  # two frames at a time on CPU workers
+            out = out[0]
             src_l.append(mean_luma(rgb))
             raw_l.append(mean_luma(out))
             stab_l.append(mean_luma(stabilize(rgb, out)))

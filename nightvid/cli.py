@@ -233,7 +233,7 @@ def bench(
     for heading in ("fps", "ms/frame", "CPU ms/frame", "peak RSS MiB", "GPU MiB"):
         table.add_column(heading, justify="right")
     for row in report["rows"]:
-        table.add_row(row["label"], row["stage"], f"{row['fps']:.1f}", f"{row['ms_per_frame']:.1f}",
+        table.add_row(row["label"], row["stage"], f"{row['fps']:.{1 if row['fps'] >= 10 else 2}f}", f"{row['ms_per_frame']:.1f}",
                       f"{row['cpu_ms_per_frame']:.1f}",
                       f"{row['peak_rss_mib']:.0f}", "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}")
     Console().print(table)

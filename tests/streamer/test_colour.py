@@ -61,3 +61,28 @@ def test_untagged_sd_defaults_to_bt601(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     enhance_video(src, out, IDENTITY)
     assert tags(out) == (6, 6, 6, 1)
+
+
+def test_cached_converters_match_a_fresh_reformat_in_two_threads() -> None:
+    # ColourTags keeps one swscale context per thread and direction; the pixels must be
+    # exactly PyAV's one-off reformat, with two threads converting at once, frame after frame.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nightvid.streamer.colour import RANGE_FULL, ColourTags
+
+    tags = ColourTags(matrix=6, primaries=6, transfer=6, range=1)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
+
+    def round_trip(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        yuv = tags.from_rgb(image, "yuv420p")
+        return np.concatenate([np.frombuffer(p, np.uint8) for p in yuv.planes]), tags.to_rgb(yuv)
+
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(round_trip, images * 3))
+    for image, (planes, rgb) in zip(images * 3, got):
+        fresh = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+            format="yuv420p", src_color_range=RANGE_FULL, dst_colorspace=5, dst_color_range=1)
+        np.testing.assert_array_equal(planes, np.concatenate([np.frombuffer(p, np.uint8) for p in fresh.planes]))
+        back = fresh.reformat(format="rgb24", src_colorspace=5, src_color_range=1, dst_color_range=RANGE_FULL)
+        np.testing.assert_array_equal(rgb, back.to_ndarray())

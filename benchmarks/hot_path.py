@@ -1,0 +1,86 @@
+"""What each step of one frame's CPU path costs, beside the net itself.
+
+The steps ``enhance_video`` takes per frame on the CPU, timed one by one on real frames
+of the night clip (median ms over the frames, one thread of timing, the net on the
+engine's threads):
+
+    decode -> RGB (colour.to_rgb) -> uint8 to float NCHW (transfer.to_input)
+    -> net -> float to uint8 NHWC (transfer.to_frames) -> RGB -> YUV (colour.from_rgb)
+
+    python benchmarks/hot_path.py [--frames 60] [--width 640] [--backend auto]
+
+Encoding itself is left out (``benchmarks/x264_presets.py`` times it per preset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from nightvid.engines import create_engine
+from nightvid.engines.transfer import to_frames, to_input
+from nightvid.streamer.colour import tags_for
+from nightvid.streamer.decode import iter_frames, open_input
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_ms(step: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=ROOT.parent / "shared/data/video/night-dashcam.mp4")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--width", type=int, default=None, help="resize the frames to this width first")
+    parser.add_argument("--model", default="noiser")
+    parser.add_argument("--backend", default="auto")
+    args = parser.parse_args()
+    engine = create_engine(args.model, backend=args.backend)
+    container, _ = open_input(args.clip)
+    with container:
+        decoded = [frame for _, frame in zip(range(args.frames), iter_frames(container))]
+    if args.width:
+        height = round(decoded[0].height * args.width / decoded[0].width / 2) * 2
+        decoded = [f.reformat(width=args.width, height=height) for f in decoded]
+    tags = tags_for(decoded[0])
+    rgb = [tags.to_rgb(f) for f in decoded]
+    engine.enhance_frames(rgb[0][None])  # warm-up
+
+    steps: dict[str, list[float]] = {}
+    with torch.inference_mode():
+        for frame, image in zip(decoded, rgb):
+            batch = torch.from_numpy(image[None])
+            x = to_input(batch, engine.dtype)
+            y = engine.fn(x)
+            timings = {
+                "decoded frame -> RGB uint8": median_ms(lambda: tags.to_rgb(frame), 1),
+                "uint8 NHWC -> float NCHW": median_ms(lambda: to_input(batch, engine.dtype), 1),
+                "net": median_ms(lambda: engine.fn(x), 1),
+                "float NCHW -> uint8 NHWC": median_ms(lambda: to_frames(y, batch.dtype).numpy(), 1),
+                "RGB uint8 -> YUV 4:2:0 frame": median_ms(lambda: tags.from_rgb(image, "yuv420p"), 1),
+            }
+            for name, ms in timings.items():
+                steps.setdefault(name, []).append(ms)
+    height, width = rgb[0].shape[:2]
+    print(f"{len(rgb)} frames {width}x{height}, {args.model}:{engine.backend}, median ms per frame")
+    net = statistics.median(steps["net"])
+    for name, values in steps.items():
+        ms = statistics.median(values)
+        share = "" if name == "net" else f"  ({100 * ms / net:.1f}% of the net)"
+        print(f"{name:30s} {ms:8.2f}{share}")
+
+
+if __name__ == "__main__":
+    main()
