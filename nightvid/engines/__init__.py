@@ -192,8 +192,8 @@ def default_workers(backend: str, device: torch.device) -> int:
 
     Only ONNX Runtime keeps its threads per session, so only it can split the cores
     between frames; two are enough to fill the gaps one leaves (NoiSER at 640x360 on 2
-    cores: 34 vs 28 fps alone, 28 vs 24 end to end), and each more holds another frame's
-    working memory.
+    cores: inference 32.0 vs 23.4 fps, end to end 27.4 vs 21.7; docs/BENCHMARKS.md), and
+    each more holds another frame's working memory.
     """
     return 2 if backend == "onnx" and device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
