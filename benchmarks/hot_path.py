@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -28,15 +29,14 @@ from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import iter_frames, open_input
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
-def median_ms(step: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+def timed(step: Callable[..., T], *args: object) -> tuple[T, float]:
+    """``step(*args)``'s result and the milliseconds it took."""
+    start = time.perf_counter()
+    result = step(*args)
+    return result, 1000 * (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -61,15 +61,18 @@ def main() -> None:
     steps: dict[str, list[float]] = {}
     with torch.inference_mode():
         for frame, image in zip(decoded, rgb):
+            _, to_rgb_ms = timed(tags.to_rgb, frame)
             batch = torch.from_numpy(image[None])
-            x = to_input(batch, engine.dtype)
-            y = engine.fn(x)
+            x, to_input_ms = timed(to_input, batch, engine.dtype)
+            y, net_ms = timed(engine.fn, x)
+            _, to_frames_ms = timed(to_frames, y, batch.dtype)
+            _, from_rgb_ms = timed(tags.from_rgb, image, "yuv420p")
             timings = {
-                "decoded frame -> RGB uint8": median_ms(lambda: tags.to_rgb(frame), 1),
-                "uint8 NHWC -> float NCHW": median_ms(lambda: to_input(batch, engine.dtype), 1),
-                "net": median_ms(lambda: engine.fn(x), 1),
-                "float NCHW -> uint8 NHWC": median_ms(lambda: to_frames(y, batch.dtype).numpy(), 1),
-                "RGB uint8 -> YUV 4:2:0 frame": median_ms(lambda: tags.from_rgb(image, "yuv420p"), 1),
+                "decoded frame -> RGB uint8": to_rgb_ms,
+                "uint8 NHWC -> float NCHW": to_input_ms,
+                "net": net_ms,
+                "float NCHW -> uint8 NHWC": to_frames_ms,
+                "RGB uint8 -> YUV 4:2:0 frame": from_rgb_ms,
             }
             for name, ms in timings.items():
                 steps.setdefault(name, []).append(ms)

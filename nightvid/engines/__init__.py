@@ -272,9 +272,10 @@ def create_engine(
     channels_last = True if model in CHANNELS_LAST_CPU else None  # None: build_eager's default (CUDA)
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
 
+    runners = _resolve_workers(workers, chosen, torch_device, asked=backend)
+
     engine: Engine | None = None
     if chosen in COMPILED:
-        runners = _resolve_workers(workers, chosen, torch_device, asked=backend)
         try:
             fn, entry, used_range = _build_artifact(
                 model, enhancer, weights=_weights_label(model, weights), backend=chosen,
@@ -297,7 +298,6 @@ def create_engine(
                 "shape_range": str(used_range),
             })
     if engine is None:
-        _resolve_workers(workers, chosen, torch_device, asked=backend)  # only to reject > 1
         if chosen == "inductor-jit":
             engine = Engine(fn=build_torch_compile(enhancer, device=torch_device, dtype=dtype),
                             backend=chosen, device=torch_device, dtype=dtype)

@@ -67,8 +67,7 @@ class Engine:
     artifact: Path | None = None
     #: Batches run at once on the CPU, each on its own thread, so ``fn`` must be safe to
     #: call from that many threads (the onnx backend keeps one single-threaded session per
-    #: worker). Two one-thread workers beat one two-thread call: NoiSER at 640x360 on 2
-    #: cores, 27.4 vs 21.7 fps end to end (docs/BENCHMARKS.md). One call alone is slower.
+    #: worker; why two pay off: ``engines.default_workers``). One call alone is slower.
     workers: int = 1
     #: Peak working memory per input pixel, measured once by ``streamer.tiling`` (bytes).
     memory_per_pixel: float | None = field(default=None, init=False, repr=False, compare=False)

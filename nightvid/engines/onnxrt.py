@@ -129,12 +129,11 @@ class OnnxBackend:
     def _load_cpu(self, path: Path, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         """``workers`` sessions splitting the threads; each call borrows a free one."""
         threads = max(1, torch.get_num_threads() // self.workers)
+        sessions = [self._session(path, torch.device("cpu"), threads) for _ in range(self.workers)]
+        name, out_name = sessions[0].get_inputs()[0].name, sessions[0].get_outputs()[0].name
         free: queue.SimpleQueue = queue.SimpleQueue()
-        for _ in range(self.workers):
-            free.put(self._session(path, torch.device("cpu"), threads))
-        first = free.get()
-        name, out_name = first.get_inputs()[0].name, first.get_outputs()[0].name
-        free.put(first)
+        for session in sessions:
+            free.put(session)
 
         def run(batch: Tensor) -> Tensor:
             array = batch.detach().to("cpu", dtype).contiguous().numpy()

@@ -35,7 +35,7 @@ def _reformatter(direction: str) -> VideoReformatter:
     frame to frame.
 
     ``VideoFrame.reformat`` builds a new context on every call; at 640x360 that made
-    RGB -> YUV cost 3.1 ms per frame instead of 0.8 (``benchmarks/hot_path.py``). One per
+    RGB -> YUV cost 3.94 ms per frame instead of 1.43 (``benchmarks/hot_path.py``). One per
     thread, since the decode and encode stages convert at the same time, and one per
     direction, since a context serves one conversion.
     """
