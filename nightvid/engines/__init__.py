@@ -47,7 +47,8 @@ from torch import Tensor, nn
 from nightvid import nets
 from nightvid.engines.base import PRECISIONS, ArtifactBackend, Engine, resolve_device, resolve_dtype
 from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, load_or_build
-from nightvid.engines.eager import CHANNELS_LAST_CPU, build_eager
+from nightvid.engines.eager import build_eager
+from nightvid.engines.host_memory import keep_freed_memory
 from nightvid.engines.inductor import InductorBackend, build_torch_compile
 from nightvid.engines.onnxrt import OnnxBackend
 from nightvid.engines.shapes import DEFAULT_RANGE, DEFAULT_TRT_RANGE, ShapeRange
@@ -83,29 +84,32 @@ COMPILED: dict[str, Callable[[], ArtifactBackend]] = {
 }
 
 # `auto` on CPU, per net, in order of preference (the first one installed wins).
-# Measured with benchmarks/engines_cpu.py (docs/BENCHMARKS.md, 2026-11-22): fp32, batch 1,
-# ms/frame, median of round-robin runs, 2-core AMD EPYC (AVX512), torch 2.13.0,
-# onnxruntime 1.31.1, machine shared with other jobs (load 1-4):
+# Measured with benchmarks/engines_cpu.py and `nightvid bench` (docs/BENCHMARKS.md,
+# 2026-11-22, freed memory kept): fp32, batch 1, ms/frame, median of round-robin runs,
+# 2-core AMD EPYC (AVX512), torch 2.13.0, onnxruntime 1.31.1, one ONNX session:
 #
 #   net       size      eager   inductor(.pt2)  onnx    inductor-jit
-#   noiser    640x360     284     160            144     116
-#             1280x720   1175     455            317     397
-#   denoiser  640x360     990     696            765     729
-#             1280x720  12039    6433           5719    6568
-#   kind      640x360    3758    2336           1847    2764
-#             1280x720  15901    8296           6587    9484
-#   lednet    640x360    2775    2207           2315    2082
-#             1280x720  42042   23895          19147   21685
+#   noiser    640x360      51      34             41      32
+#             1280x720    191     120            126     103
+#   denoiser  640x360     836     595            741     622
+#             1280x720   5206    2434           2906    2433
+#   kind      640x360    1130     766            810     828
+#             1280x720   5336    3043           3480    3351
+#   lednet    640x360    2019    2007           1982    1730
+#             1280x720   7761    7370          10139    6634
 #
-# ONNX Runtime is fastest at 720p for every net (2.1x-3.7x over eager) and builds in
-# 4-47 s against 20-250 s for AOTInductor; at 360p it is within 10-20% of the best
-# saved artifact (denoiser: AOTInductor 696 vs 765 ms). inductor-jit is never chosen:
-# it recompiles in every process. AOTInductor is the fallback without onnxruntime.
+# - noiser, kind: onnx, run by two one-thread workers in `enhance` (`default_workers`),
+#   which gives it the best end-to-end throughput (kind: equal to AOTInductor, which
+#   builds in 101 s against 8 s).
+# - denoiser: AOTInductor, 1.2x onnx at both sizes for a 24 s build once.
+# - lednet: eager, within 5% of every saved artifact, with no build (AOTInductor 221 s)
+#   and a quarter of onnx's memory.
+# inductor-jit is never chosen: it recompiles in every process.
 AUTO_CPU: dict[str, tuple[str, ...]] = {
     "noiser": ("onnx", "inductor", "eager"),
-    "denoiser": ("onnx", "inductor", "eager"),
+    "denoiser": ("inductor", "onnx", "eager"),
     "kind": ("onnx", "inductor", "eager"),
-    "lednet": ("onnx", "inductor", "eager"),
+    "lednet": ("eager",),
 }
 # `auto` on CUDA: not measured (no GPU on the machines this was written on). TensorRT is
 # the designed fast path; without it eager (fp16/bf16 + channels_last) is the safe
@@ -265,11 +269,12 @@ def create_engine(
         raise NightvidError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if on_out_of_range not in (None, "error", "eager"):
         raise NightvidError(f"on_out_of_range must be 'error' or 'eager', not {on_out_of_range!r}")
-    enhancer = nets.build_enhancer(model, weights=weights)
     torch_device = resolve_device(device)
+    if torch_device.type == "cpu":
+        keep_freed_memory()  # before the net and any thread allocate (see host_memory)
+    enhancer = nets.build_enhancer(model, weights=weights)
     dtype = resolve_dtype(precision)
     chosen = auto_backend(model, torch_device, precision) if backend == "auto" else backend
-    channels_last = True if model in CHANNELS_LAST_CPU else None  # None: build_eager's default (CUDA)
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
 
     runners = _resolve_workers(workers, chosen, torch_device, asked=backend)
@@ -287,7 +292,7 @@ def create_engine(
             log.warning("backend auto: %s failed (%s); using eager", chosen, err)
             chosen = "eager"
         else:
-            fallback = (build_eager(enhancer, device=torch_device, dtype=dtype, channels_last=channels_last).fn
+            fallback = (build_eager(enhancer, device=torch_device, dtype=dtype).fn
                         if policy == "eager" else None)
             engine = Engine(fn=_guard(fn, used_range, chosen, fallback), backend=chosen,
                             device=torch_device, dtype=dtype, shape_range=used_range,
@@ -302,7 +307,7 @@ def create_engine(
             engine = Engine(fn=build_torch_compile(enhancer, device=torch_device, dtype=dtype),
                             backend=chosen, device=torch_device, dtype=dtype)
         else:
-            engine = build_eager(enhancer, device=torch_device, dtype=dtype, channels_last=channels_last)
+            engine = build_eager(enhancer, device=torch_device, dtype=dtype)
     engine.details["model"] = model
     engine.details["precision"] = precision
     return engine

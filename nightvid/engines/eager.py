@@ -7,12 +7,7 @@ from torch import nn
 
 from nightvid.engines.base import Engine
 
-__all__ = ["CHANNELS_LAST_CPU", "build_eager"]
-
-#: Nets whose eager CPU forward is faster in channels_last. Measured at 640x360, batch 1,
-#: fp32, 2-core AMD EPYC (AVX512), torch 2.13.0, median of 3 (ms, contiguous -> channels_last):
-#: denoiser 1970 -> 1081; noiser 97 -> 109, kind 1722 -> 1875, lednet 2996 -> 3312 (slower).
-CHANNELS_LAST_CPU = frozenset({"denoiser"})
+__all__ = ["build_eager"]
 
 
 def build_eager(
@@ -21,8 +16,11 @@ def build_eager(
 ) -> Engine:
     """Run ``enhancer`` eagerly.
 
-    ``channels_last``: None = on CUDA only, where convolutions prefer it; on CPU it
-    depends on the net (``CHANNELS_LAST_CPU``), so ``create_engine`` decides per net.
+    ``channels_last``: None = on CUDA only, where convolutions prefer it. On the CPU it
+    gains nothing once freed memory is kept (``host_memory``): at 640x360, fp32, 2 cores,
+    median of 3-9 (ms, contiguous / channels_last) denoiser 617 / 618, noiser 72 / 77,
+    kind 728 / 709, lednet 1983 / 2057. (The denoiser's 1970 / 1081 before that was the
+    page faults of one memory layout, not the layout's arithmetic.)
     """
     module = enhancer.to(device=device, dtype=dtype).eval()
     if channels_last is None:

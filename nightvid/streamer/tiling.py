@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from nightvid.engines.base import Engine
+from nightvid.engines.host_memory import release_freed_memory
 from nightvid.streamer.memory import PeakMemory, free_memory_bytes
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,10 @@ def plan_tile(height: int, width: int, *, bytes_per_pixel: float, budget_bytes: 
 def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     """Peak working memory of one ``probe`` x ``probe`` frame through ``engine``, per pixel.
 
-    CUDA: the allocator's peak. CPU: the RSS peak over the call (sampled), which misses
-    memory the allocator had cached already, so it errs low; ``plan_tile`` budgets half
-    of what is free to leave room for that.
+    CUDA: the allocator's peak. CPU: the RSS peak over the call (sampled), after the
+    freed heap is handed back to the kernel (the CPU engines keep freed memory for reuse,
+    ``engines.host_memory``, which would otherwise hide the call's use). Sampling can miss
+    a short peak, so it errs low; ``plan_tile`` budgets half of what is free.
 
     Measured once per engine and kept on it: the probe costs two frames of inference (a
     second on CPU for the heavy nets), which repeated runs need not pay again.
@@ -113,6 +115,8 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
         return engine.memory_per_pixel
     frame = np.zeros((1, probe, probe, 3), np.uint8)
     engine.enhance_frames(frame)  # warm-up: first-call allocations are not per-pixel costs
+    if engine.device.type == "cpu":
+        release_freed_memory()
     with PeakMemory(engine.device) as memory:
         engine.enhance_frames(frame)
     used_mib = memory.gpu_mib if memory.gpu_mib is not None else memory.peak_mib - memory.start_mib

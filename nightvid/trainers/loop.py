@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from nightvid.engines.host_memory import keep_freed_memory
 from nightvid.errors import NightvidError
 
 __all__ = [
@@ -529,6 +530,8 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, device = out_dir / CHECKPOINT_FILE, torch.device(config.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # activations and gradients are re-allocated every step
     model.to(device)
     optimizer = make_optimizer(model.parameters())
     amp_dtype = _amp_dtype(device, config.amp)

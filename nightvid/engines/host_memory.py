@@ -1,0 +1,70 @@
+"""Keep freed host memory in the process, so CPU inference stops paying page faults.
+
+glibc's malloc hands every block above its mmap threshold (128 KiB at start, raised
+on the fly to at most 32 MiB) to a fresh ``mmap`` and returns it to the kernel on
+``free``; threads other than the main one allocate from arenas of at most 64 MiB,
+which send anything larger to ``mmap`` too. A conv net's activations are tens to
+hundreds of MiB per frame (NoiSER at 1280x720: 118 MiB per 32-channel fp32 map), so
+every frame faulted in and zeroed them again. NoiSER eager at 1280x720 on the 2-core
+CPU (``benchmarks/host_memory.py``): 160,000 minor faults and 478 ms per frame before,
+none and 176 ms after; ``nightvid enhance --backend eager`` of a 720p clip went from
+2.3 to 5.9 fps, AOTInductor from 5.3 to 7.0 (docs/BENCHMARKS.md).
+
+``keep_freed_memory`` raises the mmap threshold to 2 GiB, stops the heap from being
+trimmed and puts every thread on the main arena, so freed blocks are reused. The cost: the process keeps its peak footprint instead of
+shrinking between frames; ``NIGHTVID_KEEP_FREED_MEMORY=0`` in the environment turns
+the tuning off. ONNX Runtime and CUDA keep arenas of their own and gain little. Only
+glibc is tuned; elsewhere these calls do nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import platform
+
+__all__ = ["keep_freed_memory", "release_freed_memory"]
+
+# mallopt parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+#: The largest value mallopt takes (an int): blocks below 2 GiB stay on the heap.
+_KEEP_BELOW = 2**31 - 1
+#: M_TRIM_THRESHOLD -1: never shrink the heap (LEDNet at 1280x720 frees over 2 GiB).
+_NEVER = -1
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Tune glibc's malloc for large, repeated allocations; True if it was tuned.
+
+    Call it before the threads that allocate are started: a thread that has already
+    allocated keeps its own arena. Idempotent; ``create_engine`` calls it for CPU
+    engines and ``trainers.loop.fit`` for CPU training.
+    """
+    libc = _glibc()
+    if libc is None or os.environ.get("NIGHTVID_KEEP_FREED_MEMORY", "1") == "0":
+        return False
+    return all(libc.mallopt(option, value) == 1 for option, value in (
+        (_M_MMAP_THRESHOLD, _KEEP_BELOW), (_M_TRIM_THRESHOLD, _NEVER), (_M_ARENA_MAX, 1)))
+
+
+def release_freed_memory() -> None:
+    """Return freed heap pages to the kernel (``malloc_trim``), so the next resident-set
+    growth measures real use, not reuse (``streamer.tiling``'s memory probe)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
