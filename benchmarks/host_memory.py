@@ -9,7 +9,7 @@ a child process, with ``NIGHTVID_KEEP_FREED_MEMORY=0`` (glibc's defaults) or uns
 tuning nightvid applies). Children alternate, off then on, for ``--rounds`` rounds, so a
 passing load hits both alike; the table shows medians. Each child times ``--frames``
 frames of each backend through ``Engine.enhance_batches`` (as ``enhance`` runs them), after
-two warm-up frames, and counts the process's minor page faults (``ru_minflt``) meanwhile;
+two warm-up frames per worker, and counts the process's minor page faults (``ru_minflt``) meanwhile;
 ``rss`` is the resident set after them (the tuning keeps freed blocks, so it grows).
 """
 
@@ -41,7 +41,9 @@ def _child(model: str, specs: list[str], sizes: list[str], frames: int) -> dict[
         for size in sizes:
             width, height = (int(v) for v in size.split("x"))
             batch = [rng.integers(0, 48, (1, height, width, 3), dtype=np.uint8) for _ in range(2)]
-            list(engine.enhance_batches((b, None) for b in batch))  # warm-up
+            # Warm-up: two frames per worker, since every ONNX Runtime session plans and
+            # allocates its memory over its own first runs.
+            list(engine.enhance_batches((batch[i % 2], None) for i in range(2 * engine.workers)))
             faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             list(engine.enhance_batches((batch[i % 2], None) for i in range(frames)))

@@ -6,8 +6,8 @@ on the fly to at most 32 MiB) to a fresh ``mmap`` and returns it to the kernel o
 which send anything larger to ``mmap`` too. A conv net's activations are tens to
 hundreds of MiB per frame (NoiSER at 1280x720: 118 MiB per 32-channel fp32 map), so
 every frame faulted in and zeroed them again. NoiSER eager at 1280x720 on the 2-core
-CPU (``benchmarks/host_memory.py``): 160,000 minor faults and 478 ms per frame before,
-none and 176 ms after; ``nightvid enhance --backend eager`` of a 720p clip went from
+CPU (``benchmarks/host_memory.py``): 160,000 minor faults and 389 ms per frame before,
+none and 146 ms after; ``nightvid enhance --backend eager`` of a 720p clip went from
 2.3 to 5.9 fps, AOTInductor from 5.3 to 7.0 (docs/BENCHMARKS.md).
 
 ``keep_freed_memory`` raises the mmap threshold to 2 GiB, stops the heap from being
@@ -53,7 +53,7 @@ def keep_freed_memory() -> bool:
 
     Call it before the threads that allocate are started: a thread that has already
     allocated keeps its own arena. Idempotent; ``create_engine`` calls it for CPU
-    engines and ``trainers.loop.fit`` for CPU training.
+    engines, ``trainers.loop.fit`` and ``trainers.evaluate`` for CPU training and scoring.
     """
     libc = _glibc()
     if libc is None or os.environ.get("NIGHTVID_KEEP_FREED_MEMORY", "1") == "0":

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from nightvid import nets
+from nightvid.engines.host_memory import keep_freed_memory
 from nightvid.errors import NightvidError
 from nightvid.trainers.data import (
     add_gaussian_noise,
@@ -186,6 +187,8 @@ def evaluate_model(
         raise NightvidError(f"sigma must be > 0, got {sigma}")
     methods: dict[str, Callable[[Tensor], Tensor]] = {}
     if model is not None:
+        if torch.device(device).type == "cpu":
+            keep_freed_memory()  # each image's feature maps are freed and re-allocated
         net = nets.build_enhancer(model, weights=weights).to(device)
         methods[model] = lambda x: net(x.to(device)).cpu()
     wanted = ("input",) if sigma is not None else tuple(BASELINES)
