@@ -11,10 +11,11 @@ none and 146 ms after; ``nightvid enhance --backend eager`` of a 720p clip went 
 2.3 to 5.9 fps, AOTInductor from 5.3 to 7.0 (docs/BENCHMARKS.md).
 
 ``keep_freed_memory`` raises the mmap threshold to 2 GiB, stops the heap from being
-trimmed and puts every thread on the main arena, so freed blocks are reused. The cost: the process keeps its peak footprint instead of
-shrinking between frames; ``NIGHTVID_KEEP_FREED_MEMORY=0`` in the environment turns
-the tuning off. ONNX Runtime and CUDA keep arenas of their own and gain little. Only
-glibc is tuned; elsewhere these calls do nothing.
+trimmed and puts every thread on the main arena, so freed blocks are reused. The cost:
+the process keeps its peak footprint instead of shrinking between frames;
+``NIGHTVID_KEEP_FREED_MEMORY=0`` in the environment turns the tuning off. ONNX Runtime
+and CUDA keep arenas of their own and gain nothing. Only glibc is tuned; elsewhere
+these calls do nothing.
 """
 
 from __future__ import annotations
