@@ -51,6 +51,8 @@ def _setup_logging(quiet: bool) -> None:
         stream=sys.stderr,
         force=True,
     )
+    # An engine build can take from seconds to minutes (AOTInductor): say so first.
+    logging.getLogger("nightvid.engines.cache").setLevel(logging.ERROR if quiet else logging.INFO)
 
 
 class _Progress:

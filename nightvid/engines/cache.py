@@ -33,6 +33,7 @@ Old entries are never deleted automatically; remove the folder to reclaim space.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import inspect
@@ -43,7 +44,8 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -213,6 +215,22 @@ def _why_invalid(expected: dict[str, Any], meta_path: Path, artifact: Path) -> s
     return None
 
 
+@contextlib.contextmanager
+def _without_exporter_chatter() -> Iterator[None]:
+    """Silence what torch's exporters print during a build that is no concern of the user:
+    the torchvision ops the ONNX exporter cannot register (torchvision is not a
+    dependency) and torch's own pytree deprecation warnings. Errors still propagate."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*", category=FutureWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
 def load_or_build(expected: dict[str, Any], *, cache_dir: Path | str | None, suffix: str,
                   build: Callable[[Path], None], load: Callable[[Path], T],
                   rebuild: bool = False) -> tuple[T, CacheEntry]:
@@ -243,17 +261,19 @@ def load_or_build(expected: dict[str, Any], *, cache_dir: Path | str | None, suf
             else:
                 meta = json.loads(meta_path.read_text())
                 seconds = time.perf_counter() - start
-                log.info("engine cache: loaded %s from %s in %.2f s", label, artifact, seconds)
+                log.debug("engine cache: loaded %s from %s in %.2f s", label, artifact, seconds)
                 return loaded, CacheEntry(artifact, meta_path, meta, False,
                                           float(meta.get("build_seconds", 0.0)), seconds)
         elif reason is not None:
             log.warning("engine cache: rebuilding %s: %s (%s)", label, reason, meta_path)
         else:
-            log.info("engine cache: building %s into %s", label, artifact)
+            # INFO reaches CLI users (cli._setup_logging): a build can take minutes.
+            log.info("engine cache: building %s once into %s; later runs load it", label, artifact)
 
     start = time.perf_counter()
     meta_path.unlink(missing_ok=True)  # an entry is valid only once its metadata is back
-    _atomic_write(artifact, build)
+    with _without_exporter_chatter():
+        _atomic_write(artifact, build)
     build_seconds = time.perf_counter() - start
     meta = {
         **expected,
