@@ -8,9 +8,7 @@
 set -euo pipefail
 clip=${1:-nightvid/assets/night-demo.mp4}
 rounds=${2:-3}
-shift $(( $# > 2 ? 2 : $# ))
-backends=("${@:-onnx eager inductor}")
-read -r -a backends <<< "${backends[*]}"
+if [ $# -gt 2 ]; then backends=("${@:3}"); else backends=(onnx eager inductor); fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for round in $(seq "$rounds"); do

@@ -18,8 +18,8 @@ def build_eager(
 
     ``channels_last``: None = on CUDA only, where convolutions prefer it. On the CPU it
     gains nothing once freed memory is kept (``host_memory``): at 640x360, fp32, 2 cores,
-    median of 3-9 (ms, contiguous / channels_last) denoiser 617 / 618, noiser 72 / 77,
-    kind 728 / 709, lednet 1983 / 2057. (The denoiser's 1970 / 1081 before that was the
+    an ad-hoc round-robin loop of 3-9 calls, median ms contiguous / channels_last:
+    denoiser 617 / 618, noiser 72 / 77, kind 728 / 709, lednet 1983 / 2057. (The denoiser's 1970 / 1081 before that was the
     page faults of one memory layout, not the layout's arithmetic.)
     """
     module = enhancer.to(device=device, dtype=dtype).eval()
