@@ -106,7 +106,8 @@ def _parse_tile(text: str) -> int | str | None:
 def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], backend: str,
                  codec: str, crf: int, preset: str, pix_fmt: str, batch: int, overwrite: bool,
                  keep_partial: bool, quiet: bool, as_json: bool, stabilize: bool = False,
-                 tile: str = "auto", precision: str = "fp32", workers: int | None = None) -> None:
+                 tile: str = "auto", precision: str = "fp32", workers: int | None = None,
+                 exposure: float | None = None) -> None:
     from nightvid.engines import create_engine
     from nightvid.streamer.encode import EncodeOptions
     from nightvid.streamer.pipeline import enhance_video
@@ -114,7 +115,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
     _setup_logging(quiet)
     try:
         engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,
-                               workers=workers)
+                               workers=workers, exposure=exposure)
         with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
             summary = enhance_video(
                 src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
@@ -144,6 +145,9 @@ Backend = Annotated[str, typer.Option(
 Precision = Annotated[str, typer.Option(
     help="fp32 | fp16 (CUDA) | bf16 (CPU with AVX512-BF16 or AMX, or CUDA); lower precision is faster, "
          "NoiSER in bf16 differs from fp32 by 0.5 of a level on average")]
+Exposure = Annotated[Optional[float], typer.Option(
+    help="brightness of the result as its mean luma, 0-1 (night: 0.25-0.35; KinD sets its illumination "
+         "target, the others a tone curve); default: the model's own")]
 Workers = Annotated[Optional[int], typer.Option(
     min=1, show_default="2 for onnx on 2+ CPU threads, else 1",
     help="frames enhanced at once on the CPU, splitting its threads (onnx backend)")]
@@ -158,6 +162,7 @@ def enhance(
     backend: Backend = "auto",
     precision: Precision = "fp32",
     workers: Workers = None,
+    exposure: Exposure = None,
     codec: Annotated[str, typer.Option(help="video encoder")] = "libx264",
     crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
     preset: Annotated[str, typer.Option(
@@ -179,7 +184,7 @@ def enhance(
     _run_enhance(src, dst, model=model, weights=weights, backend=backend, codec=codec, crf=crf,
                  preset=preset, pix_fmt=pix_fmt, batch=batch, overwrite=overwrite,
                  keep_partial=keep_partial, quiet=quiet, as_json=as_json, stabilize=stabilize,
-                 tile=tile, precision=precision, workers=workers)
+                 tile=tile, precision=precision, workers=workers, exposure=exposure)
 
 
 @app.command()
@@ -437,6 +442,70 @@ def _print_eval(report: EvalReport) -> None:
         Console().print(f"{name}: {what}", highlight=False)
 
 
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parse_times(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(t) for t in _split_list(text)]
+    except ValueError:
+        raise NightvidError(f"--at takes seconds separated by commas (1.5,4,10), got {text!r}") from None
+
+
+@app.command()
+def compare(
+    src: Annotated[Path, typer.Argument(help="a video, or a folder of images")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="contact sheet to write (PNG)")] = Path("compare.png"),
+    models: Annotated[str, typer.Option(help="models to show, comma-separated (see `nightvid models`)")] = (
+        "noiser,lednet,kind"),
+    baselines: Annotated[str, typer.Option(help="baselines to show: gain (mean to 0.45), gamma (1/2.2); "
+                                           "'' for none")] = "gain,gamma",
+    frames: Annotated[int, typer.Option(help="frames spread evenly over the video (or images of the folder)")] = 4,
+    at: Annotated[Optional[str], typer.Option(help="times in seconds instead, e.g. 1.5,4,10")] = None,
+    max_side: Annotated[int, typer.Option(help="scale frames down to this longer side first (0: full size)")] = 640,
+    flicker_frames: Annotated[int, typer.Option(help="consecutive frames run for the flicker figure (0: skip)")] = 24,
+    exposure: Exposure = None,
+    backend: Backend = "auto",
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
+) -> None:
+    """Input, baselines and models side by side on a labelled contact sheet, with no-reference figures."""
+    from nightvid.compare import baseline_method, model_method, run_compare
+
+    _setup_logging(quiet or as_json)
+    try:
+        methods = [baseline_method(b) for b in _split_list(baselines)]
+        methods += [model_method(m, backend=backend, device=device, exposure=exposure)
+                    for m in _split_list(models)]
+        report = run_compare(src, methods=methods, frames=frames, at=_parse_times(at), sheet=out,
+                             max_side=max_side or None, flicker_frames=flicker_frames)
+    except NightvidError as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", code=130) from None
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    if not quiet:
+        _print_compare(report)
+
+
+def _print_compare(report: dict) -> None:
+    from nightvid.compare.figures import FIGURES
+
+    columns = [*FIGURES, "flicker"]
+    short = {"mean_luma": "luma", "colourfulness": "colour", "colour_vs_gain": "vs gain", "border_excess": "border"}
+    table = Table("method", *(short.get(c, c) for c in columns), title=f"{report['input']}: {len(report['frames'])} frames")
+    for name, row in report["methods"].items():
+        table.add_row(name, *("-" if row[c] is None else f"{row[c]:.3f}" for c in columns))
+    Console().print(table)
+    err_console.print(f"contact sheet -> [bold]{report['sheet']}[/]", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def preview(
     source: Annotated[str, typer.Option("--source", "-s",
@@ -444,6 +513,7 @@ def preview(
     model: Model = "noiser",
     weights: Weights = None,
     backend: Backend = "auto",
+    exposure: Exposure = None,
     serve: Annotated[Optional[str], typer.Option(
         help="HOST:PORT: serve the view as an MJPEG web page instead of a window")] = None,
     record: Annotated[Optional[Path], typer.Option(help="record the view from the start (r toggles)")] = None,
@@ -468,7 +538,7 @@ def preview(
 
     try:
         summary = run_preview(source, model=model, weights=weights or "default", backend=backend,
-                              options=options, announce=None if quiet else say)
+                              options=options, announce=None if quiet else say, exposure=exposure)
     except NightvidError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:

@@ -252,6 +252,7 @@ def create_engine(
     on_out_of_range: str | None = None,
     cuda_graphs: bool = False,
     workers: int | None = 1,
+    exposure: float | None = None,
 ) -> Engine:
     """Build the engine for ``model`` with ``weights`` ("default" = the shipped file).
 
@@ -264,6 +265,7 @@ def create_engine(
     ``workers``: batches run at once on the CPU (``Engine.workers``; onnx only); None
     picks ``default_workers``. More workers raise throughput for callers that keep batches
     submitted ahead (``enhance_video``, bench) and slow down one call on its own (preview).
+    ``exposure``: the output's mean luma, 0-1 (``nets.build_enhancer``); None = the net's own.
     """
     if backend not in BACKENDS:
         raise NightvidError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -272,7 +274,7 @@ def create_engine(
     torch_device = resolve_device(device)
     if torch_device.type == "cpu":
         keep_freed_memory()  # before the net and any thread allocate (see host_memory)
-    enhancer = nets.build_enhancer(model, weights=weights)
+    enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure)
     dtype = resolve_dtype(precision)
     chosen = auto_backend(model, torch_device, precision) if backend == "auto" else backend
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
@@ -310,4 +312,6 @@ def create_engine(
             engine = build_eager(enhancer, device=torch_device, dtype=dtype)
     engine.details["model"] = model
     engine.details["precision"] = precision
+    if exposure is not None:
+        engine.details["exposure"] = f"{exposure:g}"
     return engine

@@ -15,6 +15,7 @@ turns any such net into the one contract engines and the streamer rely on: sRGB 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ __all__ = [
     "WEIGHTS_DIR",
     "build",
     "build_enhancer",
+    "check_exposure",
+    "exposure_curve",
     "get_info",
     "list_nets",
     "load_weights",
@@ -58,20 +61,24 @@ class NetInfo:
     paper: str
     #: File name inside ``nightvid/weights`` that ``--weights`` defaults to, if shipped.
     default_weights: str | None = None
+    #: The builder option that sets the output's brightness natively (KinD's
+    #: ``target_illumination``); None = ``--exposure`` is the Enhancer's tone curve.
+    exposure_option: str | None = None
 
 
 _REGISTRY: dict[str, NetInfo] = {}
 
 
 def register_net(
-    name: str, *, summary: str, paper: str, default_weights: str | None = None
+    name: str, *, summary: str, paper: str, default_weights: str | None = None,
+    exposure_option: str | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"net {name!r} is already registered")
-        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights)
+        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights, exposure_option)
         return builder
 
     return decorate
@@ -156,23 +163,49 @@ def load_weights(net: nn.Module, path: Path | str, *, name: str) -> None:
     net.load_state_dict(tensors, strict=True)
 
 
+def exposure_curve(image: Tensor, target: float, eps: float = 1e-3) -> Tensor:
+    """Each image through ``y ** p``, ``p`` chosen so its mean Rec. 709 luma becomes ``target``.
+
+    A power curve keeps black at black and white at white and moves the mid-tones, as a
+    camera's exposure-compensation dial seems to; ``p = log(target) / log(mean luma)``
+    (exact for a flat image, close for others), clamped to [0.25, 4]. Written without
+    data-dependent control flow so it exports.
+
+    Shape:
+        ``(B, 3, H, W)`` in [0, 1] -> same.
+
+    Example:
+        >>> exposure_curve(torch.full((1, 3, 2, 2), 0.25), 0.5).flatten()[0]
+        tensor(0.5000)
+    """
+    weights = image.new_tensor((0.2126, 0.7152, 0.0722)).view(1, 3, 1, 1)
+    level = (image * weights).sum(dim=1).mean(dim=(1, 2)).clamp(eps, 1 - eps)
+    power = (math.log(target) / level.log()).clamp(0.25, 4.0).view(-1, 1, 1, 1)
+    return image.clamp_min(eps * eps).pow(power).clamp(0.0, 1.0)
+
+
 class Enhancer(nn.Module):
     """Any registered net as ``(B, 3, H, W)`` sRGB in [0, 1] -> same shape, any H and W.
 
     Pads H and W up to the net's ``size_multiple`` (replicate) and crops back, maps
     [0, 1] to the net's input range and back, keeps the first output of nets that return
-    several, and clamps to [0, 1]. Written without data-dependent control flow so that it
-    exports with dynamic batch, height and width.
+    several, and clamps to [0, 1]. ``exposure`` (a mean luma in (0, 1)) passes the
+    result through :func:`exposure_curve`. Written without data-dependent control flow so
+    that it exports with dynamic batch, height and width.
 
     Shape:
         input ``(B, 3, H, W)`` float; output ``(B, 3, H, W)`` same dtype.
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, *, exposure: float | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.net = net
         self.lo, self.hi = (float(v) for v in net.input_range)
         self.multiple = int(net.size_multiple)
+        self.exposure = exposure
+        #: How it was built (builder options, exposure): part of an engine's cache key.
+        self.options = dict(options or {})
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2], x.shape[-1]
@@ -194,17 +227,33 @@ class Enhancer(nn.Module):
             y = (y - self.lo) / (self.hi - self.lo)
         if self.multiple > 1:
             y = F.pad(y, (0, -pad_w, 0, -pad_h))
-        return y.clamp(0.0, 1.0)
+        y = y.clamp(0.0, 1.0)
+        if self.exposure is not None:
+            y = exposure_curve(y, self.exposure)
+        return y
+
+
+def check_exposure(exposure: float | None) -> None:
+    """A NightvidError unless ``exposure`` is None or a mean luma strictly between 0 and 1."""
+    if exposure is not None and not 0.0 < exposure < 1.0:
+        raise NightvidError(f"--exposure is the output's mean luma, between 0 and 1 (e.g. 0.35), got {exposure}")
 
 
 def build_enhancer(
-    name: str, *, weights: Path | str | None = "default", **options: Any
+    name: str, *, weights: Path | str | None = "default", exposure: float | None = None, **options: Any
 ) -> Enhancer:
     """A net in eval mode, wrapped as an ``Enhancer``.
 
     ``weights="default"`` loads the shipped file and fails if there is none; ``None``
-    keeps the random initialisation (tests, benchmarks of speed only).
+    keeps the random initialisation (tests, benchmarks of speed only). ``exposure``
+    (the output's mean luma, 0-1; None = what the net makes of it) goes to the net's
+    own exposure option where it has one (KinD's illumination target), else to the
+    Enhancer's tone curve.
     """
+    check_exposure(exposure)
+    native = get_info(name).exposure_option
+    if exposure is not None and native is not None:
+        options = {**options, native: exposure}
     net = build(name, **options)
     if weights == "default":
         path = shipped_weights(name)
@@ -216,7 +265,8 @@ def build_enhancer(
         weights = path
     if weights is not None:
         load_weights(net, weights, name=name)
-    return Enhancer(net).eval()
+    curve = exposure if native is None else None
+    return Enhancer(net, exposure=curve, options={**options, "exposure": exposure}).eval()
 
 
 def read_model_card(weights: Path) -> dict[str, Any] | None:

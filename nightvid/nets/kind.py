@@ -306,6 +306,7 @@ class KinD(nn.Module):
     "with a user exposure ratio",
     paper="Zhang, Zhang & Guo 2019, Kindling the Darkness (KinD), ACM MM",
     default_weights="kind.safetensors",
+    exposure_option="target_illumination",
 )
 def kind(**kwargs: Any) -> KinD:
     """Build KinD (``ratio=None``: automatic exposure to ``target_illumination=0.5``)."""

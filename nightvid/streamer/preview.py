@@ -750,14 +750,17 @@ def preview(
     backend: str = "auto",
     options: PreviewOptions = PreviewOptions(),
     announce: Callable[[str], None] | None = None,
+    exposure: float | None = None,
 ) -> PreviewSummary:
-    """``nightvid preview``: ``model`` with ``weights`` first; ``m`` cycles to shipped models."""
+    """``nightvid preview``: ``model`` with ``weights`` first; ``m`` cycles to shipped models.
+
+    ``exposure`` (the output's mean luma, 0-1) applies to every model of the cycle."""
     def make_engine(name: str) -> Engine:
         from nightvid.engines import create_engine  # torch: only once the cheap checks passed
 
         # One frame at a time on all threads: the lowest latency, which a live view needs.
         return create_engine(name, weights=weights if name == model else "default", backend=backend,
-                             workers=1)
+                             workers=1, exposure=exposure)
 
     return run_preview(source, models=lambda: model_cycle(model), make_engine=make_engine,
                        options=options, announce=announce)

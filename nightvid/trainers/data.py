@@ -40,6 +40,7 @@ from nightvid.trainers.loop import SeededBatches, step_generator
 __all__ = [
     "Augment",
     "IMAGE_SUFFIXES",
+    "MixedPairs",
     "NoisyImages",
     "PairDataset",
     "PairedImages",
@@ -264,6 +265,33 @@ class SyntheticLowLight:
         if self.augment is not None:
             (clean,) = augment([clean], generator, self.augment)
         return synthesize_low_light(clean[None], generator, self.config)[0], clean
+
+
+class MixedPairs:
+    """Real pairs and synthetic pairs in one dataset, ``synthetic_share`` of items synthetic.
+
+    Every real pair is one item per epoch; the synthetic items (as many as make up the
+    share) each draw a random photo of ``synthetic`` with the item's generator, so over
+    the epochs every photo is used while an epoch keeps the stated mix. Both sides must
+    crop to the same size.
+
+    Example: ``MixedPairs(PairedImages(pairs), SyntheticLowLight(files), synthetic_share=0.5)``.
+    """
+
+    def __init__(self, real: PairDataset, synthetic: PairDataset, *, synthetic_share: float) -> None:
+        if not 0.0 <= synthetic_share < 1.0:
+            raise NightvidError(f"synthetic_share must be in [0, 1), got {synthetic_share}")
+        self.real, self.synthetic, self.share = real, synthetic, synthetic_share
+        self.extra = round(len(real) * synthetic_share / (1.0 - synthetic_share))
+
+    def __len__(self) -> int:
+        return len(self.real) + self.extra
+
+    def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        if index < len(self.real):
+            return self.real.sample(index, generator)
+        pick = int(torch.randint(0, len(self.synthetic), (), generator=generator))
+        return self.synthetic.sample(pick, generator)
 
 
 class NoisyImages:

@@ -9,15 +9,19 @@ each function says whether it expects sRGB or linear light. The synthetic low-li
 pipeline (:func:`synthesize_low_light`) follows the camera: the scene in linear light is
 blurred while the shutter is open (average of shifted frames along a camera
 trajectory, as LOL-Blur was synthesised from frame averages), under-exposed, hit by
-Poisson (shot) + Gaussian (read) sensor noise, mapped back to sRGB and optionally JPEG
-compressed.
+lit by a coloured street lamp (a white-balance shift), hit by Poisson (shot) + Gaussian
+(read) sensor noise per colour channel (the camera's white-balance gains amplify the red
+and blue channels' noise more than green's), mapped back to sRGB and compressed the way
+the footage users bring is: H.264 at dashcam-like qualities with 4:2:0 chroma, or JPEG.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import torch
@@ -29,11 +33,15 @@ __all__ = [
     "add_gaussian_noise",
     "blur",
     "blur_by_trajectory",
+    "colour_cast",
+    "h264",
     "jpeg",
     "linear_to_srgb",
     "motion_blur_kernel",
     "poisson_gaussian_noise",
+    "random_colour_cast",
     "random_gaussian_noise",
+    "random_h264",
     "random_jpeg",
     "random_motion_blur",
     "random_poisson_gaussian_noise",
@@ -100,20 +108,67 @@ def random_reduce_exposure(
     return reduce_exposure(linear, _log_uniform(generator, *factor))
 
 
+# --------------------------------------------------------------------------- colour casts
+
+
+def colour_cast(linear: Tensor, gains: tuple[float, float, float]) -> Tensor:
+    """Multiply each channel of linear light by ``gains`` ``(r, g, b)``: a coloured light.
+
+    A sodium or old tungsten street lamp lights the scene orange (red up, blue down), a
+    white LED or the sky before dawn bluish; the camera's auto white balance rarely
+    undoes it at night. Not clamped (the noise step clamps).
+
+    Example:
+        >>> colour_cast(torch.ones(1, 3, 1, 1), (1.5, 1.0, 0.5)).flatten()
+        tensor([1.5000, 1.0000, 0.5000])
+    """
+    if linear.shape[-3] != 3:
+        raise ValueError(f"colour_cast needs 3-channel images, got shape {tuple(linear.shape)}")
+    return linear * linear.new_tensor(gains).view(3, 1, 1)
+
+
+def random_colour_cast(
+    linear: Tensor, generator: torch.Generator, *, warmth: tuple[float, float] = (-0.3, 0.7),
+    tint: tuple[float, float] = (-0.1, 0.1),
+) -> Tensor:
+    """:func:`colour_cast` along the lamp-colour line: ``(e^{w/2}, e^{t}, e^{-w/2})``.
+
+    ``w`` (warmth) drawn uniformly from ``warmth``: positive is orange (sodium, tungsten),
+    negative blue (LED, moonlight); ``t`` a small green/magenta tint. Gains are
+    normalised to keep the luminance (Rec. 709 weights) of a grey scene unchanged, so
+    the cast shifts hue, not exposure.
+    """
+    w, t = _uniform(generator, *warmth), _uniform(generator, *tint)
+    gains = (math.exp(w / 2), math.exp(t), math.exp(-w / 2))
+    luma = 0.2126 * gains[0] + 0.7152 * gains[1] + 0.0722 * gains[2]
+    return colour_cast(linear, (gains[0] / luma, gains[1] / luma, gains[2] / luma))
+
+
 # --------------------------------------------------------------------------- noise
 
 
 def poisson_gaussian_noise(
-    linear: Tensor, *, gain: float | Tensor, read_sigma: float | Tensor, generator: torch.Generator | None = None
+    linear: Tensor, *, gain: float | Tensor, read_sigma: float | Tensor, generator: torch.Generator | None = None,
+    channel_gains: tuple[float, float, float] | None = None,
 ) -> Tensor:
     """Sensor noise in linear light: ``gain * Poisson(x / gain) + N(0, read_sigma**2)``.
 
     ``gain`` is the signal of one photo-electron (``1 / gain`` electrons fill [0, 1]), so
     the output has mean ``x`` and variance ``gain * x + read_sigma**2``. Not clamped.
+
+    ``channel_gains`` ``(k_r, k_g, k_b)`` are the camera's white-balance gains: channel
+    ``c`` was recorded as ``x_c / k_c`` on the sensor, got its noise there, and was then
+    multiplied by ``k_c``, so its variance is ``k_c * gain * x_c + (k_c * read_sigma)**2``
+    (a night shot's blue channel, gained most, is the noisiest).
     Runs on the CPU generator; the result is moved back to the input's device.
     """
     x = linear.detach().to("cpu", torch.float32).clamp_min(0.0)
     gain_, sigma_ = _per_image(gain, x), _per_image(read_sigma, x)
+    if channel_gains is not None:
+        if x.ndim < 3 or x.shape[-3] != 3:
+            raise ValueError(f"channel_gains needs 3-channel images, got shape {tuple(x.shape)}")
+        k = torch.tensor(channel_gains, dtype=torch.float32).view(3, 1, 1)
+        gain_, sigma_ = gain_ * k, sigma_ * k
     shot = torch.poisson(x / gain_, generator=generator) * gain_
     read = torch.randn(x.shape, generator=generator) * sigma_
     return (shot + read).to(linear)
@@ -125,10 +180,18 @@ def random_poisson_gaussian_noise(
     *,
     gain: tuple[float, float] = (2e-4, 1e-2),
     read_sigma: tuple[float, float] = (5e-4, 5e-3),
+    channel_gain: tuple[float, float] = (1.0, 1.0),
 ) -> Tensor:
-    """:func:`poisson_gaussian_noise` with ``gain`` and ``read_sigma`` drawn log-uniformly."""
+    """:func:`poisson_gaussian_noise` with ``gain`` and ``read_sigma`` drawn log-uniformly.
+
+    The red and blue white-balance gains are drawn log-uniformly from ``channel_gain``
+    (green's is 1); ``(1.0, 1.0)`` gives every channel the same noise.
+    """
     g, s = _log_uniform(generator, *gain), _log_uniform(generator, *read_sigma)
-    return poisson_gaussian_noise(linear, gain=g, read_sigma=s, generator=generator)
+    gains = None
+    if channel_gain != (1.0, 1.0):
+        gains = (_log_uniform(generator, *channel_gain), 1.0, _log_uniform(generator, *channel_gain))
+    return poisson_gaussian_noise(linear, gain=g, read_sigma=s, generator=generator, channel_gains=gains)
 
 
 def add_gaussian_noise(
@@ -265,6 +328,58 @@ def random_jpeg(img: Tensor, generator: torch.Generator, *, quality: tuple[int, 
     return jpeg(img, q)
 
 
+# --------------------------------------------------------------------------- video codec
+
+
+def _to_rgb24(frame: Tensor) -> np.ndarray:
+    return (frame.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def h264(img: Tensor, crf: int, *, preset: str = "veryfast") -> Tensor:
+    """Encode each image as one H.264 frame (libx264 through PyAV, 4:2:0) and decode it.
+
+    What a dashcam or CCTV recorder does to a dark frame: the frame is converted to
+    YUV 4:2:0 (colour at half resolution, Rec. 601 limited range as swscale does for
+    untagged video), quantised in 4x4/8x8 transform blocks at a rate-controlled
+    quality (``crf`` 0..51, higher is coarser; recorders sit around 23-35), and in
+    dark areas, where the signal is a few code values, most detail and noise turn
+    into flat blocks. Odd sizes are padded by replication to even and cropped back.
+    One thread, so the result is deterministic.
+
+    Shape:
+        ``(B, 3, H, W)`` or ``(3, H, W)`` sRGB in [0, 1] -> same shape, dtype and device,
+        values on the 1/255 grid.
+    """
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf must be in 0..51, got {crf}")
+    batch = img.unsqueeze(0) if img.ndim == 3 else img
+    height, width = batch.shape[-2:]
+    pad_h, pad_w = height % 2, width % 2
+    if pad_h or pad_w:
+        batch = F.pad(batch, (0, pad_w, 0, pad_h), mode="replicate")
+    out = []
+    for frame in batch:
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height = frame.shape[-1], frame.shape[-2]
+        encoder.pix_fmt, encoder.time_base = "yuv420p", Fraction(1, 25)
+        encoder.options = {"crf": str(int(crf)), "preset": preset, "threads": "1"}
+        source = av.VideoFrame.from_ndarray(np.ascontiguousarray(_to_rgb24(frame)), format="rgb24")
+        packets = list(encoder.encode(source.reformat(format="yuv420p"))) + list(encoder.encode(None))
+        decoder = av.CodecContext.create("h264", "r")
+        decoded = [f for packet in packets for f in decoder.decode(packet)] + list(decoder.decode(None))
+        if len(decoded) != 1:
+            raise RuntimeError(f"H.264 round trip gave {len(decoded)} frames, expected 1")
+        rgb = decoded[0].to_ndarray(format="rgb24")
+        out.append(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1))
+    result = (torch.stack(out).to(img.device, img.dtype) / 255)[..., :height, :width]
+    return result[0] if img.ndim == 3 else result
+
+
+def random_h264(img: Tensor, generator: torch.Generator, *, crf: tuple[int, int] = (23, 36)) -> Tensor:
+    """:func:`h264` at a ``crf`` drawn uniformly from ``crf`` (inclusive)."""
+    return h264(img, int(torch.randint(crf[0], crf[1] + 1, (), generator=generator)))
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -284,15 +399,33 @@ class LowLightConfig:
     #: Probability of JPEG compression, and the quality range.
     jpeg_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (60, 95)
+    #: Probability of a street-lamp colour cast, and the warmth range (see ``random_colour_cast``).
+    cast_prob: float = 0.0
+    cast_warmth: tuple[float, float] = (-0.3, 0.7)
+    #: Range of the red and blue white-balance gains that scale their sensor noise.
+    channel_gain: tuple[float, float] = (1.0, 1.0)
+    #: Probability of H.264 compression (4:2:0) of the dark frame, and the crf range;
+    #: applied instead of JPEG when both are drawn.
+    h264_prob: float = 0.0
+    h264_crf: tuple[int, int] = (23, 36)
+
+    @classmethod
+    def night_video(cls, **overrides) -> LowLightConfig:
+        """Night footage as cameras record it: street-lamp casts (70%), per-channel sensor
+        noise with white-balance gains 1-2.5, H.264 of the dark frame (60%, crf 23-36),
+        JPEG otherwise (20%), motion blur (30%)."""
+        base = cls(cast_prob=0.7, channel_gain=(1.0, 2.5), h264_prob=0.6, jpeg_prob=0.2, blur_prob=0.3)
+        return replace(base, **overrides)
 
 
 def synthesize_low_light(
     clean: Tensor, generator: torch.Generator, config: LowLightConfig = LowLightConfig()
 ) -> Tensor:
-    """A dark, noisy (optionally blurred, JPEG'd) sRGB input made from a clean sRGB image.
+    """A dark, noisy (optionally blurred, cast, compressed) sRGB input made from a clean sRGB image.
 
     Order: sRGB -> linear -> motion blur (p = ``blur_prob``) -> exposure reduction ->
-    Poisson-Gaussian noise -> clamp -> sRGB -> JPEG (p = ``jpeg_prob``). One set of
+    street-lamp colour cast (p = ``cast_prob``) -> Poisson-Gaussian noise per channel ->
+    clamp -> sRGB -> H.264 (p = ``h264_prob``), else JPEG (p = ``jpeg_prob``). One set of
     parameters is drawn for the whole batch; call once per image for per-image draws.
 
     Shape:
@@ -302,8 +435,13 @@ def synthesize_low_light(
     if torch.rand((), generator=generator).item() < config.blur_prob:
         linear = random_motion_blur(linear, generator, length=config.blur_length)
     linear = random_reduce_exposure(linear, generator, factor=config.exposure)
-    linear = random_poisson_gaussian_noise(linear, generator, gain=config.gain, read_sigma=config.read_sigma)
+    if config.cast_prob > 0 and torch.rand((), generator=generator).item() < config.cast_prob:
+        linear = random_colour_cast(linear, generator, warmth=config.cast_warmth)
+    linear = random_poisson_gaussian_noise(linear, generator, gain=config.gain, read_sigma=config.read_sigma,
+                                           channel_gain=config.channel_gain)
     low = linear_to_srgb(linear)
+    if config.h264_prob > 0 and torch.rand((), generator=generator).item() < config.h264_prob:
+        return random_h264(low, generator, crf=config.h264_crf)
     if torch.rand((), generator=generator).item() < config.jpeg_prob:
         low = random_jpeg(low, generator, quality=config.jpeg_quality)
     return low

@@ -19,7 +19,16 @@ card (``loss``).
 
 Data: a paired folder (``find_pairs`` layouts: low/high, LOL, LOL-Blur), or a folder
 of clean photos turned into synthetic dark, noisy, optionally blurred inputs
-(``SyntheticLowLight``; ``blur_prob`` sets how often motion blur is added).
+(``SyntheticLowLight``; ``blur_prob`` sets how often motion blur is added). With
+``synthetic`` set as well, real pairs and synthetic pairs from that photo folder are
+mixed (``synthetic_share`` of the items synthetic), so the net learns real exposures
+and tone from the pairs and night video's noise, lamp casts and codec blocks from the
+synthesis (``degradation="night_video"``: ``LowLightConfig.night_video``).
+
+Colour: ``colour_weight`` adds ``colour_angle_loss`` (1 - cos of the RGB angle) on the
+output, which pushes against the grey, desaturated output that L1 alone settles on.
+``cpu_bf16`` trains under bfloat16 autocast on CPUs with native bf16 (1.75x per step on
+an AVX512-BF16/AMX Xeon; docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from nightvid.errors import NightvidError
 from nightvid.trainers.common import finish_run, recipe_dict, split_files
 from nightvid.trainers.data import (
     Augment,
+    MixedPairs,
     PairedImages,
     SyntheticLowLight,
     detect_layout,
@@ -50,7 +60,7 @@ from nightvid.trainers.data import (
 )
 from nightvid.trainers.degrade import LowLightConfig
 from nightvid.trainers.loop import LoopConfig, cosine_schedule, fit
-from nightvid.trainers.losses import l1_loss
+from nightvid.trainers.losses import colour_angle_loss, l1_loss
 from nightvid.trainers.perceptual import LEDNET_LAYERS, PerceptualLoss
 
 __all__ = ["LEDNetRecipe", "edge_loss", "lednet_loss", "train_lednet"]
@@ -87,6 +97,16 @@ class LEDNetRecipe:
     threads: int | None = None
     #: LEDNet weights to start from (fine-tuning: a second phase, or your own data); None = random init.
     init: str | None = None
+    #: Weight of the colour-angle loss on the output (0 = none, as in the paper).
+    colour_weight: float = 0.0
+    #: A folder of clean photos whose synthetic pairs are mixed into paired ``data``; None = real pairs only.
+    synthetic: str | None = None
+    #: Share of synthetic items in an epoch when ``synthetic`` is set.
+    synthetic_share: float = 0.5
+    #: Degradations of synthetic pairs: "night_video" (casts, per-channel noise, H.264) or "basic".
+    degradation: str = "basic"
+    #: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16/AMX); no effect elsewhere.
+    cpu_bf16: bool = False
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> LEDNetRecipe:
@@ -144,11 +164,28 @@ def lednet_loss(
             terms[f"edge_{name}"] = extra.detach()
         terms[f"l1_{name}"] = l1.detach()
         total = total + weight * (recipe.l1_weight * l1 + extra)
+    if recipe.colour_weight:
+        colour = colour_angle_loss(image, high)
+        terms["colour_out"] = colour.detach()
+        total = total + recipe.colour_weight * colour
     return total, terms
+
+
+DEGRADATIONS: dict[str, Callable[..., LowLightConfig]] = {
+    "basic": LowLightConfig,
+    "night_video": LowLightConfig.night_video,
+}
+
+
+def _low_light_config(recipe: LEDNetRecipe) -> LowLightConfig:
+    if recipe.degradation not in DEGRADATIONS:
+        raise NightvidError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {recipe.degradation!r}")
+    return DEGRADATIONS[recipe.degradation](blur_prob=recipe.blur_prob)
 
 
 def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any]]:
     crop, val_crop = Augment(crop=recipe.patch), Augment(crop=recipe.val_crop, flip=False, rot90=False)
+    config = _low_light_config(recipe)
     try:
         detect_layout(data, split="train")
         paired = True
@@ -159,12 +196,19 @@ def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any
         if len(pairs) <= recipe.val_images:
             raise NightvidError(f"{len(pairs)} pair(s) cannot spare {recipe.val_images} for validation")
         cut = len(pairs) - recipe.val_images
-        return (PairedImages(pairs[:cut], augment=crop),
-                PairedImages(pairs[cut:], augment=val_crop if recipe.val_crop else None),
-                {"folder": str(data), "kind": "real pairs", "train_pairs": cut,
-                 "val": [p.name for p, _ in pairs[cut:]]})
+        real = PairedImages(pairs[:cut], augment=crop)
+        described = {"folder": str(data), "kind": "real pairs", "train_pairs": cut,
+                     "val": [p.name for p, _ in pairs[cut:]]}
+        train_set: Any = real
+        if recipe.synthetic is not None:
+            photos = list_images(recipe.synthetic)
+            train_set = MixedPairs(real, SyntheticLowLight(photos, config=config, augment=crop),
+                                   synthetic_share=recipe.synthetic_share)
+            described.update(kind="real pairs mixed with synthetic low light", synthetic=str(recipe.synthetic),
+                             synthetic_images=len(photos), synthetic_share=recipe.synthetic_share,
+                             degradation=repr(config))
+        return (train_set, PairedImages(pairs[cut:], augment=val_crop if recipe.val_crop else None), described)
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
-    config = LowLightConfig(blur_prob=recipe.blur_prob)
     return (SyntheticLowLight(train_files, config=config, augment=crop),
             SyntheticLowLight(val_files, config=config, augment=val_crop if recipe.val_crop else None),
             {"folder": str(data), "kind": "synthetic low light from clean photos", "degradation": repr(config),
@@ -217,7 +261,7 @@ def train_lednet(
 
     config = LoopConfig(iters=recipe.iters, checkpoint_every=checkpoint_every, log_every=log_every,
                         validate_every=recipe.validate_every, grad_clip=recipe.grad_clip, device=device,
-                        threads=recipe.threads)
+                        threads=recipe.threads, cpu_bf16=recipe.cpu_bf16)
     started = time.perf_counter()
     result = fit(
         model, loss_fn, pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed), config,

@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import os
+import platform
 import random
 import subprocess
 import tempfile
@@ -70,6 +71,8 @@ __all__ = [
     "TrainState",
     "atomic_write",
     "cosine_schedule",
+    "cpu_has_native_bf16",
+    "cpu_signature",
     "fit",
     "git_commit",
     "load_checkpoint",
@@ -244,15 +247,32 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def cpu_signature() -> str:
+    """The CPU and the vector ISA torch's kernels pick on it, e.g. ``"GenuineIntel Intel(R)
+    Xeon(R) Processor / AVX512"``: training is bit-identical only where this matches
+    (oneDNN picks kernels by vendor and instruction set)."""
+    vendor = model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "vendor_id" and not vendor:
+                vendor = value.strip()
+            elif key.strip() == "model name" and not model:
+                model = value.strip()
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{vendor} {model or platform.processor() or platform.machine()} / {isa}".strip()
+
+
 def write_model_card(path: Path | str, card: Mapping[str, Any]) -> Path:
     """Write a model card JSON atomically.
 
     ``card`` holds what the recipe knows (``model``, ``recipe`` as a dict, ``seed``,
-    ``iterations``, ``data``, ``metrics``, ...); ``torch`` (version) and ``commit`` (git
-    HEAD of this package's repository, or null) are added unless already given.
+    ``iterations``, ``data``, ``metrics``, ...); ``torch`` (version), ``commit`` (git
+    HEAD of this package's repository, or null) and ``cpu`` (:func:`cpu_signature`) are
+    added unless already given.
     Non-finite numbers are written as null.
     """
-    full = {"torch": torch.__version__, "commit": git_commit(), **card}
+    full = {"torch": torch.__version__, "commit": git_commit(), "cpu": cpu_signature(), **card}
     text = json.dumps(_json_safe(full), indent=2, sort_keys=False) + "\n"
     atomic_write(path, lambda handle: handle.write(text), mode="w")
     return Path(path)
@@ -375,6 +395,9 @@ class LoopConfig:
     device: str = "cpu"
     #: Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
     amp: bool = True
+    #: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX; ignored elsewhere,
+    #: where emulated bf16 is slower than fp32). LEDNet's step: 1.75x (docs/BENCHMARKS.md).
+    cpu_bf16: bool = False
     #: torch CPU threads while training (None = leave as is). See ``nightvid.trainers.noiser``.
     threads: int | None = None
 
@@ -449,7 +472,14 @@ def _due(step: int, every: int, iters: int) -> bool:
     return step == iters or (every > 0 and step % every == 0)
 
 
-def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX tiles)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def _amp_dtype(device: torch.device, amp: bool, cpu_bf16: bool = False) -> torch.dtype | None:
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_bf16 and cpu_has_native_bf16() else None
     if not amp or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -534,7 +564,7 @@ def fit(
         keep_freed_memory()  # activations and gradients are re-allocated every step
     model.to(device)
     optimizer = make_optimizer(model.parameters())
-    amp_dtype = _amp_dtype(device, config.amp)
+    amp_dtype = _amp_dtype(device, config.amp, config.cpu_bf16)
     state = TrainState(
         model, optimizer, make_scheduler(optimizer) if make_scheduler else None,
         torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16),

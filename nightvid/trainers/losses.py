@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["L1Loss", "TVLoss", "l1_loss", "mse_loss", "tv_loss"]
+__all__ = ["L1Loss", "TVLoss", "colour_angle_loss", "l1_loss", "mse_loss", "tv_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -39,6 +39,26 @@ def mse_loss(pred: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor
     """Mean squared error (same contract as :func:`l1_loss`)."""
     _check_reduction(reduction)
     return F.mse_loss(pred, target, reduction=reduction)
+
+
+def colour_angle_loss(pred: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
+    """Mean of ``1 - cos`` of the angle between each pixel's RGB vectors.
+
+    Zero when every pixel has the target's hue and saturation (any brightness), so it
+    penalises the washed-out, grey or tinted colour that per-pixel L1 lets through when
+    a net hedges between exposures. Near-black pixels (norm below ``eps``) carry little
+    colour: their norms are floored at ``eps``, which shrinks their term.
+
+    Shape:
+        ``(B, 3, H, W)`` both; output a scalar.
+
+    Example:
+        >>> round(colour_angle_loss(torch.full((1, 3, 2, 2), 0.2), torch.full((1, 3, 2, 2), 0.8)).item(), 6)
+        0.0
+    """
+    dot = (pred * target).sum(dim=1)
+    norms = pred.norm(dim=1).clamp_min(eps) * target.norm(dim=1).clamp_min(eps)
+    return (1.0 - dot / norms).mean()
 
 
 def tv_loss(x: Tensor) -> Tensor:

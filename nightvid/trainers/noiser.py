@@ -67,6 +67,8 @@ class NoiserRecipe:
     betas: tuple[float, float] = (0.5, 0.999)
     tv_weight: float = 1.0
     hidden: int = 32
+    #: Padding mode of the convolutions ("replicate": no bright frame border; "zeros": the reference code's).
+    padding: str = "replicate"
     #: CPU threads during training; pinned so results do not depend on the machine's count.
     threads: int | None = 1
 
@@ -98,7 +100,7 @@ def train_noiser(
     out_dir = Path(out_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
-        model = nets.build("noiser", hidden=recipe.hidden)
+        model = nets.build("noiser", hidden=recipe.hidden, padding=recipe.padding, colour=0.0)
 
     def draw(index: int, generator: torch.Generator) -> Tensor:
         return noise_batch(generator, batch=recipe.batch, patch=recipe.patch, sigma=recipe.sigma, clamp=recipe.clamp)

@@ -172,3 +172,21 @@ def test_fit_on_pairs_with_validation_and_workers(tmp_path: Path) -> None:
     assert [r["step"] for r in seen if r["event"] == "val"] == [2, 4]
     assert result.best is not None and set(result.metrics) == {"psnr", "ssim"}
     nets.build_enhancer("noiser", weights=tmp_path / "run" / "best.safetensors")
+
+
+def test_mixed_pairs_keep_every_real_pair_and_the_synthetic_share(tmp_path: Path) -> None:
+    make_pairs(tmp_path / "pairs", [f"{i}.png" for i in range(6)])
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i in range(3):
+        write(clean / f"{i}.png", value=60 * i + 40)
+    real = D.PairedImages.from_folder(tmp_path / "pairs", augment=D.Augment(crop=16))
+    synthetic = D.SyntheticLowLight.from_folder(clean, augment=D.Augment(crop=16))
+    mixed = D.MixedPairs(real, synthetic, synthetic_share=1 / 3)
+    assert len(mixed) == 9  # 6 real + 3 synthetic = one third synthetic
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(mixed.sample(2, g)[0], real.sample(2, torch.Generator().manual_seed(0))[0])
+    low, high = mixed.sample(7, torch.Generator().manual_seed(1))
+    assert low.shape == high.shape == (3, 16, 16) and low.mean() < high.mean()
+    with pytest.raises(NightvidError):
+        D.MixedPairs(real, synthetic, synthetic_share=1.0)

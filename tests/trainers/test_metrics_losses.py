@@ -66,3 +66,14 @@ def test_losses() -> None:
     with pytest.raises(ValueError, match="reduction"):
         L1Loss(reduction="avg")
     assert math.isfinite(tv_loss(torch.rand(1, 3, 5, 7)).item())
+
+
+def test_colour_angle_loss_ignores_brightness_and_sees_lost_colour() -> None:
+    from nightvid.trainers.losses import colour_angle_loss
+
+    colour = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) + 0.1
+    assert colour_angle_loss(colour * 0.3, colour).item() < 1e-6
+    grey = colour.mean(dim=1, keepdim=True).expand_as(colour)
+    assert colour_angle_loss(grey, colour).item() > 0.01
+    black = torch.zeros_like(colour)
+    assert torch.isfinite(colour_angle_loss(black, colour))

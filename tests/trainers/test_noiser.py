@@ -6,11 +6,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
+import nightvid
 from nightvid import nets
+from nightvid.trainers.loop import cpu_signature
 from nightvid.trainers.noiser import NoiserRecipe, noise_batch, train_noiser
 
 TINY = NoiserRecipe(iters=30, patch=24)
@@ -67,7 +71,27 @@ def test_same_result_whatever_the_thread_count(tmp_path: Path) -> None:
     assert torch.get_num_threads() == before
 
 
+def _demo_frames() -> torch.Tensor:
+    """Four real night frames of the bundled dashcam clip, (4, 3, H, W) in [0, 1]."""
+    container = av.open(str(Path(nightvid.__file__).parent / "assets" / "night-demo.mp4"))
+    with container:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(240), container.decode(video=0))]
+    picked = np.stack(frames[::60])
+    return torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
+
+
 def test_shipped_weights_are_what_the_default_recipe_trains(tmp_path: Path) -> None:
+    """Retraining with the default recipe gives the shipped weights.
+
+    Bit for bit where that can hold: the same torch build on the CPU the card names
+    (oneDNN picks its kernels, and so its rounding, by vendor and instruction set). On
+    another CPU the weights drift in the last bits (``body.0.bias``, which instance
+    norm cancels, by about 1e-3), so there the check is what a user sees: the
+    retrained net's output on real night frames matches the shipped net's within 0.1 of
+    an 8-bit level on average and 1 level at most. Training with 2 threads instead of 1
+    (another rounding order, measured) moves the output by 0.0003 on average and 0.03 at
+    most, so the bound leaves a wide margin and still catches a different recipe.
+    """
     shipped = nets.shipped_weights("noiser")
     assert shipped is not None
     card = nets.read_model_card(shipped)
@@ -77,5 +101,12 @@ def test_shipped_weights_are_what_the_default_recipe_trains(tmp_path: Path) -> N
     trained = train_noiser(NoiserRecipe(), tmp_path, log_every=100)
     ours, theirs = load_file(trained), load_file(shipped)
     assert ours.keys() == theirs.keys()
-    for key in ours:
-        assert torch.equal(ours[key], theirs[key]), key
+    if card.get("cpu") == cpu_signature():
+        for key in ours:
+            assert torch.equal(ours[key], theirs[key]), key
+        return
+    frames = _demo_frames()
+    with torch.no_grad():
+        diff = (nets.build_enhancer("noiser", weights=trained)(frames)
+                - nets.build_enhancer("noiser", weights=shipped)(frames)).abs() * 255
+    assert diff.mean().item() <= 0.1 and diff.max().item() <= 1.0, (diff.mean().item(), diff.max().item())

@@ -265,3 +265,19 @@ def test_lednet_fine_tunes_from_init_weights(clean_dir: Path, tmp_path: Path) ->
     nets.load_weights(tuned, best, name="lednet")
     for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values()):
         assert torch.equal(a, b), name  # lr 0: the run ends where it started, not at a random init
+
+
+def test_lednet_mixes_real_pairs_with_night_video_synthesis_and_colour_loss(
+        pairs_dir: Path, clean_dir: Path, tmp_path: Path) -> None:
+    recipe = LEDNetRecipe.cpu_reduced(iters=4, batch=2, patch=32, val_images=1, val_crop=None, validate_every=0,
+                                      warmup=0, threads=1, synthetic=str(clean_dir), synthetic_share=0.5,
+                                      degradation="night_video", colour_weight=0.5, cpu_bf16=True)
+    seen: list[dict] = []
+    best = train_lednet(recipe, pairs_dir, tmp_path, on_log=seen.append, log_every=2)
+    train = [r for r in seen if r["event"] == "train"]
+    assert all(r["colour_out"] > 0 for r in train)
+    card = nets.read_model_card(best)
+    assert card["data"]["kind"] == "real pairs mixed with synthetic low light"
+    assert card["data"]["synthetic_share"] == 0.5 and "h264_prob=0.6" in card["data"]["degradation"]
+    with pytest.raises(NightvidError, match="degradation"):
+        train_lednet(LEDNetRecipe.cpu_reduced(degradation="snow"), pairs_dir, tmp_path / "bad")

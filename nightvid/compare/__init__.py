@@ -1,0 +1,158 @@
+"""``nightvid compare``: the same frames through baselines and models, side by side.
+
+Users choose a model by looking; this puts the input, plain baselines and every asked
+model next to each other on a labelled contact sheet, and adds the no-reference figures
+of :mod:`nightvid.compare.figures` per method, so what the eye sees is also measured.
+Lives beside the CLI (not in ``streamer``) because it builds engines by name.
+
+Example:
+    >>> report = run_compare(Path("night.mp4"), models=["noiser"], sheet=Path("sheet.png"))  # doctest: +SKIP
+    >>> report["methods"]["noiser"]["border_excess"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nightvid.compare import figures
+from nightvid.compare.frames import Picked, consecutive_frames, pick_frames
+from nightvid.compare.sheet import contact_sheet, write_png
+from nightvid.errors import NightvidError
+
+__all__ = ["BASELINES", "Method", "baseline_method", "model_method", "run_compare"]
+
+FrameFn = Callable[[np.ndarray], np.ndarray]
+
+
+def _torch_baseline(fn: Callable[[torch.Tensor], torch.Tensor]) -> FrameFn:
+    def run(rgb: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        return (fn(x)[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return run
+
+
+def _baselines() -> dict[str, FrameFn]:
+    from nightvid.trainers.evaluate import gamma_curve, global_gain
+
+    return {"gain": _torch_baseline(global_gain), "gamma": _torch_baseline(gamma_curve)}
+
+
+#: Baselines by name (the same curves ``nightvid eval`` scores): ``gain`` scales the
+#: frame to a mean of 0.45, ``gamma`` applies ``x ** (1/2.2)``.
+BASELINES = ("gain", "gamma")
+
+
+@dataclass
+class Method:
+    """A column of the sheet: a name and a frame function (RGB uint8 -> RGB uint8)."""
+
+    name: str
+    run: FrameFn
+
+
+def baseline_method(name: str) -> Method:
+    table = _baselines()
+    if name not in table:
+        raise NightvidError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    return Method(name, table[name])
+
+
+def model_method(name: str, *, backend: str = "auto", device: str | None = None,
+                 exposure: float | None = None) -> Method:
+    """A model's engine as a frame function; errors while running name the model.
+
+    With ``exposure`` the column is labelled ``name@exposure``."""
+    from nightvid import engines
+
+    engine = engines.create_engine(name, backend=backend, device=device, workers=1, exposure=exposure)
+    label = name if exposure is None else f"{name}@{exposure:g}"
+
+    def run(rgb: np.ndarray) -> np.ndarray:
+        try:
+            return engine.enhance_frames(rgb[None])[0]
+        except NightvidError:
+            raise
+        except Exception as err:  # a net that fails on a frame: one line naming it
+            raise NightvidError(f"model {name} failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from None
+    return Method(label, run)
+
+
+def _figures(output: np.ndarray, source: np.ndarray) -> dict[str, float]:
+    return {
+        "mean_luma": figures.mean_luma(output),
+        "clipped": figures.clipped(output),
+        "colourfulness": figures.colourfulness(output),
+        "colour_vs_gain": figures.colour_vs_gain(output, source),
+        "noise": figures.noise_sigma(output),
+        "border_excess": figures.border_excess(output),
+    }
+
+
+def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key in figures.FIGURES:
+        values = [r[key] for r in rows if not math.isnan(r[key])]
+        out[key] = round(sum(values) / len(values), 4) if values else None
+    return out
+
+
+def run_compare(
+    source: Path,
+    *,
+    methods: Sequence[Method],
+    frames: int = 4,
+    at: list[float] | None = None,
+    sheet: Path | None = None,
+    max_side: int | None = 640,
+    cell_width: int = 320,
+    flicker_frames: int = 24,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every method on the picked frames; write the sheet; return the JSON-ready report.
+
+    ``methods`` are columns after the input. ``flicker_frames`` consecutive frames from
+    the first picked time are also run for the flicker figure (videos only; 0 skips).
+    """
+    picked: list[Picked] = pick_frames(source, frames=frames, at=at, max_side=max_side)
+    columns = [Method("input", lambda rgb: rgb), *methods]
+    names = [m.name for m in columns]
+    if len(set(names)) != len(names):
+        raise NightvidError(f"a method is named twice: {', '.join(names)}")
+    grid: list[list[np.ndarray]] = []
+    per_method: dict[str, list[dict[str, float]]] = {m.name: [] for m in columns}
+    for item in picked:
+        row = []
+        for method in columns:
+            if on_progress is not None:
+                on_progress(f"{method.name} on {item.label}")
+            out = method.run(item.rgb)
+            row.append(out)
+            per_method[method.name].append(_figures(out, item.rgb))
+        grid.append(row)
+    flicker: dict[str, float | None] = {m.name: None for m in columns}
+    start = picked[0].time
+    if flicker_frames >= 3 and start is not None:
+        run = list(consecutive_frames(source, start, flicker_frames, max_side=max_side))
+        for method in columns:
+            if on_progress is not None:
+                on_progress(f"{method.name}: flicker over {len(run)} frames")
+            flicker[method.name] = figures.flicker([method.run(f) for f in run])
+    if sheet is not None:
+        write_png(sheet, contact_sheet(grid, names, [p.label for p in picked], cell_width=cell_width))
+    return {
+        "input": str(source),
+        "frames": [{"label": p.label, "time": p.time, "size": [p.rgb.shape[1], p.rgb.shape[0]]} for p in picked],
+        "sheet": None if sheet is None else str(sheet),
+        "methods": {
+            name: {**_mean(rows), "flicker": flicker[name],
+                   "frames": [{k: round(v, 4) for k, v in r.items()} for r in rows]}
+            for name, rows in per_method.items()
+        },
+    }

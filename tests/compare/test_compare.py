@@ -1,0 +1,91 @@
+"""`nightvid compare` on a small clip and an image folder: sheet layout, JSON, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nightvid import compare as C
+from nightvid.cli import app
+from nightvid.compare.sheet import contact_sheet
+from nightvid.errors import NightvidError
+from tests.clips import make_clip
+
+runner = CliRunner()
+
+
+def _sheet_size(rows: int, columns: int, cell: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a sheet: a 30 px header, rows of the cell height, 4 px gaps, a 110 px label column."""
+    width, height = cell
+    return 30 + rows * (height + 4), 110 + columns * (width + 4)
+
+
+def test_compare_a_clip_writes_the_sheet_and_json(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "night.mp4", frames=30, size=(96, 64), rate=10)
+    sheet = tmp_path / "sheet.png"
+    result = runner.invoke(app, ["compare", str(clip), "--models", "noiser", "--baselines", "gain,gamma",
+                                 "--frames", "3", "--out", str(sheet), "--json", "--flicker-frames", "5",
+                                 "--backend", "eager"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [f["label"] for f in report["frames"]] == ["0.50 s", "1.50 s", "2.50 s"]
+    assert list(report["methods"]) == ["input", "gain", "gamma", "noiser"]
+    for row in report["methods"].values():
+        assert {"mean_luma", "clipped", "colourfulness", "colour_vs_gain", "noise", "border_excess",
+                "flicker"} <= set(row)
+        assert len(row["frames"]) == 3 and row["flicker"] is not None
+    assert report["methods"]["noiser"]["mean_luma"] > 2 * report["methods"]["input"]["mean_luma"]
+    image = cv2.imread(str(sheet))
+    assert image.shape[:2] == _sheet_size(3, 4, (320, round(64 * 320 / 96)))
+
+
+def test_compare_at_given_times_and_the_table(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "night.mp4", frames=30, size=(64, 48), rate=10)
+    result = runner.invoke(app, ["compare", str(clip), "--models", "", "--baselines", "gain", "--at", "0.35,2.0",
+                                 "--out", str(tmp_path / "s.png"), "--flicker-frames", "0"])
+    assert result.exit_code == 0, result.output
+    assert "gain" in result.stdout and "border" in result.stdout
+
+
+def test_compare_an_image_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.jpg", "c.png"):
+        cv2.imwrite(str(folder / name), (rng.random((40, 56, 3)) * 50).astype(np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    report = C.run_compare(folder, methods=[C.baseline_method("gamma")], frames=2, sheet=tmp_path / "s.png")
+    assert [f["label"] for f in report["frames"]] == ["a.png", "c.png"]
+    assert report["methods"]["gamma"]["flicker"] is None  # photos have no sequence
+    assert cv2.imread(str(tmp_path / "s.png")).shape[:2] == _sheet_size(2, 2, (320, round(40 * 320 / 56)))
+    with pytest.raises(NightvidError, match="--at"):
+        C.run_compare(folder, methods=[], at=[1.0])
+
+
+def test_a_model_that_fails_is_one_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def enhance_frames(self, frames: np.ndarray) -> np.ndarray:
+            raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr("nightvid.engines.create_engine", lambda *a, **k: Broken())
+    method = C.model_method("noiser")
+    with pytest.raises(NightvidError, match="model noiser failed on a 8x6 frame: kernel exploded"):
+        method.run(np.zeros((6, 8, 3), np.uint8))
+    clip = make_clip(tmp_path / "night.mp4", frames=10)
+    for args in (["--models", "nope"], ["--baselines", "sepia"], ["--frames", "0"], ["--at", "x"]):
+        result = runner.invoke(app, ["compare", str(clip), "--out", str(tmp_path / "s.png"), *args])
+        assert result.exit_code == 1 and result.output.startswith("error: "), (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1
+    missing = runner.invoke(app, ["compare", str(tmp_path / "none.mp4"), "--models", ""])
+    assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_contact_sheet_rejects_ragged_rows() -> None:
+    frame = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(NightvidError):
+        contact_sheet([[frame, frame], [frame]], ["a", "b"], ["1", "2"])
