@@ -29,7 +29,7 @@ def _parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
     if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
         raise NightvidError(f"engine spec must be MODEL:BACKEND[:WORKERS], got {spec!r}")
     model = parts[0]
-    nets.get_info(model)  # unknown model -> NightvidError naming the available ones
+    nets.chain_parts(model)  # unknown model -> NightvidError naming the available ones
     backend = parts[1] if len(parts) > 1 and parts[1] else "auto"
     return model, backend, int(parts[2]) if len(parts) == 3 else workers
 
@@ -57,7 +57,7 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         ratios, bounds = {}, {}
         cores = _cores()
         for model, backend, runners in parsed:
-            weights = "default" if nets.shipped_weights(model) else None
+            weights = "default" if all(nets.shipped_weights(p) for p in nets.chain_parts(model)) else None
             engine = create_engine(model, weights=weights, backend=backend, precision=precision,
                                    workers=runners)
             name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")

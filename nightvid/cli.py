@@ -138,7 +138,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
                           soft_wrap=True)
 
 
-Model = Annotated[str, typer.Option("--model", "-m", help="see `nightvid models`")]
+Model = Annotated[str, typer.Option("--model", "-m", help="see `nightvid models`; a chain such as kind+denoiser runs both in one pass")]
 Weights = Annotated[Optional[Path], typer.Option(help="safetensors weights (default: shipped)")]
 Backend = Annotated[str, typer.Option(
     help="auto|eager|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)")]
@@ -467,6 +467,8 @@ def compare(
     at: Annotated[Optional[str], typer.Option(help="times in seconds instead, e.g. 1.5,4,10")] = None,
     max_side: Annotated[int, typer.Option(help="scale frames down to this longer side first (0: full size)")] = 640,
     flicker_frames: Annotated[int, typer.Option(help="consecutive frames run for the flicker figure (0: skip)")] = 24,
+    video: Annotated[Optional[Path], typer.Option(help="also write a labelled side-by-side clip (H.264 .mp4)")] = None,
+    video_seconds: Annotated[Optional[float], typer.Option(min=0, help="only the first S seconds in --video")] = None,
     exposure: Exposure = None,
     backend: Backend = "auto",
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")] = None,
@@ -474,7 +476,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
 ) -> None:
     """Input, baselines and models side by side on a labelled contact sheet, with no-reference figures."""
-    from nightvid.compare import baseline_method, model_method, run_compare
+    from nightvid.compare import baseline_method, model_method, run_compare, write_side_by_side
 
     _setup_logging(quiet or as_json)
     try:
@@ -483,6 +485,13 @@ def compare(
                     for m in _split_list(models)]
         report = run_compare(src, methods=methods, frames=frames, at=_parse_times(at), sheet=out,
                              max_side=max_side or None, flicker_frames=flicker_frames)
+        if video is not None:
+            if src.is_dir():
+                raise NightvidError("--video needs a video input, not a folder of images")
+            with _Progress(f"side by side {src.name}", quiet=quiet or as_json) as progress:
+                report["side_by_side"] = write_side_by_side(
+                    src, video, methods=methods, seconds=video_seconds, max_side=max_side or None,
+                    on_progress=lambda n: progress(n, None))
     except NightvidError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:
@@ -504,6 +513,10 @@ def _print_compare(report: dict) -> None:
         table.add_row(name, *("-" if row[c] is None else f"{row[c]:.3f}" for c in columns))
     Console().print(table)
     err_console.print(f"contact sheet -> [bold]{report['sheet']}[/]", highlight=False, soft_wrap=True)
+    if "side_by_side" in report:
+        clip = report["side_by_side"]
+        err_console.print(f"side-by-side clip ({clip['frames']} frames) -> [bold]{clip['video']}[/]",
+                          highlight=False, soft_wrap=True)
 
 
 @app.command()

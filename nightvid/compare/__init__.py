@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from nightvid.compare import figures
-from nightvid.compare.frames import Picked, consecutive_frames, pick_frames
-from nightvid.compare.sheet import contact_sheet, write_png
+from nightvid.compare.frames import Picked, consecutive_frames, pick_frames, timed_frames
+from nightvid.compare.sheet import contact_sheet, side_by_side, write_png
 from nightvid.errors import NightvidError
 
-__all__ = ["BASELINES", "Method", "baseline_method", "model_method", "run_compare"]
+__all__ = ["BASELINES", "Method", "baseline_method", "model_method", "run_compare", "write_side_by_side"]
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
 
@@ -156,3 +156,42 @@ def run_compare(
             for name, rows in per_method.items()
         },
     }
+
+
+def write_side_by_side(source: Path, out: Path, *, methods: Sequence[Method], seconds: float | None = None,
+                       max_side: int | None = 640, crf: int = 20,
+                       on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """A labelled before/after clip: the input and every method side by side, frame by frame.
+
+    Every frame keeps its pts and the stream its time base, so the clip plays in step
+    with the source (no audio). H.264 in ``out``'s container, written to a temporary
+    file beside it and renamed at the end; ``seconds`` limits it to the first S seconds.
+    """
+    import av
+
+    from nightvid.streamer.target import check_output, temporary_output
+
+    if out.suffix.lower() not in (".mp4", ".mkv", ".mov"):
+        raise NightvidError(f"--video writes H.264: give it an .mp4, .mkv or .mov name, got {out.name}")
+    check_output(source, out, overwrite=True)
+    columns = [Method("input", lambda rgb: rgb), *methods]
+    count = 0
+    with temporary_output(out) as tmp, av.open(str(tmp), "w") as container:
+        stream = None
+        for rgb, pts, time_base, rate in timed_frames(source, seconds=seconds, max_side=max_side):
+            panel = side_by_side([m.run(rgb) for m in columns], [m.name for m in columns])
+            if stream is None:
+                stream = container.add_stream("libx264", rate=rate or 25,
+                                              options={"crf": str(crf), "preset": "veryfast"})
+                stream.width, stream.height, stream.pix_fmt = panel.shape[1], panel.shape[0], "yuv420p"
+                stream.time_base = time_base
+            frame = av.VideoFrame.from_ndarray(panel, format="rgb24")
+            frame.pts, frame.time_base = (count if pts is None else pts), time_base
+            container.mux(stream.encode(frame))
+            count += 1
+            if on_progress is not None:
+                on_progress(count)
+        if stream is None:
+            raise NightvidError(f"{source} has no frames to show")
+        container.mux(stream.encode(None))
+    return {"video": str(out), "frames": count, "columns": [m.name for m in columns]}

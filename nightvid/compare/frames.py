@@ -15,7 +15,7 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import open_input
 
-__all__ = ["Picked", "consecutive_frames", "pick_frames", "video_duration"]
+__all__ = ["Picked", "consecutive_frames", "pick_frames", "timed_frames", "video_duration"]
 
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -149,3 +149,17 @@ def consecutive_frames(source: Path, start: float, count: int, *, max_side: int 
             if n >= count:
                 break
             yield _shrink(tags_for(frame).to_rgb(frame), max_side)
+
+
+def timed_frames(source: Path, *, seconds: float | None = None, max_side: int | None = 640
+                 ) -> Iterator[tuple[np.ndarray, int | None, Fraction, Fraction | None]]:
+    """Every frame of a video from the start (up to ``seconds``): ``(rgb, pts, time_base, rate)``."""
+    container, info = open_input(source)
+    with container:
+        stream = container.streams.video[0]
+        start = stream.start_time or 0
+        for frame in _decoded(container):
+            if seconds is not None and frame.time is not None and frame.time - float(start * info.time_base) > seconds:
+                break
+            pts = None if frame.pts is None else frame.pts - start
+            yield _shrink(tags_for(frame).to_rgb(frame), max_side), pts, info.time_base, info.rate

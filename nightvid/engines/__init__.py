@@ -127,11 +127,17 @@ def _available(backend: str, device: torch.device, dtype: torch.dtype) -> bool:
     return True
 
 
+def _auto_cpu_order(model: str) -> tuple[str, ...]:
+    """A model's ``AUTO_CPU`` order; a chain's is its first model's, less what another lacks."""
+    orders = [AUTO_CPU.get(part, ("eager",)) for part in nets.chain_parts(model)]
+    return tuple(b for b in orders[0] if all(b in other for other in orders[1:])) or ("eager",)
+
+
 def auto_backend(model: str, device: torch.device | str | None = None, precision: str = "fp32") -> str:
     """The backend ``auto`` picks for ``model`` on ``device`` (see ``AUTO_CPU``/``AUTO_CUDA``)."""
     torch_device = resolve_device(device)
     dtype = resolve_dtype(precision)
-    order = AUTO_CUDA if torch_device.type == "cuda" else AUTO_CPU.get(model, ("eager",))
+    order = AUTO_CUDA if torch_device.type == "cuda" else _auto_cpu_order(model)
     return next(b for b in (*order, "eager") if _available(b, torch_device, dtype))
 
 
@@ -144,8 +150,8 @@ def _weights_label(model: str, weights: Path | str | None) -> str:
     if weights is None:
         return "random-init"
     if weights == "default":
-        path = nets.shipped_weights(model)
-        return str(path) if path else "default"
+        paths = [nets.shipped_weights(part) for part in nets.chain_parts(model)]
+        return nets.CHAIN.join(str(p) if p else "default" for p in paths)
     return str(Path(weights).resolve())
 
 

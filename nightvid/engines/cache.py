@@ -109,10 +109,12 @@ def weights_digest(module: nn.Module) -> str:
 
 
 def _code_digest(module: nn.Module) -> str:
-    """sha256 of the source files that define the net and its ``Enhancer`` wrapper."""
+    """sha256 of the source files that define the net(s) and the ``Enhancer``/``Chain`` wrappers."""
     digest = hashlib.sha256()
-    inner = getattr(module, "net", module)
-    files = {inspect.getsourcefile(type(inner)), inspect.getsourcefile(type(module))}
+    stages = list(getattr(module, "stages", [module]))
+    files = {inspect.getsourcefile(type(module))}
+    for stage in stages:
+        files |= {inspect.getsourcefile(type(getattr(stage, "net", stage))), inspect.getsourcefile(type(stage))}
     for file in sorted(f for f in files if f):
         digest.update(Path(file).read_bytes())
     return digest.hexdigest()

@@ -8,10 +8,13 @@ from nightvid.nets import kind as _kind  # noqa: F401  (registers "kind")
 from nightvid.nets import lednet as _lednet  # noqa: F401  (registers "lednet")
 from nightvid.nets import noiser as _noiser  # noqa: F401  (registers "noiser")
 from nightvid.nets._api import (
+    CHAIN,
+    Chain,
     Enhancer,
     NetInfo,
     build,
     build_enhancer,
+    chain_parts,
     check_exposure,
     exposure_curve,
     get_info,
@@ -23,10 +26,13 @@ from nightvid.nets._api import (
 )
 
 __all__ = [
+    "CHAIN",
+    "Chain",
     "Enhancer",
     "NetInfo",
     "build",
     "build_enhancer",
+    "chain_parts",
     "check_exposure",
     "exposure_curve",
     "get_info",

@@ -737,7 +737,7 @@ def model_cycle(first: str) -> list[str]:
     """``first``, then every other registered model whose weights ship with nightvid."""
     from nightvid import nets
 
-    nets.get_info(first)  # unknown model: the error lists the known ones
+    nets.chain_parts(first)  # unknown model: the error lists the known ones
     return [first] + [name for name in nets.list_nets()
                       if name != first and nets.shipped_weights(name) is not None]
 

@@ -196,7 +196,7 @@ def evaluate_model(
     started = time.perf_counter()
     names, scores = score_methods(methods, _test_images(data, sigma=sigma, seed=seed, limit=limit))
     if weights == "default" and model is not None:
-        shown = str(nets.shipped_weights(model))
+        shown = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(model))
     else:
         shown = None if weights is None else str(weights)
     return EvalReport(model or "-", shown, str(data), sigma, names, scores, time.perf_counter() - started)

@@ -89,3 +89,28 @@ def test_contact_sheet_rejects_ragged_rows() -> None:
     frame = np.zeros((10, 10, 3), np.uint8)
     with pytest.raises(NightvidError):
         contact_sheet([[frame, frame], [frame]], ["a", "b"], ["1", "2"])
+
+
+def test_side_by_side_clip_keeps_every_frame_and_its_time(tmp_path: Path) -> None:
+    from tests.clips import read_video
+
+    clip = make_clip(tmp_path / "night.mp4", frames=12, size=(64, 48), rate=10)
+    video = tmp_path / "sbs.mp4"
+    result = runner.invoke(app, ["compare", str(clip), "--models", "", "--baselines", "gain", "--frames", "1",
+                                 "--out", str(tmp_path / "s.png"), "--video", str(video), "--json",
+                                 "--flicker-frames", "0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["side_by_side"]["columns"] == ["input", "gain"]
+    source, made = read_video(clip), read_video(video)
+    assert made["frames"] == source["frames"] == 12
+    assert made["seconds"] == pytest.approx([s - source["seconds"][0] for s in source["seconds"]], abs=1e-3)
+    assert made["width"] == 2 * 64 + 4 and made["audio"] == []
+    assert not list(tmp_path.glob(".*partial*"))
+    short = runner.invoke(app, ["compare", str(clip), "--models", "", "--baselines", "", "--frames", "1",
+                                "--out", str(tmp_path / "t.png"), "--video", str(tmp_path / "short.mp4"),
+                                "--video-seconds", "0.45", "--flicker-frames", "0"])
+    assert short.exit_code == 0, short.output
+    assert read_video(tmp_path / "short.mp4")["frames"] == 5
+    bad = runner.invoke(app, ["compare", str(clip), "--models", "", "--out", str(tmp_path / "u.png"),
+                              "--video", str(tmp_path / "clip.gif")])
+    assert bad.exit_code == 1 and "--video" in bad.output

@@ -1,0 +1,100 @@
+"""--exposure (a tone curve, or KinD's own illumination target) and NoiSER's two fixes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nightvid import nets
+from nightvid.cli import app
+from nightvid.engines import create_engine
+from nightvid.errors import NightvidError
+from nightvid.nets.noiser import NoiSER, keep_input_colour
+
+REC709 = torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)
+
+
+def mean_luma(x: torch.Tensor) -> float:
+    return (x * REC709).sum(dim=1).mean().item()
+
+
+def dark_scene(seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(1, 1, 12, 16, generator=g).repeat_interleave(4, -1).repeat_interleave(4, -2)
+    tint = torch.tensor([1.0, 0.7, 0.4]).view(1, 3, 1, 1)
+    return (0.08 * base * tint + 0.01 * torch.rand(1, 3, 48, 64, generator=g)).clamp(0, 1)
+
+
+def test_exposure_curve_hits_the_target_keeps_black_and_white() -> None:
+    x = dark_scene()
+    for target in (0.2, 0.35, 0.5):
+        assert mean_luma(nets.exposure_curve(x, target)) == pytest.approx(target, abs=0.06)
+    ends = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2).expand(1, 3, 1, 2)
+    out = nets.exposure_curve(torch.cat([ends, torch.full((1, 3, 1, 2), 0.1)], dim=2), 0.4)
+    assert out[0, :, 0, 0].max() < 0.5 / 255 and out[0, :, 0, 1].min() == 1.0  # black rounds to 0
+
+
+def test_exposure_goes_to_kinds_illumination_target_and_to_a_curve_elsewhere() -> None:
+    kind = nets.build_enhancer("kind", weights=None, exposure=0.3)
+    assert kind.net.target_illumination == 0.3 and kind.exposure is None
+    noiser = nets.build_enhancer("noiser", exposure=0.3)
+    assert noiser.exposure == 0.3 and noiser.options["exposure"] == 0.3
+    with torch.no_grad():
+        assert mean_luma(noiser(dark_scene())) == pytest.approx(0.3, abs=0.06)
+    for bad in (0.0, 1.0, -0.2, 3.0):
+        with pytest.raises(NightvidError, match="exposure"):
+            nets.build_enhancer("noiser", exposure=bad)
+
+
+def test_engines_with_other_exposures_are_other_artifacts(tmp_path) -> None:
+    plain = create_engine("noiser", backend="onnx", cache_dir=tmp_path)
+    darker = create_engine("noiser", backend="onnx", cache_dir=tmp_path, exposure=0.2)
+    assert plain.artifact != darker.artifact and darker.details["exposure"] == "0.2"
+    frame = (dark_scene() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert darker.enhance_frames(frame).mean() < plain.enhance_frames(frame).mean()
+
+
+def test_enhance_refuses_an_exposure_outside_zero_to_one(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["enhance", str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"),
+                                      "--exposure", "1.5"])
+    assert result.exit_code == 1 and result.output.startswith("error: ") and "exposure" in result.output
+
+
+def test_noiser_pads_by_replication_so_a_dark_frame_gets_no_bright_border() -> None:
+    net = nets.build_enhancer("noiser")
+    with torch.no_grad():
+        out = (net(dark_scene()) * 255).round().numpy()[0].transpose(1, 2, 0).astype(np.uint8)
+    from nightvid.compare.figures import border_excess
+
+    assert border_excess(out) < 0.10
+    zero_padded = NoiSER(padding="zeros", colour=0.7)
+    zero_padded.load_state_dict(net.net.state_dict())
+    with torch.no_grad():
+        ring = (nets.Enhancer(zero_padded)(dark_scene()) * 255).round().numpy()[0].transpose(1, 2, 0)
+    assert border_excess(ring.astype(np.uint8)) > 0.2  # what the paper's zero padding drew
+
+
+def test_keep_input_colour_keeps_hue_black_and_caps_the_gain() -> None:
+    x = torch.tensor([[0.10, 0.05, 0.02], [0.0, 0.0, 0.0], [0.001, 0.001, 0.001]]).T.reshape(1, 3, 3, 1)
+    bright = torch.full_like(x, 0.5)
+    out = keep_input_colour(x, bright, max_gain=12.0)
+    ratios = out[0, :, 0, 0] / x[0, :, 0, 0]
+    torch.testing.assert_close(ratios, ratios[0].expand(3))  # one gain for all channels: same hue
+    assert mean_luma(out[..., :1, :]) == pytest.approx(0.5, abs=1e-4)
+    assert out[0, :, 1, 0].abs().max() == 0  # black stays black
+    torch.testing.assert_close(out[0, :, 2, 0], torch.full((3,), 0.012))  # capped at x12
+    with pytest.raises(ValueError):
+        NoiSER(colour=1.5)
+
+
+def test_noiser_colour_zero_is_the_papers_net_alone() -> None:
+    torch.manual_seed(0)
+    plain = NoiSER()
+    mixed = NoiSER(colour=0.7)
+    mixed.load_state_dict(plain.state_dict())
+    x = dark_scene() * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(plain(x), plain.body(x))
+        assert not torch.equal(mixed(x), plain(x))
