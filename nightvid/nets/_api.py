@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
+from nightvid.nets.colour import mix_input_colour
 
 __all__ = [
     "CHAIN",
@@ -67,6 +68,9 @@ class NetInfo:
     #: The builder option that sets the output's brightness natively (KinD's
     #: ``target_illumination``); None = ``--exposure`` is the Enhancer's tone curve.
     exposure_option: str | None = None
+    #: Share of the output whose colour the Enhancer takes from the input
+    #: (``nets.colour.mix_input_colour``); 0 = the net's colour as it is.
+    input_colour: float = 0.0
 
 
 _REGISTRY: dict[str, NetInfo] = {}
@@ -74,14 +78,14 @@ _REGISTRY: dict[str, NetInfo] = {}
 
 def register_net(
     name: str, *, summary: str, paper: str, default_weights: str | None = None,
-    exposure_option: str | None = None,
+    exposure_option: str | None = None, input_colour: float = 0.0,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"net {name!r} is already registered")
-        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights, exposure_option)
+        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights, exposure_option, input_colour)
         return builder
 
     return decorate
@@ -218,18 +222,20 @@ class Enhancer(nn.Module):
 
     Pads H and W up to the net's ``size_multiple`` (replicate) and crops back, maps
     [0, 1] to the net's input range and back, keeps the first output of nets that return
-    several, and clamps to [0, 1]. ``exposure`` (a mean luma in (0, 1)) passes the
-    result through :func:`exposure_curve`. Written without data-dependent control flow so
-    that it exports with dynamic batch, height and width.
+    several, and clamps to [0, 1]. ``input_colour`` (0-1) takes that share of the
+    result's colour from the input (``nets.colour.mix_input_colour``); ``exposure`` (a
+    mean luma in (0, 1)) then passes it through :func:`exposure_curve`. Written without
+    data-dependent control flow so that it exports with dynamic batch, height and width.
 
     Shape:
         input ``(B, 3, H, W)`` float; output ``(B, 3, H, W)`` same dtype.
     """
 
-    def __init__(self, net: nn.Module, *, exposure: float | None = None,
+    def __init__(self, net: nn.Module, *, exposure: float | None = None, input_colour: float = 0.0,
                  options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.net = net
+        self.input_colour = float(input_colour)
         self.lo, self.hi = (float(v) for v in net.input_range)
         self.multiple = int(net.size_multiple)
         self.exposure = exposure
@@ -237,6 +243,7 @@ class Enhancer(nn.Module):
         self.options = dict(options or {})
 
     def forward(self, x: Tensor) -> Tensor:
+        source = x
         height, width = x.shape[-2], x.shape[-1]
         if self.multiple > 1:
             # Pad to m * ceil(size / m) and crop back with a negative pad: written so, an
@@ -257,6 +264,8 @@ class Enhancer(nn.Module):
         if self.multiple > 1:
             y = F.pad(y, (0, -pad_w, 0, -pad_h))
         y = y.clamp(0.0, 1.0)
+        if self.input_colour:
+            y = mix_input_colour(source, y, self.input_colour)
         if self.exposure is not None:
             y = exposure_curve(y, self.exposure)
         return y
@@ -288,7 +297,8 @@ def check_exposure(exposure: float | None) -> None:
 
 
 def build_enhancer(
-    name: str, *, weights: Path | str | None = "default", exposure: float | None = None, **options: Any
+    name: str, *, weights: Path | str | None = "default", exposure: float | None = None,
+    input_colour: float | None = None, **options: Any
 ) -> Enhancer | Chain:
     """A net in eval mode, wrapped as an ``Enhancer`` (a ``Chain`` of them for ``a+b``).
 
@@ -298,6 +308,8 @@ def build_enhancer(
     own exposure option where it has one (KinD's illumination target), else to the
     Enhancer's tone curve; in a chain, to its first model. A chain takes its models'
     shipped weights (or random ones with ``weights=None``), not one file.
+    ``input_colour``: the share of colour taken from the input (None = the registry's
+    measured default for the net, ``NetInfo.input_colour``).
     """
     check_exposure(exposure)
     if CHAIN in name:
@@ -323,7 +335,9 @@ def build_enhancer(
     if weights is not None:
         load_weights(net, weights, name=name)
     curve = exposure if native is None else None
-    return Enhancer(net, exposure=curve, options={**options, "exposure": exposure}).eval()
+    share = get_info(name).input_colour if input_colour is None else input_colour
+    return Enhancer(net, exposure=curve, input_colour=share,
+                    options={**options, "exposure": exposure, "input_colour": share}).eval()
 
 
 def read_model_card(weights: Path) -> dict[str, Any] | None:

@@ -243,6 +243,12 @@ class KinD(nn.Module):
             reflectance is very dark (``min(sqrt(2 * gauss_3(gray(R))), 1)``), which stops
             black regions from turning grey, and blend with the input by the decomposed
             illumination (``L * x + (1 - L) * result``) so bright areas are not blown out.
+        padding: padding mode of the 3x3 convolutions. The official code pads with zeros
+            (TensorFlow ``SAME``); on a dark frame that draws a bright ring around the
+            result (border excess 0.50 of the mean luma on the bundled dashcam clip,
+            0.05-0.09 with ``"replicate"``, the default here), and on the SICE eval
+            pairs replicate scores the same (16.85 against 16.81 dB with colour kept).
+            The state dict does not depend on it.
 
     Shape:
         input ``(B, 3, H, W)`` in [0, 1]; output ``KinDOutput``.
@@ -262,6 +268,7 @@ class KinD(nn.Module):
         ratio: float | None = None,
         target_illumination: float = 0.5,
         practical: bool = False,
+        padding: str = "replicate",
     ) -> None:
         super().__init__()
         self.ratio = ratio
@@ -270,6 +277,9 @@ class KinD(nn.Module):
         self.decom = DecomNet()
         self.restoration = RestorationNet()
         self.adjust = IlluminationAdjustNet()
+        for module in self.modules():  # same weights, other border handling (see the class doc)
+            if isinstance(module, nn.Conv2d) and module.padding != (0, 0):
+                module.padding_mode = padding
         # Fixed filter for the practical mode; not a parameter and not in the state dict.
         self.register_buffer("gauss", _gaussian_kernel(3.0), persistent=False)
 
@@ -307,6 +317,7 @@ class KinD(nn.Module):
     paper="Zhang, Zhang & Guo 2019, Kindling the Darkness (KinD), ACM MM",
     default_weights="kind.safetensors",
     exposure_option="target_illumination",
+    input_colour=0.7,
 )
 def kind(**kwargs: Any) -> KinD:
     """Build KinD (``ratio=None``: automatic exposure to ``target_illumination=0.5``)."""

@@ -558,6 +558,7 @@ def _pick_params(blob: Any, path: Path, param_key: str | None) -> dict[str, Tens
     summary="joint low-light enhancement and deblurring (7.4M params); best quality, slowest",
     paper="Zhou, Li, Loy, ECCV 2022, LEDNet: Joint Low-light Enhancement and Deblurring in the Dark",
     default_weights="lednet.safetensors",
+    input_colour=0.6,
 )
 def lednet(**kwargs: Any) -> LEDNet:
     """Build LEDNet (channels 32-64-128-128; ``input_range=(0, 1)`` as the paper model)."""

@@ -34,33 +34,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from nightvid.nets._api import register_net
+from nightvid.nets.colour import keep_input_colour, luma
 
 __all__ = ["NoiSER", "keep_input_colour", "noiser"]
-
-_REC709 = (0.2126, 0.7152, 0.0722)
-
-
-def _luma(x: Tensor) -> Tensor:
-    return (x * x.new_tensor(_REC709).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-
-
-def keep_input_colour(source: Tensor, enhanced: Tensor, *, max_gain: float = 12.0, eps: float = 1e-3) -> Tensor:
-    """``source`` scaled per pixel to ``enhanced``'s luma: ``x * min(Y(e) / Y(x), max_gain)``.
-
-    Both ``(B, 3, H, W)`` in [0, 1]; the output is clamped to [0, 1]. ``eps`` floors the
-    input luma so pure black maps to black.
-
-    Example:
-        >>> x = torch.tensor([0.1, 0.05, 0.02]).view(1, 3, 1, 1)
-        >>> keep_input_colour(x, torch.full((1, 3, 1, 1), 0.5)).flatten()
-        tensor([0.8045, 0.4022, 0.1609])
-    """
-    gain = (_luma(enhanced) / _luma(source).clamp_min(eps)).clamp(max=max_gain)
-    return (source * gain).clamp(0.0, 1.0)
 
 
 class NoiSER(nn.Module):
@@ -101,7 +80,7 @@ class NoiSER(nn.Module):
             return y
         source = (x + 1) * 0.5
         kept = keep_input_colour(source, (y + 1) * 0.5, max_gain=self.max_gain) * 2.0 - 1.0
-        share = (1.0 - self.colour) * (_luma(source) / self.dark_level).clamp(0.0, 1.0)
+        share = (1.0 - self.colour) * (luma(source) / self.dark_level).clamp(0.0, 1.0)
         return share * y + (1.0 - share) * kept
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,38 @@ def test_noiser_colour_zero_is_the_papers_net_alone() -> None:
     with torch.no_grad():
         assert torch.equal(plain(x), plain.body(x))
         assert not torch.equal(mixed(x), plain(x))
+
+
+def test_registry_sets_how_much_colour_each_net_takes_from_the_input() -> None:
+    assert nets.get_info("lednet").input_colour == 0.6 and nets.get_info("kind").input_colour == 0.7
+    assert nets.get_info("noiser").input_colour == 0.0  # NoiSER keeps colour inside its own net
+    assert nets.get_info("denoiser").input_colour == 0.0
+    x = dark_scene()
+    raw = nets.build_enhancer("kind", input_colour=0.0)
+    kept = nets.build_enhancer("kind")
+    assert kept.input_colour == 0.7 and kept.options["input_colour"] == 0.7
+    from nightvid.nets.colour import mix_input_colour
+
+    with torch.no_grad():
+        torch.testing.assert_close(kept(x), mix_input_colour(x, raw(x), 0.7))
+        assert torch.equal(mix_input_colour(x, raw(x), 0.0), raw(x))
+
+
+def test_kind_pads_by_replication_so_its_result_has_no_bright_ring() -> None:
+    from nightvid.compare.figures import border_excess
+
+    import av
+
+    import nightvid
+
+    with av.open(str(Path(nightvid.__file__).parent / "assets" / "night-demo.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")  # a real night frame
+    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+
+    def ring(padding: str) -> float:
+        net = nets.build_enhancer("kind", padding=padding, input_colour=0.0)
+        with torch.no_grad():
+            out = (net(x) * 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+        return border_excess(out)
+
+    assert ring("replicate") < 0.15 and ring("zeros") > 0.3
