@@ -466,6 +466,7 @@ def compare(
     frames: Annotated[int, typer.Option(help="frames spread evenly over the video (or images of the folder)")] = 4,
     at: Annotated[Optional[str], typer.Option(help="times in seconds instead, e.g. 1.5,4,10")] = None,
     max_side: Annotated[int, typer.Option(help="scale frames down to this longer side first (0: full size)")] = 640,
+    cell_width: Annotated[int, typer.Option(min=32, help="width of each frame on the sheet, in pixels")] = 320,
     flicker_frames: Annotated[int, typer.Option(help="consecutive frames run for the flicker figure (0: skip)")] = 24,
     video: Annotated[Optional[Path], typer.Option(help="also write a labelled side-by-side clip (H.264 .mp4)")] = None,
     video_seconds: Annotated[Optional[float], typer.Option(min=0, help="only the first S seconds in --video")] = None,
@@ -484,7 +485,7 @@ def compare(
         methods += [model_method(m, backend=backend, device=device, exposure=exposure)
                     for m in _split_list(models)]
         report = run_compare(src, methods=methods, frames=frames, at=_parse_times(at), sheet=out,
-                             max_side=max_side or None, flicker_frames=flicker_frames)
+                             max_side=max_side or None, flicker_frames=flicker_frames, cell_width=cell_width)
         if video is not None:
             if src.is_dir():
                 raise NightvidError("--video needs a video input, not a folder of images")
