@@ -95,12 +95,22 @@ class _Progress:
             self._bar.stop()
 
 
+#: The smallest fixed tile: tiles overlap by at least 32 px, and a net needs room inside.
+MIN_TILE = 64
+
+
 def _parse_tile(text: str) -> int | str | None:
     if text == "auto":
         return "auto"
-    if text.isdigit():
+    if text.isdigit() and (int(text) == 0 or int(text) >= MIN_TILE):
         return int(text) or None
-    raise NightvidError(f"--tile takes auto, 0 or a size in pixels; got {text!r}")
+    raise NightvidError(f"--tile takes auto, 0 (never) or a size of at least {MIN_TILE} px; got {text!r}")
+
+
+def _check_counts(**counts: int | None) -> None:
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            raise NightvidError(f"--{name} must be at least 1, got {value}")
 
 
 def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], backend: str,
@@ -109,18 +119,21 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
                  tile: str = "auto", precision: str = "fp32", workers: int | None = None,
                  exposure: float | None = None) -> None:
     from nightvid.engines import create_engine
-    from nightvid.streamer.encode import EncodeOptions
+    from nightvid.streamer.encode import EncodeOptions, check_encoding
     from nightvid.streamer.pipeline import enhance_video
 
     _setup_logging(quiet)
     try:
+        # Every option is checked before anything is opened or built.
+        _check_counts(batch=batch, workers=workers)
+        tiles = _parse_tile(tile)
+        encode = check_encoding(EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), dst)
         engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,
                                workers=workers, exposure=exposure)
         with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
             summary = enhance_video(
                 src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
-                stabilize=stabilize, tile=_parse_tile(tile),
-                encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+                stabilize=stabilize, tile=tiles, encode=encode,
                 on_progress=progress,
             )
     except NightvidError as err:
@@ -149,7 +162,7 @@ Exposure = Annotated[Optional[float], typer.Option(
     help="brightness of the result as its mean luma, 0-1 (night: 0.25-0.35; KinD sets its illumination "
          "target, the others a tone curve); default: the model's own")]
 Workers = Annotated[Optional[int], typer.Option(
-    min=1, show_default="2 for onnx on 2+ CPU threads, else 1",
+    show_default="2 for onnx on 2+ CPU threads, else 1",
     help="frames enhanced at once on the CPU, splitting its threads (onnx backend)")]
 
 
@@ -163,13 +176,14 @@ def enhance(
     precision: Precision = "fp32",
     workers: Workers = None,
     exposure: Exposure = None,
-    codec: Annotated[str, typer.Option(help="video encoder")] = "libx264",
+    codec: Annotated[str, typer.Option(
+        help="video encoder; auto: libx264, or what the container holds (.webm: libvpx-vp9)")] = "auto",
     crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
     preset: Annotated[str, typer.Option(
         help="encoder speed preset (x264/x265: ultrafast .. veryslow)")] = DEFAULT_PRESET,
     pix_fmt: Annotated[str, typer.Option("--pix-fmt", help=(
         "output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"))] = "auto",
-    batch: Annotated[int, typer.Option(min=1, help="frames per inference call")] = 1,
+    batch: Annotated[int, typer.Option(help="frames per inference call")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
     keep_partial: Annotated[bool, typer.Option(
         help="if SRC is corrupt part-way, keep the frames decoded before the damage")] = False,
@@ -194,7 +208,7 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Enhance the bundled dark dashcam clip (with its audio) and say where the result is."""
-    _run_enhance(DEMO_CLIP, dst, model=model, weights=None, backend="auto", codec="libx264",
+    _run_enhance(DEMO_CLIP, dst, model=model, weights=None, backend="auto", codec="auto",
                  crf=18, preset=DEFAULT_PRESET, pix_fmt="auto", batch=1, overwrite=True,
                  keep_partial=False, quiet=quiet, as_json=False)
     print(dst.resolve())

@@ -23,6 +23,9 @@ __all__ = ["ArtifactBackend", "Engine", "PRECISIONS", "resolve_device", "resolve
 T = TypeVar("T")
 Frames = np.ndarray | Sequence[np.ndarray]
 
+#: Frames smaller than this on a side are padded up to it for the net (``Engine.submit``).
+MIN_SIDE = 16
+
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -98,12 +101,25 @@ class Engine:
         On CPU the work is done here, or handed to a worker thread when there are several
         ``workers``. On CUDA it is queued on side streams through pinned buffers. Either way,
         submitting the next batches before taking this result (``enhance_batches``) overlaps them.
+
+        Frames smaller than ``MIN_SIDE`` on a side (a 1x1 test pattern, a thumbnail stream)
+        are edge-padded up to it and cropped back: instance norm needs more than one pixel,
+        and compiled engines start at 16 px.
         """
+        batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        height, width = batch.shape[1:3]
+        if height < MIN_SIDE or width < MIN_SIDE:
+            grown = np.pad(batch, ((0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width)), (0, 0)),
+                           mode="edge")
+            return _Cropped(self._submit(grown), height, width)
+        return self._submit(batch)
+
+    def _submit(self, frames: np.ndarray) -> PendingBatch:
         if self.device.type == "cuda":
             if self._staging is None:
                 self._staging = CudaStaging(self.device)
             return self._staging.submit(frames, self.fn, self.dtype, self.gain)
-        batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        batch = frames
         if self.workers == 1:
             return PendingBatch(self._run_on_cpu(batch))
         if self._pool is None:
@@ -129,6 +145,17 @@ class Engine:
         while pending:
             done, done_tag = pending.popleft()
             yield done.result(), done_tag
+
+
+class _Cropped(PendingBatch):
+    """A batch run at a padded size, cropped back to ``height`` x ``width`` when taken."""
+
+    def __init__(self, inner: PendingBatch, height: int, width: int) -> None:
+        super().__init__()
+        self._inner, self._height, self._width = inner, height, width
+
+    def result(self) -> np.ndarray:
+        return np.ascontiguousarray(self._inner.result()[:, : self._height, : self._width])
 
 
 class ArtifactBackend(Protocol):

@@ -19,7 +19,29 @@ from nightvid.errors import NightvidError
 __all__ = ["CorruptInputError", "VideoInfo", "display_matrix", "iter_frames", "open_input"]
 
 # Demuxers that read still images; a PNG renamed .mp4 opens as one of these.
-_IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng", "webp")
+#: Demuxers of still images; an image format that can animate is a still only with one frame.
+_IMAGE_FORMATS = ("image2", "_pipe")
+_ANIMATED_FORMATS = ("gif", "apng", "webp")
+
+
+def _is_still_image(path: Path, fmt: str) -> bool:
+    """True for a single picture: an image demuxer, or a GIF/APNG/WebP with one frame."""
+    if any(tag in fmt for tag in _IMAGE_FORMATS):
+        return True
+    if not any(tag in fmt for tag in _ANIMATED_FORMATS):
+        return False
+    try:
+        with av.open(str(path), metadata_errors="ignore") as probe:
+            if not probe.streams.video:
+                return False
+            packets = 0
+            for packet in probe.demux(probe.streams.video[0]):
+                packets += packet.size > 0
+                if packets > 1:
+                    return False
+    except av.error.FFmpegError:
+        return False
+    return True
 
 
 class CorruptInputError(NightvidError):
@@ -67,7 +89,7 @@ def open_input(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
     container = _open_container(path)
     try:
         fmt = container.format.name
-        if any(tag in fmt for tag in _IMAGE_FORMATS):
+        if _is_still_image(path, fmt):
             raise NightvidError(f"{path} is a still image ({fmt}), not a video")
         if not container.streams.video:
             kinds = ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "none"

@@ -21,7 +21,7 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, bit_depth
 from nightvid.streamer.decode import VideoInfo
 
-__all__ = ["EncodeOptions", "VideoWriter"]
+__all__ = ["AUTO_CODECS", "EncodeOptions", "VideoWriter", "check_encoding"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,13 @@ _CRF_ONLY_CODECS = {"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
 
 
 DEFAULT_PRESET = "veryfast"
+#: x264/x265 speed presets.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+#: The crf each encoder takes.
+CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx": (4, 63), "libvpx-vp9": (0, 63),
+             "libaom-av1": (0, 63), "libsvtav1": (0, 63)}
+#: ``--codec auto``: the first of these the output container holds (libx264 where unsure).
+AUTO_CODECS = ("libx264", "libvpx-vp9", "libaom-av1", "libsvtav1", "mpeg4")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,62 @@ class EncodeOptions:
         if self.codec.startswith("libvpx"):
             opts["b"] = "0"  # constant quality mode: crf alone, no bitrate target
         return opts
+
+
+def _listed_codecs(suffix: str) -> set[str]:
+    """Encoders PyAV says a container of this extension holds (incomplete for some, e.g. .ts)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="nightvid-probe-") as tmp:
+        try:
+            with av.open(str(Path(tmp) / f"probe{suffix}"), "w") as probe:
+                return set(probe.supported_codecs)
+        except ValueError as err:
+            raise NightvidError(f"cannot write {suffix or 'files without an extension'} files: {err}") from None
+
+
+def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
+    """Every encoding option checked before anything is opened; ``codec="auto"`` resolved.
+
+    A NightvidError (one line) for: an unknown or non-video encoder, one the container
+    cannot hold (naming those it can), a crf outside the encoder's range, an unknown
+    x264/x265 preset, or an encoder that refuses to open with these options (tried on a
+    small probe frame, e.g. mjpeg with limited-range 4:2:0).
+    """
+    from dataclasses import replace
+    from fractions import Fraction
+
+    listed = _listed_codecs(dst.suffix)
+    fitting = [c for c in AUTO_CODECS if c in listed]
+    codec_name = options.codec
+    if codec_name == "auto":
+        codec_name = fitting[0] if fitting else "libx264"
+    try:
+        codec = av.Codec(codec_name, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise NightvidError(f"unknown video encoder {codec_name!r}") from None
+    if codec.type != "video":
+        raise NightvidError(f"{codec_name!r} is not a video encoder")
+    if fitting and codec_name not in listed:
+        raise NightvidError(f"a {dst.suffix} file cannot hold {codec_name} video; use --codec "
+                            f"{' or '.join(fitting)}, or another extension")
+    low, high = CRF_RANGE.get(codec_name, (None, None))
+    if options.crf is not None and low is not None and not low <= options.crf <= high:
+        raise NightvidError(f"--crf for {codec_name} is {low}..{high}, got {options.crf}")
+    if codec_name in _CRF_PRESET_CODECS and options.preset and options.preset not in PRESETS:
+        raise NightvidError(f"unknown --preset {options.preset!r}; {codec_name} takes {', '.join(PRESETS)}")
+    resolved = replace(options, codec=codec_name)
+    context = av.CodecContext.create(codec_name, "w")
+    context.width, context.height, context.time_base = 64, 48, Fraction(1, 25)
+    context.pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, 64, 48)
+    context.options = resolved.codec_options()
+    try:
+        context.open()
+    except av.error.FFmpegError as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise NightvidError(f"encoder {codec_name} does not open with pixel format {context.pix_fmt} and "
+                            f"{resolved.codec_options() or 'no options'} ({reason})") from None
+    return resolved
 
 
 def _auto_pix_fmt(codec: av.Codec, source_pix_fmt: str | None) -> str:

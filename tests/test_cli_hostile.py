@@ -1,0 +1,82 @@
+"""Hostile inputs and wrong options (issue 13): a clean result or one `error:` line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nightvid.cli import app
+from tests.clips import make_clip, read_video
+
+runner = CliRunner()
+
+
+def _gif(path: Path, frames: int) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("gif", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb8"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i + 10, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame.reformat(format="rgb8")))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--codec", "mjpeg"], "encoder mjpeg does not open"),
+    (["--codec", "nope"], "unknown video encoder"),
+    (["--codec", "aac"], "not a video encoder"),
+    (["--preset", "wrong"], "unknown --preset"),
+    (["--tile", "1"], "at least 64 px"),
+    (["--tile", "16"], "at least 64 px"),
+    (["--crf", "-1"], "0..51"),
+    (["--crf", "99"], "0..51"),
+    (["--batch", "0"], "--batch must be at least 1"),
+    (["--workers", "0"], "--workers must be at least 1"),
+])
+def test_wrong_options_are_one_line_before_anything_is_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], words: str) -> None:
+    def no_engine(*a, **k):
+        raise AssertionError("the engine was built before the options were checked")
+
+    monkeypatch.setattr("nightvid.engines.create_engine", no_engine)
+    clip = make_clip(tmp_path / "in.mp4", frames=3)
+    result = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), *args])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and words in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_webm_output_gets_a_codec_it_holds_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    out = tmp_path / "out.webm"
+    result = runner.invoke(app, ["enhance", str(clip), str(out), "--backend", "eager", "--quiet"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "vp9"
+    assert read_video(out)["frames"] == 4
+    wrong = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "x.webm"), "--codec", "libx264"])
+    assert wrong.exit_code == 1 and "cannot hold libx264" in wrong.output and "libvpx-vp9" in wrong.output
+
+
+def test_one_by_one_video_is_enhanced(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "tiny.mkv", frames=3, size=(1, 1), pix_fmt="yuv444p", audio=False)
+    out = tmp_path / "out.mkv"
+    result = runner.invoke(app, ["enhance", str(clip), str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    made = read_video(out)
+    assert made["frames"] == 3 and (made["width"], made["height"]) == (1, 1)
+
+
+def test_animated_gif_is_a_video_and_a_one_frame_gif_is_a_still(tmp_path: Path) -> None:
+    moving, still = _gif(tmp_path / "moving.gif", 5), _gif(tmp_path / "still.gif", 1)
+    result = runner.invoke(app, ["enhance", str(moving), str(tmp_path / "out.mp4"), "--backend", "eager", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert read_video(tmp_path / "out.mp4")["frames"] == 5
+    refused = runner.invoke(app, ["enhance", str(still), str(tmp_path / "still.mp4")])
+    assert refused.exit_code == 1 and "still image" in refused.output
