@@ -6,10 +6,14 @@ and exit code 1; Ctrl-C becomes exit code 130 with nothing written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -37,6 +41,40 @@ err_console = Console(stderr=True)
 #: checks), repeated here so that the CLI starts without importing PyAV.
 DEFAULT_PRESET = "veryfast"
 DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "night-demo.mp4"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program stands so cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """While a command writes files, SIGTERM and SIGHUP unwind like Ctrl-C (temporary
+    files removed, nothing under the output name); the old handlers come back after."""
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, raise_terminated) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def _interrupted(err: KeyboardInterrupt, what: str = "interrupted; no output written") -> typer.Exit:
+    if isinstance(err, Terminated):
+        name = signal.Signals(err.signum).name
+        return _fail(f"{what.replace('interrupted', f'terminated by {name}')}", code=128 + err.signum)
+    return _fail(what, code=130)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -124,22 +162,23 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
 
     _setup_logging(quiet)
     try:
-        # Every option is checked before anything is opened or built.
-        _check_counts(batch=batch, workers=workers)
-        tiles = _parse_tile(tile)
-        encode = check_encoding(EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), dst)
-        engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,
-                               workers=workers, exposure=exposure)
-        with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
-            summary = enhance_video(
-                src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
-                stabilize=stabilize, tile=tiles, encode=encode,
-                on_progress=progress,
-            )
+        with _terminate_like_ctrl_c():
+            # Every option is checked before anything is opened or built.
+            _check_counts(batch=batch, workers=workers)
+            tiles = _parse_tile(tile)
+            encode = check_encoding(EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), dst)
+            engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,
+                                   workers=workers, exposure=exposure)
+            with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
+                summary = enhance_video(
+                    src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
+                    stabilize=stabilize, tile=tiles, encode=encode,
+                    on_progress=progress,
+                )
     except NightvidError as err:
         raise _fail(str(err)) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; no output written", code=130) from None
+    except KeyboardInterrupt as err:
+        raise _interrupted(err) from None
     if as_json:
         print(json.dumps(summary.as_dict()))
     elif not quiet:

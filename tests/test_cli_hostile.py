@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -80,3 +85,36 @@ def test_animated_gif_is_a_video_and_a_one_frame_gif_is_a_still(tmp_path: Path) 
     assert read_video(tmp_path / "out.mp4")["frames"] == 5
     refused = runner.invoke(app, ["enhance", str(still), str(tmp_path / "still.mp4")])
     assert refused.exit_code == 1 and "still image" in refused.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path: Path, signum: int) -> None:
+    src = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240))
+    out = tmp_path / "o.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partials = lambda: list(tmp_path.glob(".o.nightvid-*.partial.mp4"))  # noqa: E731
+    deadline = time.monotonic() + 120
+    while not partials() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert partials(), "the run never started writing"
+    time.sleep(0.3)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert f"terminated by {signal.Signals(signum).name}" in err and "Traceback" not in err
+    assert not out.exists() and partials() == []
+
+
+def test_stale_partial_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".out.nightvid-{dead.pid}-0badf00d.partial.mp4"
+    alive = tmp_path / f".out.nightvid-{os.getpid()}-feedbeef.partial.mp4"
+    other = tmp_path / ".notes.nightvid-1-aaaaaaaa.partial.mp4"  # another output's: not ours to judge
+    for path in (stale, alive, other):
+        path.write_bytes(b"half a video")
+    result = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--backend", "eager", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and alive.exists() and other.exists()

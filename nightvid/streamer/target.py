@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nightvid.errors import NightvidError
 
-__all__ = ["check_output", "temporary_output"]
+__all__ = ["check_output", "remove_stale_partials", "temporary_output"]
 
 
 def check_output(src: Path, dst: Path, *, overwrite: bool) -> None:
@@ -30,14 +30,40 @@ def check_output(src: Path, dst: Path, *, overwrite: bool) -> None:
         raise NightvidError(f"output directory is not a directory: {parent}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_partials(dst: Path) -> list[Path]:
+    """Delete temporary files of ``dst`` left by runs that were killed outright (SIGKILL, power
+    loss): ours are named ``.STEM.nightvid-PID-XXXXXXXX.partialEXT``, and a file whose PID
+    is no longer running belongs to no one. Returns what was removed."""
+    removed = []
+    for path in dst.parent.glob(f".{dst.stem}.nightvid-*.partial{dst.suffix}"):
+        pid_text = path.name[len(f".{dst.stem}.nightvid-"):].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def temporary_output(dst: Path) -> Iterator[Path]:
     """Yield a hidden temporary path beside ``dst``; rename it to ``dst`` on success.
 
     The temporary file keeps ``dst``'s extension so the muxer picks the same format. On
-    any exception (Ctrl-C included) it is deleted and ``dst`` is left as it was.
+    any exception (Ctrl-C, and SIGTERM/SIGHUP, which the CLI turns into one) it is
+    deleted and ``dst`` is left as it was. Its name carries this process's id, so stale
+    ones from killed runs can be recognised and removed (``remove_stale_partials``).
     """
-    tmp = dst.with_name(f".{dst.stem}.nightvid-{secrets.token_hex(4)}.partial{dst.suffix}")
+    remove_stale_partials(dst)
+    tmp = dst.with_name(f".{dst.stem}.nightvid-{os.getpid()}-{secrets.token_hex(4)}.partial{dst.suffix}")
     try:
         tmp.touch(exist_ok=False)
     except OSError as err:

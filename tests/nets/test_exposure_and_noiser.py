@@ -135,3 +135,22 @@ def test_kind_pads_by_replication_so_its_result_has_no_bright_ring() -> None:
         return border_excess(out)
 
     assert ring("replicate") < 0.15 and ring("zeros") > 0.3
+
+
+def test_non_finite_weights_are_refused_and_denormals_flushed(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    net = nets.build("noiser")
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    nan = {**state, "body.0.weight": torch.full_like(state["body.0.weight"], float("nan"))}
+    save_file(nan, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(NightvidError, match="non-finite"):
+        nets.build_enhancer("noiser", weights=tmp_path / "nan.safetensors")
+    tiny = state["body.3.weight"].clone()
+    tiny.view(-1)[:10] = 1e-40  # float32 denormals
+    save_file({**state, "body.3.weight": tiny}, str(tmp_path / "denormal.safetensors"))
+    loaded = nets.build_enhancer("noiser", weights=tmp_path / "denormal.safetensors")
+    weight = loaded.net.body[3].weight
+    assert bool((weight.view(-1)[:10] == 0).all())
+    torch.testing.assert_close(weight.view(-1)[10:], tiny.view(-1)[10:], atol=0, rtol=0)
+    assert nets.flush_denormals(torch.tensor([1e-40, 1.0, 0.0])).tolist() == [0.0, 1.0, 0.0]
