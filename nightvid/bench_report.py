@@ -36,7 +36,7 @@ def _parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
 
 def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, batch: int,
               preset: str, repeats: int = 1, precision: str = "fp32",
-              workers: int | None = None) -> dict[str, Any]:
+              workers: int | None = None, device: str | None = None) -> dict[str, Any]:
     """Time every ``MODEL:BACKEND[:WORKERS]`` in ``specs`` on one clip; a JSON-ready report.
 
     ``workers`` applies where a spec names none (None: ``engines.default_workers``).
@@ -59,7 +59,7 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         for model, backend, runners in parsed:
             weights = "default" if all(nets.shipped_weights(p) for p in nets.chain_parts(model)) else None
             engine = create_engine(model, weights=weights, backend=backend, precision=precision,
-                                   workers=runners)
+                                   workers=runners, device=device)
             name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
             timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
             rows.extend(timing)

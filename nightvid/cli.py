@@ -155,7 +155,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
                  codec: str, crf: int, preset: str, pix_fmt: str, batch: int, overwrite: bool,
                  keep_partial: bool, quiet: bool, as_json: bool, stabilize: bool = False,
                  tile: str = "auto", precision: str = "fp32", workers: int | None = None,
-                 exposure: float | None = None) -> None:
+                 exposure: float | None = None, device: str | None = None) -> None:
     from nightvid.engines import create_engine
     from nightvid.streamer.encode import EncodeOptions, check_encoding
     from nightvid.streamer.pipeline import enhance_video
@@ -168,7 +168,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
             tiles = _parse_tile(tile)
             encode = check_encoding(EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), dst)
             engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,
-                                   workers=workers, exposure=exposure)
+                                   workers=workers, exposure=exposure, device=device)
             with _Progress(f"enhance {src.name}", quiet=quiet or as_json) as progress:
                 summary = enhance_video(
                     src, dst, engine, batch=batch, overwrite=overwrite, keep_partial=keep_partial,
@@ -215,6 +215,7 @@ def enhance(
     precision: Precision = "fp32",
     workers: Workers = None,
     exposure: Exposure = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda if available)")] = None,
     codec: Annotated[str, typer.Option(
         help="video encoder; auto: libx264, or what the container holds (.webm: libvpx-vp9)")] = "auto",
     crf: Annotated[int, typer.Option(help="constant rate factor (lower = better)")] = 18,
@@ -237,7 +238,7 @@ def enhance(
     _run_enhance(src, dst, model=model, weights=weights, backend=backend, codec=codec, crf=crf,
                  preset=preset, pix_fmt=pix_fmt, batch=batch, overwrite=overwrite,
                  keep_partial=keep_partial, quiet=quiet, as_json=as_json, stabilize=stabilize,
-                 tile=tile, precision=precision, workers=workers, exposure=exposure)
+                 tile=tile, precision=precision, workers=workers, exposure=exposure, device=device)
 
 
 @app.command()
@@ -267,6 +268,7 @@ def bench(
         help="more MODEL:BACKEND[:WORKERS] to time (e.g. noiser:onnx:1)")] = None,
     preset: Annotated[str, typer.Option(help="x264 preset for the encode stage")] = DEFAULT_PRESET,
     repeats: Annotated[int, typer.Option(min=1, help="time every stage this many times; report medians")] = 3,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda if available)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Frames per second of decode, inference, encode and end to end, side by side.
@@ -279,7 +281,7 @@ def bench(
     _setup_logging(quiet=as_json)
     specs = [f"{model}:{backend}", *(compare or [])]
     try:
-        report = run_bench(specs, src=src, size=size, frames=frames, batch=batch, preset=preset,
+        report = run_bench(specs, src=src, size=size, frames=frames, batch=batch, preset=preset, device=device,
                            repeats=repeats, precision=precision, workers=workers)
     except NightvidError as err:
         raise _fail(str(err)) from None
@@ -581,6 +583,7 @@ def preview(
     weights: Weights = None,
     backend: Backend = "auto",
     exposure: Exposure = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda if available)")] = None,
     serve: Annotated[Optional[str], typer.Option(
         help="HOST:PORT: serve the view as an MJPEG web page instead of a window")] = None,
     record: Annotated[Optional[Path], typer.Option(help="record the view from the start (r toggles)")] = None,
@@ -605,7 +608,7 @@ def preview(
 
     try:
         summary = run_preview(source, model=model, weights=weights or "default", backend=backend,
-                              options=options, announce=None if quiet else say, exposure=exposure)
+                              options=options, announce=None if quiet else say, exposure=exposure, device=device)
     except NightvidError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:

@@ -118,3 +118,15 @@ def test_stale_partial_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
     result = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--backend", "eager", "--quiet"])
     assert result.exit_code == 0, result.output
     assert not stale.exists() and alive.exists() and other.exists()
+
+
+def test_a_device_this_machine_lacks_is_one_line(tmp_path: Path) -> None:
+    import torch
+
+    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU (cuda:0 on a CPU machine)
+    for device in (missing, "tpu"):
+        result = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--device", device])
+        assert result.exit_code == 1 and result.output.startswith("error: ") and "this machine has cpu" in result.output
+    ok = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--device", "cpu", "--quiet"])
+    assert ok.exit_code == 0, ok.output

@@ -30,10 +30,24 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` or ``"auto"`` means CUDA when present, else CPU."""
+    """``None`` or ``"auto"`` means CUDA when present, else CPU; anything else must exist here.
+
+    A device this machine lacks (``cuda`` on a CPU-only build, ``cuda:3`` with two GPUs,
+    a typo) is a NightvidError naming what there is, not a torch traceback later.
+    """
+    from nightvid.errors import NightvidError
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    have = "cpu" + (f", cuda:0..cuda:{count - 1}" if count else " (no CUDA device here)")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise NightvidError(f"unknown device {str(device)!r}; this machine has {have}") from None
+    if chosen.type not in ("cpu", "cuda") or (chosen.type == "cuda" and (chosen.index or 0) >= count):
+        raise NightvidError(f"device {str(device)!r} is not available; this machine has {have}")
+    return chosen
 
 
 def resolve_dtype(precision: str) -> torch.dtype:

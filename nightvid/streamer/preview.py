@@ -751,6 +751,7 @@ def preview(
     options: PreviewOptions = PreviewOptions(),
     announce: Callable[[str], None] | None = None,
     exposure: float | None = None,
+    device: str | None = None,
 ) -> PreviewSummary:
     """``nightvid preview``: ``model`` with ``weights`` first; ``m`` cycles to shipped models.
 
@@ -760,7 +761,7 @@ def preview(
 
         # One frame at a time on all threads: the lowest latency, which a live view needs.
         return create_engine(name, weights=weights if name == model else "default", backend=backend,
-                             workers=1, exposure=exposure)
+                             workers=1, exposure=exposure, device=device)
 
     return run_preview(source, models=lambda: model_cycle(model), make_engine=make_engine,
                        options=options, announce=announce)
