@@ -36,3 +36,20 @@ def shared_data() -> Path:
 def dark_clip(tmp_path: Path) -> Path:
     """12 dark 64x48 frames at 25 fps with an AAC track."""
     return make_clip(tmp_path / "dark.mp4", frames=12)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """CLI commands configure logging for the process (root handlers on the stream they
+    were given, INFO for the engine cache); under CliRunner that stream is closed when the
+    command returns. Put everything back after each test so no test sees another's setup."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    cache = logging.getLogger("nightvid.engines.cache")
+    cache_level = cache.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    cache.setLevel(cache_level)

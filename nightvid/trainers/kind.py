@@ -119,6 +119,9 @@ class KinDRecipe:
     val_crop: int | None = 256
     validate_every: int = 2000
     threads: int | None = None
+    #: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16/AMX): the restoration
+    #: step 1.3-1.55x faster on this project's Xeon (docs/BENCHMARKS.md); no effect elsewhere.
+    cpu_bf16: bool = False
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> KinDRecipe:
@@ -227,7 +230,7 @@ def _fit_stage(
     dataset = PairedImages(train_set.pairs, augment=Augment(crop=stage.patch))
     config = LoopConfig(iters=stage.iters, checkpoint_every=checkpoint_every, log_every=log_every,
                         validate_every=recipe.validate_every if validate else 0, device=device,
-                        threads=recipe.threads)
+                        threads=recipe.threads, cpu_bf16=recipe.cpu_bf16)
     log.info("KinD stage %s: %s", name, stage)
     tagged = None if on_log is None else (lambda record: on_log({**record, "stage": name}))
     return fit(
