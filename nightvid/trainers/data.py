@@ -39,6 +39,7 @@ from nightvid.trainers.loop import SeededBatches, step_generator
 
 __all__ = [
     "Augment",
+    "BrightenedNight",
     "IMAGE_SUFFIXES",
     "MixedPairs",
     "NoisyImages",
@@ -292,6 +293,36 @@ class MixedPairs:
             return self.real.sample(index, generator)
         pick = int(torch.randint(0, len(self.synthetic), (), generator=generator))
         return self.synthetic.sample(pick, generator)
+
+
+class BrightenedNight:
+    """Pairs ``(night frame brightened by one gain, clean)``: what a denoiser after an enhancer sees.
+
+    The clean photo goes through :func:`synthesize_low_light` (default: night video
+    without colour casts: per-channel sensor noise, H.264 blocks, JPEG, blur), and the
+    dark result is scaled by one gain to the clean image's mean, as a brightening net
+    would, clamped. What is left between input and target is the amplified noise and
+    codec damage, not brightness or colour, so a denoiser trained on it does not also
+    learn to re-tone.
+    """
+
+    def __init__(self, files: Sequence[Path], *, config: LowLightConfig | None = None,
+                 augment: Augment | None = Augment()) -> None:
+        if not files:
+            raise NightvidError("no clean images given")
+        self.files, self.augment = list(files), augment
+        self.config = config if config is not None else LowLightConfig.night_video(cast_prob=0.0)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        clean = read_image(self.files[index])
+        if self.augment is not None:
+            (clean,) = augment([clean], generator, self.augment)
+        low = synthesize_low_light(clean[None], generator, self.config)[0]
+        gain = clean.mean() / low.mean().clamp_min(1e-4)
+        return (low * gain).clamp(0.0, 1.0), clean
 
 
 class NoisyImages:

@@ -54,6 +54,7 @@ from nightvid.nets import vgg
 from nightvid.trainers.common import finish_run, recipe_dict, split_files
 from nightvid.trainers.data import (
     Augment,
+    BrightenedNight,
     NoisyImages,
     augment,
     held_out,
@@ -84,6 +85,13 @@ log = logging.getLogger(__name__)
 
 TASKS = (None, "classify", "segment")
 HIGH_LEVEL_FILE = "high_level.safetensors"
+
+
+#: Training pairs by the recipe's ``noise``: (files, sigma in [0, 1], augment) -> dataset.
+NOISES: dict[str, Callable[..., Any]] = {
+    "gaussian": lambda files, sigma, crop: NoisyImages(files, sigma=sigma, augment=crop),
+    "night_video": lambda files, sigma, crop: BrightenedNight(files, augment=crop),
+}
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,10 @@ class DenoiserRecipe:
     #: CPU threads while training (None = torch's default). Resume equals uninterrupted
     #: for the same thread count.
     threads: int | None = None
+    #: Training noise: "gaussian" (N(0, sigma), the paper's) or "night_video" (brightened
+    #: synthetic night frames, ``data.BrightenedNight``: what it meets after an enhancer in
+    #: a chain such as ``kind+denoiser``).
+    noise: str = "gaussian"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -300,9 +312,10 @@ def train_denoiser(
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
     sigma = recipe.sigma / 255.0
     crop = Augment(crop=recipe.patch)
-    train_set = NoisyImages(train_files, sigma=sigma, augment=crop)
-    val_set = NoisyImages(val_files, sigma=sigma, augment=Augment(crop=recipe.val_crop, flip=False, rot90=False)
-                          if recipe.val_crop else None)
+    val_crop = Augment(crop=recipe.val_crop, flip=False, rot90=False) if recipe.val_crop else None
+    if recipe.noise not in NOISES:
+        raise NightvidError(f"noise must be one of {', '.join(NOISES)}, got {recipe.noise!r}")
+    train_set, val_set = NOISES[recipe.noise](train_files, sigma, crop), NOISES[recipe.noise](val_files, sigma, val_crop)
     validate = validator(held_out(val_set, seed=recipe.seed), device=device)
 
     with torch.random.fork_rng(devices=[]):
@@ -337,6 +350,7 @@ def train_denoiser(
                       device=device, extra=extra, data={
                           "folder": str(data), "train_images": len(train_files),
                           "val_images": [p.name for p in val_files],
-                          "pairs": f"clean + N(0, {recipe.sigma}/255), not clipped; {recipe.patch}px crops, "
-                                   "flips, 90-degree turns",
+                          "pairs": (f"clean + N(0, {recipe.sigma}/255), not clipped" if recipe.noise == "gaussian"
+                                    else "synthetic night frames (no casts) brightened by one gain to the clean mean")
+                                   + f"; {recipe.patch}px crops, flips, 90-degree turns",
                       })

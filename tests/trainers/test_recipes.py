@@ -281,3 +281,19 @@ def test_lednet_mixes_real_pairs_with_night_video_synthesis_and_colour_loss(
     assert card["data"]["synthetic_share"] == 0.5 and "h264_prob=0.6" in card["data"]["degradation"]
     with pytest.raises(NightvidError, match="degradation"):
         train_lednet(LEDNetRecipe.cpu_reduced(degradation="snow"), pairs_dir, tmp_path / "bad")
+
+
+def test_denoiser_trains_on_brightened_night_frames(clean_dir: Path, tmp_path: Path) -> None:
+    from nightvid.trainers.data import Augment, BrightenedNight
+
+    pairs = BrightenedNight(sorted(clean_dir.iterdir()), augment=Augment(crop=32))
+    noisy, clean = pairs.sample(0, torch.Generator().manual_seed(0))
+    assert noisy.shape == clean.shape == (3, 32, 32)
+    assert noisy.mean().item() == pytest.approx(clean.mean().item(), abs=0.03)  # brightness matched
+    assert (noisy - clean).abs().mean() > 0.01  # the damage is left to remove
+    recipe = DenoiserRecipe.cpu_reduced(iters=6, batch=2, patch=32, val_images=1, val_crop=None,
+                                        validate_every=0, threads=1, noise="night_video")
+    best = train_denoiser(recipe, clean_dir, tmp_path, log_every=3)
+    assert "brightened" in nets.read_model_card(best)["data"]["pairs"]
+    with pytest.raises(NightvidError, match="noise must be"):
+        train_denoiser(DenoiserRecipe.cpu_reduced(noise="pink"), clean_dir, tmp_path / "bad")
