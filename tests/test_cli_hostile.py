@@ -130,3 +130,15 @@ def test_a_device_this_machine_lacks_is_one_line(tmp_path: Path) -> None:
         assert result.exit_code == 1 and result.output.startswith("error: ") and "this machine has cpu" in result.output
     ok = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--device", "cpu", "--quiet"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_aac_from_a_ts_is_carried_into_a_ts(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.ts", frames=10)
+    out = tmp_path / "out.ts"
+    result = runner.invoke(app, ["enhance", str(clip), str(out), "--backend", "eager", "--quiet"])
+    assert result.exit_code == 0, result.output
+    source, made = read_video(clip), read_video(out)
+    assert made["frames"] == source["frames"] == 10
+    assert made["audio"] == source["audio"] and made["audio"]  # AAC packets byte for byte
+    webm = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.webm"), "--backend", "eager"])
+    assert webm.exit_code == 1 and "audio codec aac cannot be stored" in webm.output

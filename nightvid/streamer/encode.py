@@ -166,20 +166,21 @@ class _Carrier:
         self._packets: Iterator[av.Packet] = iter(())
         if self._input is None:
             return
-        supported = output.supported_codecs
         for index in indices:
             stream = self._input.streams[index]
             name = stream.codec_context.name
-            if name not in supported:
+            # PyAV's list of a format's codecs is incomplete (MPEG-TS lists no AAC, which it
+            # holds), so ask the muxer by adding the stream: it refuses what it cannot hold.
+            try:
+                self._map[index] = output.add_stream_from_template(stream)
+            except ValueError:
                 if stream.type == "audio":
                     raise NightvidError(
                         f"audio codec {name} cannot be stored in a .{output.format.name.split(',')[0]} "
                         "file; choose another extension for the output (e.g. .mkv)"
-                    )
+                    ) from None
                 log.warning("dropping %s stream %d (%s): the output format cannot hold it",
                             stream.type, index, name)
-                continue
-            self._map[index] = output.add_stream_from_template(stream)
         if self._map:
             sources = [self._input.streams[i] for i in self._map]
             self._packets = self._input.demux(*sources)
