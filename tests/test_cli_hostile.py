@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -142,3 +143,45 @@ def test_aac_from_a_ts_is_carried_into_a_ts(tmp_path: Path) -> None:
     assert made["audio"] == source["audio"] and made["audio"]  # AAC packets byte for byte
     webm = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.webm"), "--backend", "eager"])
     assert webm.exit_code == 1 and "audio codec aac cannot be stored" in webm.output
+
+
+def _fragmented(path: Path, frames: int = 60) -> Path:
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", options={"movflags": "frag_keyframe+empty_moov"}) as out:
+        stream = out.add_stream("libx264", rate=25, options={"g": "10"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 60, (64, 96, 3), dtype=np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _damaged(src: Path, dst: Path, *, at: float, size: int = 0, cut: bool = False) -> Path:
+    data = bytearray(src.read_bytes())
+    start = int(len(data) * at)
+    if cut:
+        data = data[:start]
+    else:
+        data[start:start + size] = np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("kind", ["ts_with_garbage", "fragmented_mp4_cut"])
+def test_damage_in_ts_and_fragmented_mp4_is_an_error_unless_keep_partial(tmp_path: Path, kind: str) -> None:
+    if kind == "ts_with_garbage":
+        clean = make_clip(tmp_path / "clean.ts", frames=90, size=(160, 120))
+        bad = _damaged(clean, tmp_path / "bad.ts", at=0.5, size=20_000)
+    else:
+        clean = _fragmented(tmp_path / "clean.mp4")
+        bad = _damaged(clean, tmp_path / "bad.mp4", at=0.6, cut=True)
+    ok = runner.invoke(app, ["enhance", str(clean), str(tmp_path / "ok.mkv"), "--backend", "eager", "--json"])
+    assert ok.exit_code == 0, ok.output
+    out = tmp_path / "out.mkv"
+    refused = runner.invoke(app, ["enhance", str(bad), str(out), "--backend", "eager"])
+    assert refused.exit_code == 1 and "corrupt or truncated" in refused.output and not out.exists()
+    kept = runner.invoke(app, ["enhance", str(bad), str(out), "--backend", "eager", "--keep-partial", "--json"])
+    assert kept.exit_code == 0, kept.output
+    summary = json.loads(kept.stdout.strip().splitlines()[-1])
+    assert summary["truncated"] is True and 0 < summary["frames"] == read_video(out)["frames"]

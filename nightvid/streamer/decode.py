@@ -115,20 +115,37 @@ def open_input(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
     return container, info
 
 
+#: Codecs whose every video packet is one shown frame: fewer frames than packets is damage.
+ONE_FRAME_PER_PACKET = frozenset({"h264", "hevc", "mpeg2video", "mpeg1video", "mjpeg", "prores", "dnxhd", "ffv1"})
+
+
 def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream, in presentation order.
 
-    Raises ``CorruptInputError`` (with the count decoded so far) if decoding fails
-    part-way, or if the demuxer ran out of packets before the count its index promises
-    (a cut MP4 with its index up front ends early without any error), instead of
-    silently returning a short video.
+    Raises ``CorruptInputError`` (with the count decoded so far) instead of silently
+    returning a short video when:
+
+    - decoding fails part-way;
+    - the demuxer marks a packet corrupt (an MPEG-TS with garbage in it, a fragmented MP4
+      cut mid-fragment: FFmpeg resyncs and its frame threads drop what they cannot
+      decode without an error);
+    - the demuxer ran out of packets before the count its index promises (a cut MP4 with
+      its index up front ends early without any error);
+    - for codecs whose every packet is one shown frame (``ONE_FRAME_PER_PACKET``), fewer
+      frames came out than packets went in.
     """
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame + slice threads: several times faster decoding
     promised = stream.frames  # exact for MP4/MOV (sample table); 0 when unknown
+    one_each = stream.codec_context.name in ONE_FRAME_PER_PACKET
     count = packets = 0
     try:
         for packet in container.demux(stream):
+            if packet.is_corrupt:
+                at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None else ""
+                raise CorruptInputError(
+                    f"input is corrupt or truncated after {count} decoded frames (a damaged video packet{at})",
+                    frames=count)
             packets += packet.size > 0
             for frame in packet.decode():
                 count += 1
@@ -142,6 +159,12 @@ def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFram
         raise CorruptInputError(
             f"input is corrupt or truncated after {count} decoded frames "
             f"(the file ends after {packets} of the {promised} video packets its index lists)",
+            frames=count,
+        )
+    if one_each and count < packets:
+        raise CorruptInputError(
+            f"input is corrupt or truncated after {count} decoded frames "
+            f"({packets - count} of its {packets} video packets did not decode)",
             frames=count,
         )
 
