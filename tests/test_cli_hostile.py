@@ -185,3 +185,13 @@ def test_damage_in_ts_and_fragmented_mp4_is_an_error_unless_keep_partial(tmp_pat
     assert kept.exit_code == 0, kept.output
     summary = json.loads(kept.stdout.strip().splitlines()[-1])
     assert summary["truncated"] is True and 0 < summary["frames"] == read_video(out)["frames"]
+
+
+def test_a_pipe_as_input_is_refused_in_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "stream.ts"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["enhance", str(fifo), str(tmp_path / "out.mkv")])
+    assert result.exit_code == 1 and "can be read only once" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    stdin = runner.invoke(app, ["enhance", "/dev/stdin", str(tmp_path / "out2.mkv")])
+    assert stdin.exit_code == 1 and stdin.output.startswith("error: ")

@@ -6,6 +6,7 @@ corrupt part-way) becomes a ``NightvidError`` with a one-line reason.
 
 from __future__ import annotations
 
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import av
 
 from nightvid.errors import NightvidError
 
-__all__ = ["CorruptInputError", "VideoInfo", "display_matrix", "iter_frames", "open_input"]
+__all__ = ["CorruptInputError", "VideoInfo", "check_input", "display_matrix", "iter_frames", "open_input"]
 
 # Demuxers that read still images; a PNG renamed .mp4 opens as one of these.
 #: Demuxers of still images; an image format that can animate is a still only with one frame.
@@ -70,11 +71,27 @@ class VideoInfo:
     carried: tuple[int, ...]
 
 
-def _open_container(path: Path) -> av.container.InputContainer:
+def check_input(path: Path) -> None:
+    """The checks that need no decoding (exists, not a folder, not a pipe), run before an
+    engine is built so a wrong path fails at once."""
+    _check_path(path)
+
+
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise NightvidError(f"input not found: {path}")
     if path.is_dir():
         raise NightvidError(f"input is a directory, not a video: {path}")
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
+        # The video and the carried audio are read by two demuxers; a pipe can be read
+        # once, and the second reader would silently get what the first left over.
+        raise NightvidError(f"input {path} is a pipe or device, which can be read only once; "
+                            "save it to a file first (e.g. cat > in.ts)")
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    _check_path(path)
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as err:
