@@ -195,3 +195,22 @@ def test_a_pipe_as_input_is_refused_in_one_line(tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1
     stdin = runner.invoke(app, ["enhance", "/dev/stdin", str(tmp_path / "out2.mkv")])
     assert stdin.exit_code == 1 and stdin.output.startswith("error: ")
+
+
+def test_encoders_get_crf_and_preset_in_their_own_terms() -> None:
+    from nightvid.streamer.encode import EncodeOptions
+
+    assert EncodeOptions(codec="h264_nvenc", crf=20, preset="veryfast").codec_options() == {"cq": "20", "preset": "p2"}
+    assert EncodeOptions(codec="hevc_nvenc", crf=28, preset="slow").codec_options() == {"cq": "28", "preset": "p6"}
+    assert EncodeOptions(codec="h264_qsv", crf=22, preset="medium").codec_options() == {
+        "global_quality": "22", "preset": "medium"}
+    assert EncodeOptions(codec="libsvtav1", crf=35, preset="veryfast").codec_options() == {"crf": "35", "preset": "10"}
+    assert EncodeOptions(codec="libx264", crf=18, preset="fast").codec_options() == {"crf": "18", "preset": "fast"}
+
+
+def test_fp16_on_a_cpu_says_it_is_slow(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    result = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--precision", "fp16",
+                                 "--backend", "eager", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "fp16 on a CPU is emulated" in result.output

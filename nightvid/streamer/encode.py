@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # Encoders whose private options take a constant rate factor and a speed preset.
 _CRF_PRESET_CODECS = {"libx264", "libx265"}
-_CRF_ONLY_CODECS = {"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+_CRF_ONLY_CODECS = {"libvpx", "libvpx-vp9", "libaom-av1"}
 
 
 DEFAULT_PRESET = "veryfast"
@@ -36,6 +36,19 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 #: The crf each encoder takes.
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx": (4, 63), "libvpx-vp9": (0, 63),
              "libaom-av1": (0, 63), "libsvtav1": (0, 63)}
+#: Encoders that name quality and speed otherwise: ``--crf`` goes to the first key, the
+#: x264 ``--preset`` (by its place in ``PRESETS``) to the second, mapped onto that
+#: encoder's own scale: NVENC's constant-quality ``cq`` and presets p1 (fastest) to p7,
+#: Quick Sync's ``global_quality`` and its presets, SVT-AV1's presets 13 (fastest) to 0.
+QUALITY_OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "h264_nvenc": ("cq", "preset", ("p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p7", "p7")),
+    "hevc_nvenc": ("cq", "preset", ("p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p7", "p7")),
+    "h264_qsv": ("global_quality", "preset", ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium",
+                                               "slow", "slower", "veryslow", "veryslow")),
+    "hevc_qsv": ("global_quality", "preset", ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium",
+                                               "slow", "slower", "veryslow", "veryslow")),
+    "libsvtav1": ("crf", "preset", ("13", "12", "10", "9", "8", "6", "5", "4", "2", "0")),
+}
 #: ``--codec auto``: the first of these the output container holds (libx264 where unsure).
 AUTO_CODECS = ("libx264", "libvpx-vp9", "libaom-av1", "libsvtav1", "mpeg4")
 
@@ -54,6 +67,7 @@ class EncodeOptions:
     pix_fmt: str = "auto"
 
     def codec_options(self) -> dict[str, str]:
+        """The encoder's own options for ``crf`` and ``preset`` (see ``QUALITY_OPTIONS``)."""
         opts: dict[str, str] = {}
         if self.codec in _CRF_PRESET_CODECS | _CRF_ONLY_CODECS and self.crf is not None:
             opts["crf"] = str(self.crf)
@@ -61,6 +75,13 @@ class EncodeOptions:
             opts["preset"] = self.preset
         if self.codec.startswith("libvpx"):
             opts["b"] = "0"  # constant quality mode: crf alone, no bitrate target
+        mapped = QUALITY_OPTIONS.get(self.codec)
+        if mapped is not None:
+            quality_key, speed_key, speeds = mapped
+            if self.crf is not None:
+                opts[quality_key] = str(self.crf)
+            if self.preset and self.preset in PRESETS:
+                opts[speed_key] = speeds[PRESETS.index(self.preset)]
         return opts
 
 
@@ -104,7 +125,8 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
     low, high = CRF_RANGE.get(codec_name, (None, None))
     if options.crf is not None and low is not None and not low <= options.crf <= high:
         raise NightvidError(f"--crf for {codec_name} is {low}..{high}, got {options.crf}")
-    if codec_name in _CRF_PRESET_CODECS and options.preset and options.preset not in PRESETS:
+    if (codec_name in _CRF_PRESET_CODECS or codec_name in QUALITY_OPTIONS) and options.preset \
+            and options.preset not in PRESETS:
         raise NightvidError(f"unknown --preset {options.preset!r}; {codec_name} takes {', '.join(PRESETS)}")
     resolved = replace(options, codec=codec_name)
     context = av.CodecContext.create(codec_name, "w")
