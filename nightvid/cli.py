@@ -183,6 +183,9 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
         raise _fail(str(err)) from None
     except KeyboardInterrupt as err:
         raise _interrupted(err) from None
+    except OSError as err:  # the disk filled or went away while writing: the file was removed
+        reason = err.strerror or str(err)
+        raise _fail(f"cannot write {dst}: {reason}; nothing was written") from None
     if as_json:
         print(json.dumps(summary.as_dict()))
     elif not quiet:

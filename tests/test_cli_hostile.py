@@ -214,3 +214,24 @@ def test_fp16_on_a_cpu_says_it_is_slow(tmp_path: Path) -> None:
                                  "--backend", "eager", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "fp16 on a CPU is emulated" in result.output
+
+
+@pytest.mark.parametrize("size", ["40k", "600k"])
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, size: str) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'not root'})")
+    try:
+        def grain(index: int, width: int, height: int) -> np.ndarray:  # incompressible: fills the disk part-way
+            return np.random.default_rng(index).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+        clip = make_clip(tmp_path / "in.mp4", frames=40, size=(320, 240), content=grain)
+        result = runner.invoke(app, ["enhance", str(clip), str(disk / "out.mp4"), "--backend", "eager", "--quiet"])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("error: ") and "No space left on device" in result.output
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
