@@ -33,6 +33,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _take_ctrl_c() -> None:
+    """Before any command: take SIGINT even where it was inherited as ignored.
+
+    A shell starts background jobs with SIGINT ignored, and Python then installs no
+    Ctrl-C handler: `kill -INT` on a backgrounded `nightvid enhance` did nothing and the
+    run went on to write its whole output. A terminal's Ctrl-C reaches only the
+    foreground job anyway, so taking SIGINT back changes nothing for it.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 train_app = typer.Typer(help="Train a model's weights from scratch.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -63,6 +77,7 @@ def _terminate_like_ctrl_c() -> Iterator[None]:
         yield
         return
     before = {s: signal.signal(s, raise_terminated) for s in wanted}
+
     try:
         yield
     finally:

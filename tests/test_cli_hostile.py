@@ -235,3 +235,21 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, size: str) -
         assert list(disk.iterdir()) == []
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_sigint_stops_a_run_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """Shells start background jobs with SIGINT ignored; `kill -INT` must still stop the run,
+    here while the engine is being built (a fresh cache)."""
+    src = make_clip(tmp_path / "long.mp4", frames=300, size=(320, 240))
+    out = tmp_path / "o.mp4"
+    env = {**os.environ, "NIGHTVID_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "cache").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)  # the cache folder appears when the engine build starts
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert not out.exists() and not list(tmp_path.glob(".o.nightvid-*"))
