@@ -172,6 +172,7 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
                  tile: str = "auto", precision: str = "fp32", workers: int | None = None,
                  exposure: float | None = None, device: str | None = None) -> None:
     from nightvid.engines import create_engine
+    from nightvid.nets import check_exposure
     from nightvid.streamer.decode import check_input
     from nightvid.streamer.encode import EncodeOptions, check_encoding
     from nightvid.streamer.pipeline import enhance_video
@@ -181,9 +182,10 @@ def _run_enhance(src: Path, dst: Path, *, model: str, weights: Optional[Path], b
     try:
         with _terminate_like_ctrl_c():
             # Every option is checked before anything is opened or built.
+            _check_counts(batch=batch, workers=workers)
+            check_exposure(exposure)
             check_input(src)
             check_output(src, dst, overwrite=overwrite)
-            _check_counts(batch=batch, workers=workers)
             tiles = _parse_tile(tile)
             encode = check_encoding(EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), dst)
             engine = create_engine(model, weights=weights or "default", backend=backend, precision=precision,

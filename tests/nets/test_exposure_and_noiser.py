@@ -59,8 +59,10 @@ def test_engines_with_other_exposures_are_other_artifacts(tmp_path) -> None:
 
 
 def test_enhance_refuses_an_exposure_outside_zero_to_one(tmp_path) -> None:
-    result = CliRunner().invoke(app, ["enhance", str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"),
-                                      "--exposure", "1.5"])
+    from tests.clips import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    result = CliRunner().invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--exposure", "1.5"])
     assert result.exit_code == 1 and result.output.startswith("error: ") and "exposure" in result.output
 
 
