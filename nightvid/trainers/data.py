@@ -282,7 +282,7 @@ class MixedPairs:
     def __init__(self, real: PairDataset, synthetic: PairDataset, *, synthetic_share: float) -> None:
         if not 0.0 <= synthetic_share < 1.0:
             raise NightvidError(f"synthetic_share must be in [0, 1), got {synthetic_share}")
-        self.real, self.synthetic, self.share = real, synthetic, synthetic_share
+        self.real, self.synthetic = real, synthetic
         self.extra = round(len(real) * synthetic_share / (1.0 - synthetic_share))
 
     def __len__(self) -> int:
@@ -295,32 +295,22 @@ class MixedPairs:
         return self.synthetic.sample(pick, generator)
 
 
-class BrightenedNight:
+class BrightenedNight(SyntheticLowLight):
     """Pairs ``(night frame brightened by one gain, clean)``: what a denoiser after an enhancer sees.
 
-    The clean photo goes through :func:`synthesize_low_light` (default: night video
-    without colour casts: per-channel sensor noise, H.264 blocks, JPEG, blur), and the
-    dark result is scaled by one gain to the clean image's mean, as a brightening net
-    would, clamped. What is left between input and target is the amplified noise and
-    codec damage, not brightness or colour, so a denoiser trained on it does not also
-    learn to re-tone.
+    A :class:`SyntheticLowLight` pair (default: night video without colour casts:
+    per-channel sensor noise, H.264 blocks, JPEG, blur) whose dark input is scaled by one
+    gain to the clean image's mean, as a brightening net would, clamped. What is left
+    between input and target is the amplified noise and codec damage, not brightness or
+    colour, so a denoiser trained on it does not also learn to re-tone.
     """
 
     def __init__(self, files: Sequence[Path], *, config: LowLightConfig | None = None,
                  augment: Augment | None = Augment()) -> None:
-        if not files:
-            raise NightvidError("no clean images given")
-        self.files, self.augment = list(files), augment
-        self.config = config if config is not None else LowLightConfig.night_video(cast_prob=0.0)
-
-    def __len__(self) -> int:
-        return len(self.files)
+        super().__init__(files, config=config or LowLightConfig.night_video(cast_prob=0.0), augment=augment)
 
     def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        clean = read_image(self.files[index])
-        if self.augment is not None:
-            (clean,) = augment([clean], generator, self.augment)
-        low = synthesize_low_light(clean[None], generator, self.config)[0]
+        low, clean = super().sample(index, generator)
         gain = clean.mean() / low.mean().clamp_min(1e-4)
         return (low * gain).clamp(0.0, 1.0), clean
 
