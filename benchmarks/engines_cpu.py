@@ -58,8 +58,9 @@ def _call_seconds(engine: Any, x: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def bench_net(name: str, backends: list[str], *, cache_dir: Path, repeats: int, heavy_repeats: int,
-              heavy_seconds: float, log: Any) -> list[dict[str, Any]]:
+def bench_net(
+    name: str, backends: list[str], *, cache_dir: Path, repeats: int, heavy_repeats: int, heavy_seconds: float, log: Any
+) -> list[dict[str, Any]]:
     """Build every backend's engine, then time them round-robin per size.
 
     Round-robin (one call of each backend in turn, ``repeats`` times) spreads whatever
@@ -73,8 +74,9 @@ def bench_net(name: str, backends: list[str], *, cache_dir: Path, repeats: int, 
         torch.manual_seed(0)
         start = time.perf_counter()
         try:
-            engine = create_engine(name, weights=weights, backend=backend, device="cpu",
-                                   shape_range=DEFAULT_RANGE, cache_dir=cache_dir)
+            engine = create_engine(
+                name, weights=weights, backend=backend, device="cpu", shape_range=DEFAULT_RANGE, cache_dir=cache_dir
+            )
         except NightvidError as err:
             log(f"{name}:{backend}: skipped ({err})")
             continue
@@ -83,8 +85,9 @@ def bench_net(name: str, backends: list[str], *, cache_dir: Path, repeats: int, 
             row["compile_s"] = time.perf_counter() - start  # export + compile + first load
             torch.manual_seed(0)
             start = time.perf_counter()
-            engine = create_engine(name, weights=weights, backend=backend, device="cpu",
-                                   shape_range=DEFAULT_RANGE, cache_dir=cache_dir)
+            engine = create_engine(
+                name, weights=weights, backend=backend, device="cpu", shape_range=DEFAULT_RANGE, cache_dir=cache_dir
+            )
             row["load_s"] = float(engine.details["load_s"])  # verify + load the artifact
             row["create_from_cache_s"] = time.perf_counter() - start  # + building the net
             row["artifact_mib"] = engine.artifact.stat().st_size / 2**20
@@ -101,11 +104,19 @@ def bench_net(name: str, backends: list[str], *, cache_dir: Path, repeats: int, 
             for b, e in engines.items():
                 times[b].append(_call_seconds(e, x))
         for b, ts in times.items():
-            cell = {"ms": 1000 * statistics.median(ts), "min_ms": 1000 * min(ts), "runs": len(ts),
-                    "heavy": heavy, "first_s": first[b], "all_ms": [round(1000 * t, 1) for t in ts]}
+            cell = {
+                "ms": 1000 * statistics.median(ts),
+                "min_ms": 1000 * min(ts),
+                "runs": len(ts),
+                "heavy": heavy,
+                "first_s": first[b],
+                "all_ms": [round(1000 * t, 1) for t in ts],
+            }
             rows[b]["cells"][label] = cell
-            log(f"{name}:{b} {label}: {cell['ms']:.1f} ms/frame (median of {cell['runs']}, "
-                f"min {cell['min_ms']:.1f}, first call {cell['first_s']:.2f} s)")
+            log(
+                f"{name}:{b} {label}: {cell['ms']:.1f} ms/frame (median of {cell['runs']}, "
+                f"min {cell['min_ms']:.1f}, first call {cell['first_s']:.2f} s)"
+            )
         if "inductor-jit" in rows and label == "640x360":
             jit = rows["inductor-jit"]
             jit["compile_s"] = first["inductor-jit"] - jit["cells"][label]["min_ms"] / 1000
@@ -115,8 +126,8 @@ def bench_net(name: str, backends: list[str], *, cache_dir: Path, repeats: int, 
 def render(report: dict[str, Any]) -> str:
     lines = [
         f"CPU: {report['machine']['cpu']} ({report['machine']['capability']}), "
-        f"{report['machine']['threads']} torch threads; " +
-        ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        f"{report['machine']['threads']} torch threads; "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
         f"load average before/after: {report['load_before']} / {report['load_after']}",
         "",
         "| net | backend | 640x360 ms | 1280x720 ms | vs eager 360p | vs eager 720p | compile s | load s |",
@@ -133,9 +144,12 @@ def render(report: dict[str, Any]) -> str:
             compile_s = f"{r['compile_s']:.1f}" if "compile_s" in r else "-"
             load_s = f"{r['load_s']:.3f}" if "load_s" in r else "-"
             lines.append(f"| {net} | {r['backend']} | {' | '.join(cells)} | {speed} | {compile_s} | {load_s} |")
-    lines += ["", f"ms/frame: median of {report['repeats']} round-robin runs after one warm-up; "
-              f"* = heavy size, median of {report['heavy_repeats']} (a steady call over "
-              f"{report['heavy_seconds']} s)"]
+    lines += [
+        "",
+        f"ms/frame: median of {report['repeats']} round-robin runs after one warm-up; "
+        f"* = heavy size, median of {report['heavy_repeats']} (a steady call over "
+        f"{report['heavy_seconds']} s)",
+    ]
     return "\n".join(lines)
 
 
@@ -146,8 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--heavy-repeats", type=int, default=3)
     parser.add_argument("--heavy-seconds", type=float, default=5.0)
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="engine cache (default: a fresh temporary folder, so compile times are real)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="engine cache (default: a fresh temporary folder, so compile times are real)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.add_argument("--save", type=Path, default=None, help="also write the JSON report to this file")
     args = parser.parse_args(argv)
@@ -161,21 +179,31 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "machine": {"cpu": name, "capability": capability, "threads": torch.get_num_threads(),
-                    "cores": os.cpu_count()},
+        "machine": {"cpu": name, "capability": capability, "threads": torch.get_num_threads(), "cores": os.cpu_count()},
         "versions": _versions(),
         "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "nets": args.nets, "repeats": args.repeats, "heavy_repeats": args.heavy_repeats,
-        "heavy_seconds": args.heavy_seconds, "batch": 1, "precision": "fp32",
-        "shape_range": str(DEFAULT_RANGE), "rows": [],
+        "nets": args.nets,
+        "repeats": args.repeats,
+        "heavy_repeats": args.heavy_repeats,
+        "heavy_seconds": args.heavy_seconds,
+        "batch": 1,
+        "precision": "fp32",
+        "shape_range": str(DEFAULT_RANGE),
+        "rows": [],
     }
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-cache-") as tmp:
         cache_dir = args.cache_dir or Path(tmp)
         with torch.inference_mode():
             for net in args.nets:
-                report["rows"] += bench_net(net, args.backends, cache_dir=cache_dir, repeats=args.repeats,
-                                            heavy_repeats=args.heavy_repeats,
-                                            heavy_seconds=args.heavy_seconds, log=log)
+                report["rows"] += bench_net(
+                    net,
+                    args.backends,
+                    cache_dir=cache_dir,
+                    repeats=args.repeats,
+                    heavy_repeats=args.heavy_repeats,
+                    heavy_seconds=args.heavy_seconds,
+                    log=log,
+                )
     report["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     if args.save is not None:
         args.save.write_text(json.dumps(report, indent=2) + "\n")

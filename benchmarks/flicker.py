@@ -42,8 +42,7 @@ def _frames(container: av.container.InputContainer, frames: int | None, width: i
         yield tags.to_rgb(frame)
 
 
-def measure(model: str, clip: Path, frames: int | None, *, backend: str = "auto",
-            width: int | None = None) -> dict:
+def measure(model: str, clip: Path, frames: int | None, *, backend: str = "auto", width: int | None = None) -> dict:
     engine = create_engine(model, weights="default", backend=backend, workers=None)
     stabilize = BrightnessStabilizer()
     src_l, raw_l, stab_l = [], [], []
@@ -55,10 +54,17 @@ def measure(model: str, clip: Path, frames: int | None, *, backend: str = "auto"
             src_l.append(mean_luma(rgb))
             raw_l.append(mean_luma(out))
             stab_l.append(mean_luma(stabilize(rgb, out)))
-    return {"model": model, "backend": engine.backend, "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
-            "frames": len(raw_l), "input_flicker": round(flicker(src_l), 3),
-            "flicker": round(flicker(raw_l), 3), "stabilized_flicker": round(flicker(stab_l), 3),
-            "mean_luma_in": round(float(np.mean(src_l)), 2), "mean_luma_out": round(float(np.mean(raw_l)), 2)}
+    return {
+        "model": model,
+        "backend": engine.backend,
+        "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
+        "frames": len(raw_l),
+        "input_flicker": round(flicker(src_l), 3),
+        "flicker": round(flicker(raw_l), 3),
+        "stabilized_flicker": round(flicker(stab_l), 3),
+        "mean_luma_in": round(float(np.mean(src_l)), 2),
+        "mean_luma_out": round(float(np.mean(raw_l)), 2),
+    }
 
 
 def main() -> None:
@@ -77,8 +83,10 @@ def main() -> None:
         return
     print(f"{'model':10} {'frames':>6} {'input':>7} {'raw':>7} {'stabilized':>10}  mean luma in->out")
     for r in rows:
-        print(f"{r['model']:10} {r['frames']:6d} {r['input_flicker']:7.3f} {r['flicker']:7.3f} "
-              f"{r['stabilized_flicker']:10.3f}  {r['mean_luma_in']} -> {r['mean_luma_out']}")
+        print(
+            f"{r['model']:10} {r['frames']:6d} {r['input_flicker']:7.3f} {r['flicker']:7.3f} "
+            f"{r['stabilized_flicker']:10.3f}  {r['mean_luma_in']} -> {r['mean_luma_out']}"
+        )
 
 
 if __name__ == "__main__":

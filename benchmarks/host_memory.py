@@ -73,8 +73,19 @@ def main() -> None:
             env = {k: v for k, v in os.environ.items() if k != "NIGHTVID_KEEP_FREED_MEMORY"}
             if mode == "off":
                 env["NIGHTVID_KEEP_FREED_MEMORY"] = "0"
-            command = [sys.executable, __file__, "--child", "--model", args.model, "--frames", str(args.frames),
-                       "--backends", *args.backends, "--sizes", *args.sizes]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--model",
+                args.model,
+                "--frames",
+                str(args.frames),
+                "--backends",
+                *args.backends,
+                "--sizes",
+                *args.sizes,
+            ]
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
             for key, value in json.loads(out.strip().splitlines()[-1]).items():
                 runs[mode].setdefault(key, []).append(value)
@@ -84,18 +95,31 @@ def main() -> None:
         off_ms, on_ms = (statistics.median(r[0] for r in runs[m][key]) for m in ("off", "on"))
         off_faults, on_faults = (statistics.median(r[1] for r in runs[m][key]) for m in ("off", "on"))
         off_rss, on_rss = (statistics.median(r[2] for r in runs[m][key]) for m in ("off", "on"))
-        rows.append({"engine": key, "ms_off": round(off_ms, 1), "ms_on": round(on_ms, 1),
-                     "speedup": round(off_ms / on_ms, 2), "faults_off": int(off_faults), "faults_on": int(on_faults),
-                     "rss_off_mib": round(off_rss), "rss_on_mib": round(on_rss)})
+        rows.append(
+            {
+                "engine": key,
+                "ms_off": round(off_ms, 1),
+                "ms_on": round(on_ms, 1),
+                "speedup": round(off_ms / on_ms, 2),
+                "faults_off": int(off_faults),
+                "faults_on": int(on_faults),
+                "rss_off_mib": round(off_rss),
+                "rss_on_mib": round(on_rss),
+            }
+        )
     if args.json:
         print(json.dumps({"model": args.model, "frames": args.frames, "rounds": args.rounds, "rows": rows}, indent=2))
         return
     print(f"{args.model}, {args.frames} frames per child, median of {args.rounds} rounds")
-    print(f"{'engine':<22}{'ms off':>9}{'ms on':>9}{'x':>7}{'faults off':>12}{'faults on':>11}"
-          f"{'rss off MiB':>13}{'rss on MiB':>12}")
+    print(
+        f"{'engine':<22}{'ms off':>9}{'ms on':>9}{'x':>7}{'faults off':>12}{'faults on':>11}"
+        f"{'rss off MiB':>13}{'rss on MiB':>12}"
+    )
     for r in rows:
-        print(f"{r['engine']:<22}{r['ms_off']:>9}{r['ms_on']:>9}{r['speedup']:>7}{r['faults_off']:>12}"
-              f"{r['faults_on']:>11}{r['rss_off_mib']:>13}{r['rss_on_mib']:>12}")
+        print(
+            f"{r['engine']:<22}{r['ms_off']:>9}{r['ms_on']:>9}{r['speedup']:>7}{r['faults_off']:>12}"
+            f"{r['faults_on']:>11}{r['rss_off_mib']:>13}{r['rss_on_mib']:>12}"
+        )
 
 
 if __name__ == "__main__":

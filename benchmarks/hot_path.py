@@ -50,7 +50,7 @@ def main() -> None:
     engine = create_engine(args.model, backend=args.backend)
     container, _ = open_input(args.clip)
     with container:
-        decoded = [frame for _, frame in zip(range(args.frames), iter_frames(container))]
+        decoded = [frame for _, frame in zip(range(args.frames), iter_frames(container), strict=False)]
     if args.width:
         height = round(decoded[0].height * args.width / decoded[0].width / 2) * 2
         decoded = [f.reformat(width=args.width, height=height) for f in decoded]
@@ -60,7 +60,7 @@ def main() -> None:
 
     steps: dict[str, list[float]] = {}
     with torch.inference_mode():
-        for frame, image in zip(decoded, rgb):
+        for frame, image in zip(decoded, rgb, strict=False):
             _, to_rgb_ms = timed(tags.to_rgb, frame)
             batch = torch.from_numpy(image[None])
             x, to_input_ms = timed(to_input, batch, engine.dtype)

@@ -40,11 +40,7 @@ def _worker(variant: str, scope: str, height: int, width: int, threads: int) -> 
     from nightvid.nets import lednet as module
 
     torch.set_num_threads(threads)
-    fac = (
-        module._filter_adaptive_conv_unfold
-        if variant == "unfold"
-        else module.filter_adaptive_conv
-    )
+    fac = module._filter_adaptive_conv_unfold if variant == "unfold" else module.filter_adaptive_conv
     with torch.no_grad():
         if scope == "net":
             module.filter_adaptive_conv = fac  # what LEDNet.forward calls
@@ -73,21 +69,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scope", choices=["net", "fac", "both"], default="both")
-    parser.add_argument(
-        "--worker", nargs=2, metavar=("VARIANT", "SCOPE"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--worker", nargs=2, metavar=("VARIANT", "SCOPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(*args.worker, args.height, args.width, args.threads)
         return
 
     scopes = ["fac", "net"] if args.scope == "both" else [args.scope]
-    print(
-        f"LEDNet FAC peak memory, {args.width}x{args.height} float32, CPU, {args.threads} thread(s)"
-    )
-    print(
-        f"{'scope':<5} {'variant':<8} {'RSS before':>11} {'peak RSS':>10} {'peak - before':>14} {'time':>8}"
-    )
+    print(f"LEDNet FAC peak memory, {args.width}x{args.height} float32, CPU, {args.threads} thread(s)")
+    print(f"{'scope':<5} {'variant':<8} {'RSS before':>11} {'peak RSS':>10} {'peak - before':>14} {'time':>8}")
     for scope in scopes:
         for variant in ("unfold", "shifted"):
             cmd = [sys.executable, __file__, "--worker", variant, scope, "--height", str(args.height),

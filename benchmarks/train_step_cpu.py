@@ -46,15 +46,19 @@ def _step_fn(name: str, batch: int, patch: int):
             return lednet_loss(model, (low, high), recipe=recipe, perceptual=None)[0]
     else:
         model = nets.build("kind").restoration
-        r, lum, target = torch.rand(batch, 3, patch, patch), torch.rand(batch, 1, patch, patch), torch.rand(batch, 3, patch, patch)
+        r, lum, target = (
+            torch.rand(batch, 3, patch, patch),
+            torch.rand(batch, 1, patch, patch),
+            torch.rand(batch, 3, patch, patch),
+        )
 
         def loss():
             return restoration_loss(model(r, lum), target)[0]
+
     return model, loss
 
 
-def measure(name: str, *, batch: int, patch: int, bf16: bool, channels_last: bool, threads: int,
-            steps: int) -> float:
+def measure(name: str, *, batch: int, patch: int, bf16: bool, channels_last: bool, threads: int, steps: int) -> float:
     torch.set_num_threads(threads)
     model, loss = _step_fn(name, batch, patch)
     if channels_last:
@@ -101,8 +105,11 @@ def main() -> None:
         for i, s in enumerate(settings):
             ips = statistics.median(timings[i])
             rows.append({"net": name, **s, "images_per_s": round(ips, 3), "vs_fp32": round(ips / base, 2)})
-            print(f"{name:7s} threads={s['threads']} bf16={s['bf16']!s:5s} channels_last={s['channels_last']!s:5s} "
-                  f"{ips:7.3f} img/s  x{ips / base:.2f}", flush=True)
+            print(
+                f"{name:7s} threads={s['threads']} bf16={s['bf16']!s:5s} channels_last={s['channels_last']!s:5s} "
+                f"{ips:7.3f} img/s  x{ips / base:.2f}",
+                flush=True,
+            )
     print(json.dumps(rows))
 
 

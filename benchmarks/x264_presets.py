@@ -30,7 +30,7 @@ def main() -> None:
     engine = create_engine("noiser")
     container, info = open_input(args.clip)
     with container:
-        decoded = [frame for _, frame in zip(range(args.frames), iter_frames(container))]
+        decoded = [frame for _, frame in zip(range(args.frames), iter_frames(container), strict=False)]
     tags = tags_for(decoded[0])
     enhanced = [engine.enhance_frames(tags.to_rgb(f)[None])[0] for f in decoded]
     print(f"{len(enhanced)} frames {info.width}x{info.height}, crf {args.crf}")
@@ -39,12 +39,14 @@ def main() -> None:
             path = Path(tmp) / "out.mp4"
             writer = VideoWriter(path, info, colour=tags, options=EncodeOptions(crf=args.crf, preset=preset))
             wall, cpu = time.perf_counter(), time.process_time()
-            for rgb, frame in zip(enhanced, decoded):
+            for rgb, frame in zip(enhanced, decoded, strict=False):
                 writer.write(rgb, frame.pts)
             writer.close()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            print(f"{preset:10s} {1000 * cpu / len(enhanced):6.1f} ms CPU/frame "
-                  f"{1000 * wall / len(enhanced):6.1f} ms wall/frame {path.stat().st_size / 1024:6.0f} KiB")
+            print(
+                f"{preset:10s} {1000 * cpu / len(enhanced):6.1f} ms CPU/frame "
+                f"{1000 * wall / len(enhanced):6.1f} ms wall/frame {path.stat().st_size / 1024:6.0f} KiB"
+            )
 
 
 if __name__ == "__main__":

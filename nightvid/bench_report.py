@@ -34,9 +34,19 @@ def _parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
     return model, backend, int(parts[2]) if len(parts) == 3 else workers
 
 
-def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, batch: int,
-              preset: str, repeats: int = 1, precision: str = "fp32",
-              workers: int | None = None, device: str | None = None) -> dict[str, Any]:
+def run_bench(
+    specs: list[str],
+    *,
+    src: Path | None,
+    size: str,
+    frames: int,
+    batch: int,
+    preset: str,
+    repeats: int = 1,
+    precision: str = "fp32",
+    workers: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
     """Time every ``MODEL:BACKEND[:WORKERS]`` in ``specs`` on one clip; a JSON-ready report.
 
     ``workers`` applies where a spec names none (None: ``engines.default_workers``).
@@ -58,8 +68,9 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         cores = _cores()
         for model, backend, runners in parsed:
             weights = "default" if all(nets.shipped_weights(p) for p in nets.chain_parts(model)) else None
-            engine = create_engine(model, weights=weights, backend=backend, precision=precision,
-                                   workers=runners, device=device)
+            engine = create_engine(
+                model, weights=weights, backend=backend, precision=precision, workers=runners, device=device
+            )
             name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
             timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
             rows.extend(timing)
@@ -76,10 +87,13 @@ def run_bench(specs: list[str], *, src: Path | None, size: str, frames: int, bat
         "end_to_end_over_slowest": ratios,
         #: Per engine, the fps the slowest stage and the cores allow together (see cpu_bound_fps).
         "bound_fps": bounds,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,
-                    "threads": torch.get_num_threads(),
-                    "torch": torch.__version__,
-                    "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": cores,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
     }
 
 

@@ -16,13 +16,15 @@ def describe_models() -> list[dict[str, Any]]:
         info = nets.get_info(name)
         net = nets.build(name)
         weights = nets.shipped_weights(name)
-        rows.append({
-            "name": name,
-            "params": nets.param_count(net),
-            "input_range": list(net.input_range),
-            "size_multiple": net.size_multiple,
-            "weights": weights.name if weights else None,
-            "summary": info.summary,
-            "paper": info.paper,
-        })
+        rows.append(
+            {
+                "name": name,
+                "params": nets.param_count(net),
+                "input_range": list(net.input_range),
+                "size_multiple": net.size_multiple,
+                "weights": weights.name if weights else None,
+                "summary": info.summary,
+                "paper": info.paper,
+            }
+        )
     return rows

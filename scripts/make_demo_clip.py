@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def cut(src: Path, dst: Path, seconds: float) -> None:
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin, ain = inp.streams.video[0], inp.streams.audio[0]
-        vout = out.add_stream("libx264", rate=vin.average_rate,
-                              options={"crf": "20", "preset": "slow"})
+        vout = out.add_stream("libx264", rate=vin.average_rate, options={"crf": "20", "preset": "slow"})
         vout.width, vout.height, vout.pix_fmt = vin.width, vin.height, "yuv420p"
         vout.time_base = vin.time_base
         for attr in ("colorspace", "color_range", "color_primaries", "color_trc"):
@@ -45,8 +44,7 @@ def cut(src: Path, dst: Path, seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src", nargs="?", type=Path,
-                        default=ROOT.parent / "shared/data/video/night-dashcam.mp4")
+    parser.add_argument("src", nargs="?", type=Path, default=ROOT.parent / "shared/data/video/night-dashcam.mp4")
     parser.add_argument("dst", nargs="?", type=Path, default=ROOT / "nightvid/assets/night-demo.mp4")
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()

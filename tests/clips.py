@@ -9,19 +9,29 @@ from pathlib import Path
 import av
 import numpy as np
 
-
 # AVColorSpace tag -> libswscale matrix constant (they number BT.601 differently).
 SWS_MATRIX = {1: 1, 5: 5, 6: 5, 9: 9}
 
 
 def colour_bars(index: int, width: int, height: int) -> np.ndarray:
     """Saturated colour bars plus a grey ramp: a wrong matrix or range shows at once."""
-    bars = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0],
-                     [255, 0, 255], [255, 0, 0], [0, 0, 255], [16, 16, 16]], np.uint8)
+    bars = np.array(
+        [
+            [255, 255, 255],
+            [255, 255, 0],
+            [0, 255, 255],
+            [0, 255, 0],
+            [255, 0, 255],
+            [255, 0, 0],
+            [0, 0, 255],
+            [16, 16, 16],
+        ],
+        np.uint8,
+    )
     x = np.arange(width) * len(bars) // width
     frame = np.repeat(bars[x][None], height, axis=0)
     ramp = np.linspace(0, 255, width).astype(np.uint8)
-    frame[height // 2:] = ramp[None, :, None]
+    frame[height // 2 :] = ramp[None, :, None]
     return frame
 
 
@@ -31,7 +41,7 @@ def dark_frame(index: int, width: int, height: int, level: float = 18.0) -> np.n
     base = level * (0.5 + 0.5 * np.sin((x + 3 * index) / 7.0) * np.cos(y / 5.0))
     frame = np.stack([base * 0.9, base, base * 1.1], axis=-1)
     s = max(2, min(width, height) // 4)
-    frame[s:2 * s, s + index % s:2 * s + index % s] += level
+    frame[s : 2 * s, s + index % s : 2 * s + index % s] += level
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
@@ -73,9 +83,12 @@ def make_clip(
             rgb = content(i, width, height) if content else dark_frame(i, width, height, level)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             if colour:  # convert with the matrix/range the stream is tagged with
-                frame = frame.reformat(format=pix_fmt, src_color_range=2,
-                                       dst_colorspace=SWS_MATRIX[colour["colorspace"]],
-                                       dst_color_range=colour["color_range"])
+                frame = frame.reformat(
+                    format=pix_fmt,
+                    src_color_range=2,
+                    dst_colorspace=SWS_MATRIX[colour["colorspace"]],
+                    dst_color_range=colour["color_range"],
+                )
             else:
                 frame = frame.reformat(format=pix_fmt)
             frame.pts = pts[i] if pts is not None else i
@@ -89,8 +102,7 @@ def make_clip(
             tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
             chunk = 1024
             for start in range(0, samples, chunk):
-                part = av.AudioFrame.from_ndarray(tone[:, start:start + chunk].copy(), format="fltp",
-                                                  layout="mono")
+                part = av.AudioFrame.from_ndarray(tone[:, start : start + chunk].copy(), format="fltp", layout="mono")
                 part.sample_rate = 44100
                 part.pts = start
                 out.mux(sound.encode(part))
@@ -115,15 +127,25 @@ def read_video(path: Path) -> dict:
     """Frame count, pts, size, rate, time base, mean luma and audio packet bytes of a file."""
     with av.open(str(path)) as inp:
         stream = inp.streams.video[0]
-        info = {"width": stream.width, "height": stream.height, "rate": stream.average_rate,
-                "time_base": stream.time_base, "pix_fmt": stream.codec_context.pix_fmt}
+        info = {
+            "width": stream.width,
+            "height": stream.height,
+            "rate": stream.average_rate,
+            "time_base": stream.time_base,
+            "pix_fmt": stream.codec_context.pix_fmt,
+        }
         pts, lumas, rotations = [], [], []
         for frame in inp.decode(stream):
             pts.append(frame.pts)
             lumas.append(float(frame.to_ndarray(format="gray").mean()))
             rotations.append(frame.rotation)
-        info.update(frames=len(pts), pts=pts, luma=float(np.mean(lumas)), rotation=rotations[0],
-                    seconds=[float(p * stream.time_base) for p in pts])
+        info.update(
+            frames=len(pts),
+            pts=pts,
+            luma=float(np.mean(lumas)),
+            rotation=rotations[0],
+            seconds=[float(p * stream.time_base) for p in pts],
+        )
     with av.open(str(path)) as inp:
         audio = inp.streams.audio
         info["audio"] = [bytes(p) for p in inp.demux(audio[0]) if p.size] if audio else []

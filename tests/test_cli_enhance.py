@@ -23,7 +23,7 @@ from tests.procs import interruptible
 runner = CliRunner()
 
 
-def enhance(*args: str) -> "CliRunner.invoke":
+def enhance(*args: str) -> CliRunner.invoke:
     return runner.invoke(app, ["enhance", *map(str, args)])
 
 
@@ -104,8 +104,9 @@ def test_bf16_output_is_close_to_fp32(dark_clip: Path, tmp_path: Path) -> None:
     outputs = {}
     for precision in ("fp32", "bf16"):
         out = tmp_path / f"{precision}.mp4"
-        result = enhance(dark_clip, out, "--backend", "eager", "--precision", precision, "--crf", "0",
-                         "--preset", "ultrafast")
+        result = enhance(
+            dark_clip, out, "--backend", "eager", "--precision", precision, "--crf", "0", "--preset", "ultrafast"
+        )
         assert result.exit_code == 0, result.output
         with av.open(str(out)) as video:
             outputs[precision] = np.stack([f.to_ndarray(format="rgb24") for f in video.decode(video=0)])
@@ -128,6 +129,7 @@ def test_overwrite_replaces(dark_clip: Path, tmp_path: Path) -> None:
 
 
 # ---- bad input: one line, exit 1, no file left behind -------------------------------
+
 
 def assert_clean_failure(result, expected: str, folder: Path, *, absent: Path | None = None) -> None:
     assert result.exit_code == 1, result.output
@@ -267,8 +269,7 @@ def test_bad_weights(case: str, dark_clip: Path, tmp_path: Path) -> None:
         weights.write_bytes(b"\x00garbage" * 10)
     elif case == "other_model":
         state = nets.build("denoiser").state_dict()
-        save_file({k: v.contiguous() for k, v in state.items()}, str(weights),
-                  metadata={"model": "denoiser"})
+        save_file({k: v.contiguous() for k, v in state.items()}, str(weights), metadata={"model": "denoiser"})
     elif case == "wrong_shape":
         state = nets.build("noiser", hidden=8).state_dict()
         save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
@@ -282,7 +283,10 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and time.monotonic() < deadline and proc.poll() is None:
@@ -297,8 +301,7 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_first_run_says_it_builds_the_engine_and_prints_no_exporter_chatter(dark_clip: Path,
-                                                                           tmp_path: Path) -> None:
+def test_first_run_says_it_builds_the_engine_and_prints_no_exporter_chatter(dark_clip: Path, tmp_path: Path) -> None:
     # A fresh engine cache: the default onnx engine is exported and built in this run.
     env = {**os.environ, "NIGHTVID_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "nightvid", "enhance", str(dark_clip), str(tmp_path / "o.mp4")]

@@ -32,20 +32,24 @@ def _gif(path: Path, frames: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--codec", "mjpeg"], "encoder mjpeg does not open"),
-    (["--codec", "nope"], "unknown video encoder"),
-    (["--codec", "aac"], "not a video encoder"),
-    (["--preset", "wrong"], "unknown --preset"),
-    (["--tile", "1"], "at least 64 px"),
-    (["--tile", "16"], "at least 64 px"),
-    (["--crf", "-1"], "0..51"),
-    (["--crf", "99"], "0..51"),
-    (["--batch", "0"], "--batch must be at least 1"),
-    (["--workers", "0"], "--workers must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--codec", "mjpeg"], "encoder mjpeg does not open"),
+        (["--codec", "nope"], "unknown video encoder"),
+        (["--codec", "aac"], "not a video encoder"),
+        (["--preset", "wrong"], "unknown --preset"),
+        (["--tile", "1"], "at least 64 px"),
+        (["--tile", "16"], "at least 64 px"),
+        (["--crf", "-1"], "0..51"),
+        (["--crf", "99"], "0..51"),
+        (["--batch", "0"], "--batch must be at least 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ],
+)
 def test_wrong_options_are_one_line_before_anything_is_built(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], words: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], words: str
+) -> None:
     def no_engine(*a, **k):
         raise AssertionError("the engine was built before the options were checked")
 
@@ -92,8 +96,12 @@ def test_animated_gif_is_a_video_and_a_one_frame_gif_is_a_still(tmp_path: Path) 
 def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path: Path, signum: int) -> None:
     src = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240))
     out = tmp_path / "o.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     partials = lambda: list(tmp_path.glob(".o.nightvid-*.partial.mp4"))  # noqa: E731
     deadline = time.monotonic() + 120
     while not partials() and time.monotonic() < deadline and proc.poll() is None:
@@ -163,7 +171,7 @@ def _damaged(src: Path, dst: Path, *, at: float, size: int = 0, cut: bool = Fals
     if cut:
         data = data[:start]
     else:
-        data[start:start + size] = np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes()
+        data[start : start + size] = np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes()
     dst.write_bytes(bytes(data))
     return dst
 
@@ -203,15 +211,29 @@ def test_encoders_get_crf_and_preset_in_their_own_terms() -> None:
     assert EncodeOptions(codec="h264_nvenc", crf=20, preset="veryfast").codec_options() == {"cq": "20", "preset": "p2"}
     assert EncodeOptions(codec="hevc_nvenc", crf=28, preset="slow").codec_options() == {"cq": "28", "preset": "p6"}
     assert EncodeOptions(codec="h264_qsv", crf=22, preset="medium").codec_options() == {
-        "global_quality": "22", "preset": "medium"}
+        "global_quality": "22",
+        "preset": "medium",
+    }
     assert EncodeOptions(codec="libsvtav1", crf=35, preset="veryfast").codec_options() == {"crf": "35", "preset": "10"}
     assert EncodeOptions(codec="libx264", crf=18, preset="fast").codec_options() == {"crf": "18", "preset": "fast"}
 
 
 def test_fp16_on_a_cpu_says_it_is_slow(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
-    result = runner.invoke(app, ["enhance", str(clip), str(tmp_path / "out.mp4"), "--precision", "fp16",
-                                 "--backend", "eager", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "enhance",
+            str(clip),
+            str(tmp_path / "out.mp4"),
+            "--precision",
+            "fp16",
+            "--backend",
+            "eager",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "fp16 on a CPU is emulated" in result.output
 
@@ -220,11 +242,13 @@ def test_fp16_on_a_cpu_says_it_is_slow(tmp_path: Path) -> None:
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, size: str) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'not root'})")
     try:
+
         def grain(index: int, width: int, height: int) -> np.ndarray:  # incompressible: fills the disk part-way
             return np.random.default_rng(index).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
@@ -243,9 +267,14 @@ def test_sigint_stops_a_run_started_with_sigint_ignored(tmp_path: Path) -> None:
     src = make_clip(tmp_path / "long.mp4", frames=300, size=(320, 240))
     out = tmp_path / "o.mp4"
     env = {**os.environ, "NIGHTVID_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nightvid", "enhance", str(src), str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "cache").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)  # the cache folder appears when the engine build starts

@@ -41,8 +41,23 @@ def test_train_noiser_writes_weights_card_and_refuses_to_clobber(tmp_path: Path)
 
 
 def test_bench_json_has_every_stage(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "6", "--preset", "ultrafast",
-                                  "--backend", "eager", "--repeats", "2", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--size",
+            "64x48",
+            "--frames",
+            "6",
+            "--preset",
+            "ultrafast",
+            "--backend",
+            "eager",
+            "--repeats",
+            "2",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     stages = {row["stage"] for row in report["rows"]}
@@ -83,10 +98,10 @@ def test_workers_with_a_backend_that_cannot_split_is_a_clear_error(tmp_path: Pat
     from tests.clips import make_clip
 
     src = make_clip(tmp_path / "in.mp4", frames=2, size=(64, 48), audio=False)
-    result = runner.invoke(app, ["enhance", str(src), str(tmp_path / "out.mp4"), "--backend", "eager",
-                                  "--workers", "2"])
+    result = runner.invoke(
+        app, ["enhance", str(src), str(tmp_path / "out.mp4"), "--backend", "eager", "--workers", "2"]
+    )
     assert result.exit_code == 1 and "only the onnx backend on the CPU" in result.output
     assert not (tmp_path / "out.mp4").exists()
-    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "2", "--backend", "eager",
-                                  "--workers", "2"])
+    result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "2", "--backend", "eager", "--workers", "2"])
     assert result.exit_code == 1 and result.output.startswith("error: ")

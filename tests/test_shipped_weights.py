@@ -21,8 +21,9 @@ def test_shipped_model_brightens_real_pairs_towards_the_truth(model: str, shared
     pairs = sorted((shared_data / "pairs/SICE/eval/low").iterdir())[:2]
     for low_path in pairs:
         low = F.interpolate(read_image(low_path)[None], size=(128, 128), mode="area")
-        high = F.interpolate(read_image(low_path.parent.parent / "high" / low_path.name)[None],
-                             size=(128, 128), mode="area")
+        high = F.interpolate(
+            read_image(low_path.parent.parent / "high" / low_path.name)[None], size=(128, 128), mode="area"
+        )
         with torch.inference_mode():
             score, random_score = (float(psnr(net(low).clamp(0, 1), high)) for net in (enhancer, untrained))
         # Measured: shipped 13.2-18.1 dB, random init 4.4-8.7, dark input 5.7-9.1.

@@ -35,6 +35,7 @@ def _torch_baseline(fn: Callable[[torch.Tensor], torch.Tensor]) -> FrameFn:
     def run(rgb: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
         return (fn(x)[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
     return run
 
 
@@ -64,8 +65,9 @@ def baseline_method(name: str) -> Method:
     return Method(name, table[name])
 
 
-def model_method(name: str, *, backend: str = "auto", device: str | None = None,
-                 exposure: float | None = None) -> Method:
+def model_method(
+    name: str, *, backend: str = "auto", device: str | None = None, exposure: float | None = None
+) -> Method:
     """A model's engine as a frame function; errors while running name the model.
 
     With ``exposure`` the column is labelled ``name@exposure``."""
@@ -81,6 +83,7 @@ def model_method(name: str, *, backend: str = "auto", device: str | None = None,
             raise
         except Exception as err:  # a net that fails on a frame: one line naming it
             raise NightvidError(f"model {name} failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from None
+
     return Method(label, run)
 
 
@@ -151,16 +154,26 @@ def run_compare(
         "frames": [{"label": p.label, "time": p.time, "size": [p.rgb.shape[1], p.rgb.shape[0]]} for p in picked],
         "sheet": None if sheet is None else str(sheet),
         "methods": {
-            name: {**_mean(rows), "flicker": flicker[name],
-                   "frames": [{k: round(v, 4) for k, v in r.items()} for r in rows]}
+            name: {
+                **_mean(rows),
+                "flicker": flicker[name],
+                "frames": [{k: round(v, 4) for k, v in r.items()} for r in rows],
+            }
             for name, rows in per_method.items()
         },
     }
 
 
-def write_side_by_side(source: Path, out: Path, *, methods: Sequence[Method], seconds: float | None = None,
-                       max_side: int | None = 640, crf: int = 20,
-                       on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def write_side_by_side(
+    source: Path,
+    out: Path,
+    *,
+    methods: Sequence[Method],
+    seconds: float | None = None,
+    max_side: int | None = 640,
+    crf: int = 20,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """A labelled before/after clip: the input and every method side by side, frame by frame.
 
     Every frame keeps its pts and the stream its time base, so the clip plays in step
@@ -181,8 +194,9 @@ def write_side_by_side(source: Path, out: Path, *, methods: Sequence[Method], se
         for rgb, pts, time_base, rate in timed_frames(source, seconds=seconds, max_side=max_side):
             panel = side_by_side([m.run(rgb) for m in columns], [m.name for m in columns])
             if stream is None:
-                stream = container.add_stream("libx264", rate=rate or 25,
-                                              options={"crf": str(crf), "preset": "veryfast"})
+                stream = container.add_stream(
+                    "libx264", rate=rate or 25, options={"crf": str(crf), "preset": "veryfast"}
+                )
                 stream.width, stream.height, stream.pix_fmt = panel.shape[1], panel.shape[0], "yuv420p"
                 stream.time_base = time_base
             frame = av.VideoFrame.from_ndarray(panel, format="rgb24")

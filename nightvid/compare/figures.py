@@ -139,7 +139,9 @@ def border_excess(rgb: np.ndarray, inner: tuple[int, int] = (3, 6)) -> float:
         return 0.0
 
     def ring(k: int) -> np.ndarray:
-        return np.concatenate([y[k, k:w - k], y[h - 1 - k, k:w - k], y[k + 1:h - 1 - k, k], y[k + 1:h - 1 - k, w - 1 - k]])
+        return np.concatenate(
+            [y[k, k : w - k], y[h - 1 - k, k : w - k], y[k + 1 : h - 1 - k, k], y[k + 1 : h - 1 - k, w - 1 - k]]
+        )
 
     outer = ring(0).mean()
     band = np.concatenate([ring(k) for k in range(inner[0], inner[1] + 1)]).mean()

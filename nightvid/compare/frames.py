@@ -59,8 +59,9 @@ def _decoded(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
         raise NightvidError(f"{container.name}: cannot decode ({getattr(err, 'strerror', None) or err})") from None
 
 
-def _frame_at(container: av.container.InputContainer, seconds: float) -> tuple[av.VideoFrame | None,
-                                                                               Iterator[av.VideoFrame]]:
+def _frame_at(
+    container: av.container.InputContainer, seconds: float
+) -> tuple[av.VideoFrame | None, Iterator[av.VideoFrame]]:
     """The first frame shown at or after ``seconds`` (seeking to the keyframe before it),
     and the decoding that goes on from it."""
     stream = container.streams.video[0]
@@ -109,8 +110,9 @@ def _spread(count: int, total: int) -> list[int]:
     return sorted({int((i + 0.5) * total / count) for i in range(count)})
 
 
-def pick_frames(source: Path, *, frames: int = 4, at: list[float] | None = None,
-                max_side: int | None = 640) -> list[Picked]:
+def pick_frames(
+    source: Path, *, frames: int = 4, at: list[float] | None = None, max_side: int | None = 640
+) -> list[Picked]:
     """Frames of a video (at ``at`` seconds, or ``frames`` spread over it) or a photo folder.
 
     A folder gives ``frames`` photos spread over its sorted files (``at`` is refused).
@@ -136,8 +138,7 @@ def pick_frames(source: Path, *, frames: int = 4, at: list[float] | None = None,
     return _video_frames(source, times, max_side)
 
 
-def consecutive_frames(source: Path, start: float, count: int, *, max_side: int | None = 640
-                       ) -> Iterator[np.ndarray]:
+def consecutive_frames(source: Path, start: float, count: int, *, max_side: int | None = 640) -> Iterator[np.ndarray]:
     """Up to ``count`` consecutive RGB frames of a video from ``start`` seconds (for flicker)."""
     container, _ = open_input(source)
     with container:
@@ -151,8 +152,9 @@ def consecutive_frames(source: Path, start: float, count: int, *, max_side: int 
             yield _shrink(tags_for(frame).to_rgb(frame), max_side)
 
 
-def timed_frames(source: Path, *, seconds: float | None = None, max_side: int | None = 640
-                 ) -> Iterator[tuple[np.ndarray, int | None, Fraction, Fraction | None]]:
+def timed_frames(
+    source: Path, *, seconds: float | None = None, max_side: int | None = 640
+) -> Iterator[tuple[np.ndarray, int | None, Fraction, Fraction | None]]:
     """Every frame of a video from the start (up to ``seconds``): ``(rgb, pts, time_base, rate)``."""
     container, info = open_input(source)
     with container:

@@ -36,8 +36,9 @@ def _text_band(text: str, width: int, height: int, scale: float) -> np.ndarray:
     while tw > width - 8 and scale > 0.3:  # shrink long labels to fit the cell
         scale *= 0.9
         (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thickness)
-    cv2.putText(band, text, (max(4, (width - tw) // 2), (height + th) // 2), _FONT, scale, _TEXT, thickness,
-                cv2.LINE_AA)
+    cv2.putText(
+        band, text, (max(4, (width - tw) // 2), (height + th) // 2), _FONT, scale, _TEXT, thickness, cv2.LINE_AA
+    )
     return band
 
 
@@ -47,8 +48,14 @@ def label_frame(rgb: np.ndarray, text: str, *, scale: float = 0.5) -> np.ndarray
     return np.concatenate([band, rgb], axis=0)
 
 
-def contact_sheet(rows: Sequence[Sequence[np.ndarray]], columns: Sequence[str], row_labels: Sequence[str],
-                  *, cell_width: int = 320, gap: int = 4) -> np.ndarray:
+def contact_sheet(
+    rows: Sequence[Sequence[np.ndarray]],
+    columns: Sequence[str],
+    row_labels: Sequence[str],
+    *,
+    cell_width: int = 320,
+    gap: int = 4,
+) -> np.ndarray:
     """A grid of RGB uint8 frames: ``rows[i][j]`` under ``columns[j]``, row ``i`` labelled.
 
     Shape:
@@ -61,7 +68,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], columns: Sequence[str], 
     label_width = 110
     header = [_text_band("", label_width, 30, 0.55)] + [_text_band(c, cell_width, 30, 0.55) for c in columns]
     lines = [_hstack(header, gap)]
-    for label, frames in zip(row_labels, rows):
+    for label, frames in zip(row_labels, rows, strict=False):
         cells = [_fit(f, cell_width) for f in frames]
         height = max(c.shape[0] for c in cells)
         cells = [np.pad(c, ((0, height - c.shape[0]), (0, 0), (0, 0))) for c in cells]
@@ -71,7 +78,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], columns: Sequence[str], 
 
 def side_by_side(frames: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
     """Frames of one size next to each other, each labelled; width and height kept even."""
-    out = _hstack([label_frame(f, t) for f, t in zip(frames, labels)], 4)
+    out = _hstack([label_frame(f, t) for f, t in zip(frames, labels, strict=False)], 4)
     return np.ascontiguousarray(out[: out.shape[0] // 2 * 2, : out.shape[1] // 2 * 2])
 
 

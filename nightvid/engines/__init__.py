@@ -155,10 +155,20 @@ def _weights_label(model: str, weights: Path | str | None) -> str:
     return str(Path(weights).resolve())
 
 
-def _build_artifact(model: str, enhancer: nn.Module, *, weights: str, backend: str,
-                    device: torch.device, precision: str, shape_range: ShapeRange | None,
-                    cache_dir: Path | str | None, rebuild: bool = False, cuda_graphs: bool = False,
-                    workers: int = 1) -> tuple[Callable[[Tensor], Tensor], CacheEntry, ShapeRange]:
+def _build_artifact(
+    model: str,
+    enhancer: nn.Module,
+    *,
+    weights: str,
+    backend: str,
+    device: torch.device,
+    precision: str,
+    shape_range: ShapeRange | None,
+    cache_dir: Path | str | None,
+    rebuild: bool = False,
+    cuda_graphs: bool = False,
+    workers: int = 1,
+) -> tuple[Callable[[Tensor], Tensor], CacheEntry, ShapeRange]:
     if backend == "tensorrt":
         impl: ArtifactBackend = TensorRTBackend(cuda_graphs=cuda_graphs)
     elif backend == "onnx":
@@ -168,21 +178,38 @@ def _build_artifact(model: str, enhancer: nn.Module, *, weights: str, backend: s
     dtype = resolve_dtype(precision)
     impl.check(device, dtype)
     shape_range = shape_range or default_range(backend)
-    meta = artifact_meta(net=model, enhancer=enhancer, weights=weights, backend=backend,
-                         backend_version=impl.version(), device=device, precision=precision,
-                         shape_range=shape_range)
+    meta = artifact_meta(
+        net=model,
+        enhancer=enhancer,
+        weights=weights,
+        backend=backend,
+        backend_version=impl.version(),
+        device=device,
+        precision=precision,
+        shape_range=shape_range,
+    )
     fn, entry = load_or_build(
-        meta, cache_dir=cache_dir, suffix=impl.suffix, rebuild=rebuild,
+        meta,
+        cache_dir=cache_dir,
+        suffix=impl.suffix,
+        rebuild=rebuild,
         build=lambda path: impl.build(enhancer, path, shape_range=shape_range, device=device, dtype=dtype),
         load=lambda path: impl.load(path, device=device, dtype=dtype),
     )
     return fn, entry, shape_range
 
 
-def compile_engine(model: str, *, weights: Path | str | None = "default", backend: str = "inductor",
-                   device: str | None = None, precision: str = "fp32",
-                   shape_range: ShapeRange | None = None, cache_dir: Path | str | None = None,
-                   rebuild: bool = False) -> CacheEntry:
+def compile_engine(
+    model: str,
+    *,
+    weights: Path | str | None = "default",
+    backend: str = "inductor",
+    device: str | None = None,
+    precision: str = "fp32",
+    shape_range: ShapeRange | None = None,
+    cache_dir: Path | str | None = None,
+    rebuild: bool = False,
+) -> CacheEntry:
     """Build the ``backend`` artifact for ``model`` into the cache, or verify the cached one.
 
     Returns the entry (artifact path, metadata, build/load seconds). ``rebuild=True``
@@ -191,9 +218,17 @@ def compile_engine(model: str, *, weights: Path | str | None = "default", backen
     if backend not in COMPILED:
         raise NightvidError(f"backend {backend!r} has no artifact to compile; choose from {', '.join(COMPILED)}")
     enhancer = nets.build_enhancer(model, weights=weights)
-    _, entry, _ = _build_artifact(model, enhancer, weights=_weights_label(model, weights), backend=backend,
-                                  device=resolve_device(device), precision=precision,
-                                  shape_range=shape_range, cache_dir=cache_dir, rebuild=rebuild)
+    _, entry, _ = _build_artifact(
+        model,
+        enhancer,
+        weights=_weights_label(model, weights),
+        backend=backend,
+        device=resolve_device(device),
+        precision=precision,
+        shape_range=shape_range,
+        cache_dir=cache_dir,
+        rebuild=rebuild,
+    )
     return entry
 
 
@@ -217,13 +252,16 @@ def _resolve_workers(workers: int | None, backend: str, device: torch.device, *,
         if asked == "auto":
             log.info("backend auto chose %s on %s, which runs one batch at a time", backend, device.type)
             return 1
-        raise NightvidError(f"only the onnx backend on the CPU runs several batches at once; "
-                            f"use --workers 1 with {backend} on {device.type}")
+        raise NightvidError(
+            f"only the onnx backend on the CPU runs several batches at once; "
+            f"use --workers 1 with {backend} on {device.type}"
+        )
     return workers
 
 
-def _guard(fn: Callable[[Tensor], Tensor], shape_range: ShapeRange, backend: str,
-           fallback: Callable[[Tensor], Tensor] | None) -> Callable[[Tensor], Tensor]:
+def _guard(
+    fn: Callable[[Tensor], Tensor], shape_range: ShapeRange, backend: str, fallback: Callable[[Tensor], Tensor] | None
+) -> Callable[[Tensor], Tensor]:
     """``fn`` for batches inside ``shape_range``; outside, an error or ``fallback``."""
     warned: set[tuple[int, ...]] = set()
 
@@ -239,8 +277,9 @@ def _guard(fn: Callable[[Tensor], Tensor], shape_range: ShapeRange, backend: str
             )
         if shape not in warned:
             warned.add(shape)
-            log.warning("input batch %s is outside the %s engine's range %s; running it eagerly",
-                        shape, backend, shape_range)
+            log.warning(
+                "input batch %s is outside the %s engine's range %s; running it eagerly", shape, backend, shape_range
+            )
         return fallback(batch)
 
     return run
@@ -281,8 +320,10 @@ def create_engine(
     if torch_device.type == "cpu":
         keep_freed_memory()  # before the net and any thread allocate (see host_memory)
         if precision == "fp16":
-            log.warning("fp16 on a CPU is emulated: about 7x slower than fp32 (measured with NoiSER); "
-                        "use --precision bf16 on a CPU with AVX512-BF16 or AMX, else fp32")
+            log.warning(
+                "fp16 on a CPU is emulated: about 7x slower than fp32 (measured with NoiSER); "
+                "use --precision bf16 on a CPU with AVX512-BF16 or AMX, else fp32"
+            )
     enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure)
     dtype = resolve_dtype(precision)
     chosen = auto_backend(model, torch_device, precision) if backend == "auto" else backend
@@ -294,29 +335,50 @@ def create_engine(
     if chosen in COMPILED:
         try:
             fn, entry, used_range = _build_artifact(
-                model, enhancer, weights=_weights_label(model, weights), backend=chosen,
-                device=torch_device, precision=precision, shape_range=shape_range, cache_dir=cache_dir,
-                cuda_graphs=cuda_graphs, workers=runners)
+                model,
+                enhancer,
+                weights=_weights_label(model, weights),
+                backend=chosen,
+                device=torch_device,
+                precision=precision,
+                shape_range=shape_range,
+                cache_dir=cache_dir,
+                cuda_graphs=cuda_graphs,
+                workers=runners,
+            )
         except NightvidError as err:
             if backend != "auto":
                 raise
             log.warning("backend auto: %s failed (%s); using eager", chosen, err)
             chosen = "eager"
         else:
-            fallback = (build_eager(enhancer, device=torch_device, dtype=dtype).fn
-                        if policy == "eager" else None)
-            engine = Engine(fn=_guard(fn, used_range, chosen, fallback), backend=chosen,
-                            device=torch_device, dtype=dtype, shape_range=used_range,
-                            artifact=entry.artifact, workers=runners)
-            engine.details.update({
-                "artifact": str(entry.artifact), "cache": "built" if entry.built else "hit",
-                "build_s": f"{entry.build_seconds:.2f}", "load_s": f"{entry.load_seconds:.3f}",
-                "shape_range": str(used_range),
-            })
+            fallback = build_eager(enhancer, device=torch_device, dtype=dtype).fn if policy == "eager" else None
+            engine = Engine(
+                fn=_guard(fn, used_range, chosen, fallback),
+                backend=chosen,
+                device=torch_device,
+                dtype=dtype,
+                shape_range=used_range,
+                artifact=entry.artifact,
+                workers=runners,
+            )
+            engine.details.update(
+                {
+                    "artifact": str(entry.artifact),
+                    "cache": "built" if entry.built else "hit",
+                    "build_s": f"{entry.build_seconds:.2f}",
+                    "load_s": f"{entry.load_seconds:.3f}",
+                    "shape_range": str(used_range),
+                }
+            )
     if engine is None:
         if chosen == "inductor-jit":
-            engine = Engine(fn=build_torch_compile(enhancer, device=torch_device, dtype=dtype),
-                            backend=chosen, device=torch_device, dtype=dtype)
+            engine = Engine(
+                fn=build_torch_compile(enhancer, device=torch_device, dtype=dtype),
+                backend=chosen,
+                device=torch_device,
+                dtype=dtype,
+            )
         else:
             engine = build_eager(enhancer, device=torch_device, dtype=dtype)
     engine.details["model"] = model

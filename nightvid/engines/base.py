@@ -57,9 +57,7 @@ def resolve_dtype(precision: str) -> torch.dtype:
     except KeyError:
         from nightvid.errors import NightvidError
 
-        raise NightvidError(
-            f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}"
-        ) from None
+        raise NightvidError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}") from None
 
 
 @dataclass
@@ -123,8 +121,9 @@ class Engine:
         batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
         height, width = batch.shape[1:3]
         if height < MIN_SIDE or width < MIN_SIDE:
-            grown = np.pad(batch, ((0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width)), (0, 0)),
-                           mode="edge")
+            grown = np.pad(
+                batch, ((0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width)), (0, 0)), mode="edge"
+            )
             return _Cropped(self._submit(grown), height, width)
         return self._submit(batch)
 
@@ -192,8 +191,9 @@ class ArtifactBackend(Protocol):
         """Raise ``NightvidError`` if this backend cannot run on ``device`` in ``dtype``."""
         ...
 
-    def build(self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange,
-              device: torch.device, dtype: torch.dtype) -> None:
+    def build(
+        self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange, device: torch.device, dtype: torch.dtype
+    ) -> None:
         """Export ``enhancer`` over ``shape_range`` and write the artifact to ``path``."""
         ...
 

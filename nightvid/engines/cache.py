@@ -138,8 +138,17 @@ def device_identity(device: torch.device) -> tuple[str, str]:
     return _cpu_name(), f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
 
 
-def artifact_meta(*, net: str, enhancer: nn.Module, weights: str, backend: str, backend_version: str,
-                  device: torch.device, precision: str, shape_range: ShapeRange) -> dict[str, Any]:
+def artifact_meta(
+    *,
+    net: str,
+    enhancer: nn.Module,
+    weights: str,
+    backend: str,
+    backend_version: str,
+    device: torch.device,
+    precision: str,
+    shape_range: ShapeRange,
+) -> dict[str, Any]:
     """The metadata an artifact for these inputs must carry (without its hash yet)."""
     name, capability = device_identity(device)
     return {
@@ -234,9 +243,15 @@ def _without_exporter_chatter() -> Iterator[None]:
         registration.setLevel(level)
 
 
-def load_or_build(expected: dict[str, Any], *, cache_dir: Path | str | None, suffix: str,
-                  build: Callable[[Path], None], load: Callable[[Path], T],
-                  rebuild: bool = False) -> tuple[T, CacheEntry]:
+def load_or_build(
+    expected: dict[str, Any],
+    *,
+    cache_dir: Path | str | None,
+    suffix: str,
+    build: Callable[[Path], None],
+    load: Callable[[Path], T],
+    rebuild: bool = False,
+) -> tuple[T, CacheEntry]:
     """Load the verified artifact for ``expected`` metadata, or build, record and load it.
 
     ``build(path)`` writes the artifact to ``path`` (a temporary name); ``load(path)``
@@ -259,14 +274,14 @@ def load_or_build(expected: dict[str, Any], *, cache_dir: Path | str | None, suf
             try:
                 loaded = load(artifact)
             except Exception as err:  # any loader failure means the bytes cannot be trusted
-                log.warning("engine cache: rebuilding %s: artifact %s fails to load (%s)",
-                            label, artifact.name, err)
+                log.warning("engine cache: rebuilding %s: artifact %s fails to load (%s)", label, artifact.name, err)
             else:
                 meta = json.loads(meta_path.read_text())
                 seconds = time.perf_counter() - start
                 log.debug("engine cache: loaded %s from %s in %.2f s", label, artifact, seconds)
-                return loaded, CacheEntry(artifact, meta_path, meta, False,
-                                          float(meta.get("build_seconds", 0.0)), seconds)
+                return loaded, CacheEntry(
+                    artifact, meta_path, meta, False, float(meta.get("build_seconds", 0.0)), seconds
+                )
         elif reason is not None:
             log.warning("engine cache: rebuilding %s: %s (%s)", label, reason, meta_path)
         else:
@@ -293,5 +308,4 @@ def load_or_build(expected: dict[str, Any], *, cache_dir: Path | str | None, suf
         raise
     except Exception as err:
         raise NightvidError(f"freshly built artifact {artifact} does not load: {err}") from err
-    return loaded, CacheEntry(artifact, meta_path, meta, True, build_seconds,
-                              time.perf_counter() - start)
+    return loaded, CacheEntry(artifact, meta_path, meta, True, build_seconds, time.perf_counter() - start)

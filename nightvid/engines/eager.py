@@ -11,7 +11,10 @@ __all__ = ["build_eager"]
 
 
 def build_eager(
-    enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype = torch.float32,
+    enhancer: nn.Module,
+    *,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
     channels_last: bool | None = None,
 ) -> Engine:
     """Run ``enhancer`` eagerly.
@@ -19,8 +22,8 @@ def build_eager(
     ``channels_last``: None = on CUDA only, where convolutions prefer it. On the CPU it
     gains nothing once freed memory is kept (``host_memory``): at 640x360, fp32, 2 cores,
     an ad-hoc round-robin loop of 3-9 calls, median ms contiguous / channels_last:
-    denoiser 617 / 618, noiser 72 / 77, kind 728 / 709, lednet 1983 / 2057. (The denoiser's 1970 / 1081 before that was the
-    page faults of one memory layout, not the layout's arithmetic.)
+    denoiser 617 / 618, noiser 72 / 77, kind 728 / 709, lednet 1983 / 2057. (The denoiser's
+    1970 / 1081 before that was the page faults of one memory layout, not the layout's arithmetic.)
     """
     module = enhancer.to(device=device, dtype=dtype).eval()
     if channels_last is None:

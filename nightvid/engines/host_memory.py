@@ -59,8 +59,10 @@ def keep_freed_memory() -> bool:
     libc = _glibc()
     if libc is None or os.environ.get("NIGHTVID_KEEP_FREED_MEMORY", "1") == "0":
         return False
-    return all(libc.mallopt(option, value) == 1 for option, value in (
-        (_M_MMAP_THRESHOLD, _KEEP_BELOW), (_M_TRIM_THRESHOLD, _NEVER), (_M_ARENA_MAX, 1)))
+    return all(
+        libc.mallopt(option, value) == 1
+        for option, value in ((_M_MMAP_THRESHOLD, _KEEP_BELOW), (_M_TRIM_THRESHOLD, _NEVER), (_M_ARENA_MAX, 1))
+    )
 
 
 def release_freed_memory() -> None:

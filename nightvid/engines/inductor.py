@@ -43,12 +43,11 @@ class InductorBackend:
 
             get_cpp_compiler()
         except Exception as err:  # inductor raises its own error types here
-            raise NightvidError(
-                f"the inductor backend needs a C++ compiler (g++ or clang++, or $CXX): {err}"
-            ) from None
+            raise NightvidError(f"the inductor backend needs a C++ compiler (g++ or clang++, or $CXX): {err}") from None
 
-    def build(self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange,
-              device: torch.device, dtype: torch.dtype) -> None:
+    def build(
+        self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange, device: torch.device, dtype: torch.dtype
+    ) -> None:
         module = enhancer.to(device=device, dtype=dtype).eval()
         program = export_program(module, shape_range, dtype=dtype, device=device)
         # CPU: freezing folds the weights into the graph as constants, which lets inductor
@@ -57,8 +56,7 @@ class InductorBackend:
         configs = {"freezing": True} if device.type == "cpu" else {}
         try:
             with torch.no_grad():
-                torch._inductor.aoti_compile_and_package(program, package_path=str(path),
-                                                         inductor_configs=configs)
+                torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
         except Exception as err:  # compiler errors come as many types
             raise NightvidError(f"AOTInductor compilation failed: {err}") from err
 
@@ -68,8 +66,7 @@ class InductorBackend:
         return runner
 
 
-def build_torch_compile(enhancer: nn.Module, *, device: torch.device,
-                        dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
     """``torch.compile`` the enhancer in this process; compiles on the first call.
 
     ``dynamic=True`` compiles shape-generic code, so new frame sizes do not recompile

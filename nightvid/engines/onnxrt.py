@@ -68,8 +68,9 @@ class OnnxBackend:
         else:
             raise NightvidError(f"the onnx backend runs on cpu or cuda, not {device.type}")
 
-    def build(self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange,
-              device: torch.device, dtype: torch.dtype) -> None:
+    def build(
+        self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange, device: torch.device, dtype: torch.dtype
+    ) -> None:
         try:
             import onnxscript  # noqa: F401  (the dynamo exporter needs it)
         except ImportError:
@@ -78,9 +79,16 @@ class OnnxBackend:
         module = enhancer.to(device="cpu", dtype=dtype).eval()
         program = export_program(module, shape_range, dtype=dtype)
         try:
-            torch.onnx.export(program, f=str(path), dynamo=True, external_data=False,
-                              input_names=["x"], output_names=["y"], optimize=True,
-                              verbose=False)
+            torch.onnx.export(
+                program,
+                f=str(path),
+                dynamo=True,
+                external_data=False,
+                input_names=["x"],
+                output_names=["y"],
+                optimize=True,
+                verbose=False,
+            )
         except Exception as err:  # exporter errors come as many types
             raise NightvidError(f"ONNX export failed: {err}") from err
 
@@ -116,10 +124,8 @@ class OnnxBackend:
             x = batch.detach().to(device, dtype).contiguous()
             y = torch.empty_like(x)  # the net maps (B, 3, H, W) to the same shape
             binding = session.io_binding()
-            binding.bind_input(name, "cuda", device.index or 0, getattr(np, element),
-                               tuple(x.shape), x.data_ptr())
-            binding.bind_output(out_name, "cuda", device.index or 0, getattr(np, element),
-                                tuple(y.shape), y.data_ptr())
+            binding.bind_input(name, "cuda", device.index or 0, getattr(np, element), tuple(x.shape), x.data_ptr())
+            binding.bind_output(out_name, "cuda", device.index or 0, getattr(np, element), tuple(y.shape), y.data_ptr())
             torch.cuda.current_stream(device).synchronize()
             session.run_with_iobinding(binding)
             return y

@@ -54,11 +54,10 @@ class ShapeRange:
     max: Shape
 
     def __post_init__(self) -> None:
-        for axis, lo, mid, hi in zip(_AXES, self.min, self.opt, self.max):
+        for axis, lo, mid, hi in zip(_AXES, self.min, self.opt, self.max, strict=False):
             if not 1 <= lo <= mid <= hi:
                 raise NightvidError(
-                    f"bad shape range {self}: need 1 <= min <= opt <= max for {axis}, "
-                    f"got {lo}, {mid}, {hi}"
+                    f"bad shape range {self}: need 1 <= min <= opt <= max for {axis}, got {lo}, {mid}, {hi}"
                 )
         if min(self.min[1:]) < MIN_SIDE:
             raise NightvidError(f"bad shape range {self}: height and width start at {MIN_SIDE} or more")
@@ -71,8 +70,7 @@ class ShapeRange:
         hi = _parse_shape(max, what="max") if max else mid
         return cls(lo, mid, hi)
 
-    def override(self, min: str | None = None, opt: str | None = None,
-                 max: str | None = None) -> ShapeRange:
+    def override(self, min: str | None = None, opt: str | None = None, max: str | None = None) -> ShapeRange:
         """This range with the given ``BxHxW`` bounds replaced (``--min/--opt/--max``).
 
         An ``opt`` not given is this range's opt clamped into the new min..max.
@@ -82,8 +80,7 @@ class ShapeRange:
         if opt:
             mid = _parse_shape(opt, what="opt")
         else:
-            mid = tuple(sorted((a, m, b))[1] if a <= b else m
-                        for a, m, b in zip(lo, self.opt, hi))  # type: ignore[assignment]
+            mid = tuple(sorted((a, m, b))[1] if a <= b else m for a, m, b in zip(lo, self.opt, hi, strict=False))  # type: ignore[assignment]
         return ShapeRange(lo, mid, hi)  # type: ignore[arg-type]
 
     @classmethod
@@ -99,7 +96,7 @@ class ShapeRange:
     def contains(self, shape: tuple[int, ...]) -> bool:
         """Whether a ``(B, 3, H, W)`` (or ``(B, H, W)``) shape lies inside the range."""
         bhw = (shape[0], shape[-2], shape[-1])
-        return all(lo <= v <= hi for v, lo, hi in zip(bhw, self.min, self.max))
+        return all(lo <= v <= hi for v, lo, hi in zip(bhw, self.min, self.max, strict=False))
 
     def dynamic_shapes(self) -> dict[str, dict[int, Dim]]:
         """The ``torch.export`` spec for ``Enhancer.forward(x)``: one ``Dim`` per varying axis.
@@ -107,7 +104,7 @@ class ShapeRange:
         An axis whose min equals its max stays static.
         """
         spec: dict[int, Dim] = {}
-        for index, axis, lo, hi in zip((0, 2, 3), _AXES, self.min, self.max):
+        for index, axis, lo, hi in zip((0, 2, 3), _AXES, self.min, self.max, strict=False):
             if lo < hi:
                 spec[index] = Dim(axis, min=lo, max=hi)
         return {"x": spec}
@@ -118,10 +115,8 @@ class ShapeRange:
         ``torch.export`` specialises a size-1 dimension to the constant 1, so a dynamic
         batch whose opt is 1 is traced at 2 (inside the range, since max > min >= 1).
         """
-        sizes = [
-            max(mid, 2) if lo < hi else mid for lo, mid, hi in zip(self.min, self.opt, self.max)
-        ]
-        b, h, w = (min(s, hi) for s, hi in zip(sizes, self.max))
+        sizes = [max(mid, 2) if lo < hi else mid for lo, mid, hi in zip(self.min, self.opt, self.max, strict=False)]
+        b, h, w = (min(s, hi) for s, hi in zip(sizes, self.max, strict=False))
         generator = torch.Generator().manual_seed(0)
         return torch.rand(b, 3, h, w, generator=generator, dtype=torch.float32).to(device, dtype)
 
@@ -134,14 +129,17 @@ DEFAULT_RANGE = ShapeRange((1, MIN_SIDE, MIN_SIDE), (1, 720, 1280), (8, 2160, 38
 DEFAULT_TRT_RANGE = ShapeRange((1, MIN_SIDE, MIN_SIDE), (1, 720, 1280), (4, 1088, 1920))
 
 
-def export_program(module: nn.Module, shape_range: ShapeRange, *, dtype: torch.dtype = torch.float32,
-                   device: torch.device | str = "cpu") -> ExportedProgram:
+def export_program(
+    module: nn.Module,
+    shape_range: ShapeRange,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> ExportedProgram:
     """``torch.export`` an ``Enhancer`` (already on ``device``/``dtype``) over ``shape_range``."""
     example = shape_range.example(dtype=dtype, device=device)
     try:
         with torch.no_grad():
-            return torch.export.export(
-                module, (example,), dynamic_shapes=shape_range.dynamic_shapes(), strict=False
-            )
+            return torch.export.export(module, (example,), dynamic_shapes=shape_range.dynamic_shapes(), strict=False)
     except Exception as err:  # torch.export raises many types; all mean "cannot compile this"
         raise NightvidError(f"torch.export failed over {shape_range}: {err}") from err

@@ -62,8 +62,9 @@ def trt_version(text: str) -> tuple[int, int]:
     return (int(match[1]), int(match[2])) if match else (0, 0)
 
 
-def prepare(enhancer: nn.Module, shape_range: ShapeRange, *, device: torch.device | str,
-            dtype: torch.dtype, mixed: bool = False) -> tuple[nn.Module, ExportedProgram, Tensor]:
+def prepare(
+    enhancer: nn.Module, shape_range: ShapeRange, *, device: torch.device | str, dtype: torch.dtype, mixed: bool = False
+) -> tuple[nn.Module, ExportedProgram, Tensor]:
     """The module on ``device``, its export over ``shape_range``, and the tracing example.
 
     Needs no TensorRT: tests run it everywhere, so the export TensorRT compiles from is
@@ -108,22 +109,31 @@ class TensorRTBackend:
         if device.type != "cuda" or not torch.cuda.is_available():
             raise NightvidError("the tensorrt backend needs a CUDA device; use --backend inductor or onnx on CPU")
 
-    def build(self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange,
-              device: torch.device, dtype: torch.dtype) -> None:
+    def build(
+        self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange, device: torch.device, dtype: torch.dtype
+    ) -> None:
         trt = _trt()
         _, program, example = prepare(enhancer, shape_range, device=device, dtype=dtype, mixed=self.mixed)
         graph_dtype = example.dtype
-        inputs = [trt.Input(min_shape=(shape_range.min[0], 3, *shape_range.min[1:]),
-                            opt_shape=(shape_range.opt[0], 3, *shape_range.opt[1:]),
-                            max_shape=(shape_range.max[0], 3, *shape_range.max[1:]),
-                            dtype=graph_dtype)]
+        inputs = [
+            trt.Input(
+                min_shape=(shape_range.min[0], 3, *shape_range.min[1:]),
+                opt_shape=(shape_range.opt[0], 3, *shape_range.opt[1:]),
+                max_shape=(shape_range.max[0], 3, *shape_range.max[1:]),
+                dtype=graph_dtype,
+            )
+        ]
         options = _compile_options(trt_version(trt.__version__), dtype, self.mixed)
         try:
-            compiled = trt.compile(program, ir="dynamo", inputs=inputs, device=device,
-                                   min_block_size=1, **options)
+            compiled = trt.compile(program, ir="dynamo", inputs=inputs, device=device, min_block_size=1, **options)
             # Positional dynamic shapes: the same Dims, whatever the compiled module names its input.
-            trt.save(compiled, str(path), output_format="exported_program", arg_inputs=[example],
-                     dynamic_shapes=(shape_range.dynamic_shapes()["x"],))
+            trt.save(
+                compiled,
+                str(path),
+                output_format="exported_program",
+                arg_inputs=[example],
+                dynamic_shapes=(shape_range.dynamic_shapes()["x"],),
+            )
         except Exception as err:  # TensorRT build errors come as many types
             raise NightvidError(f"Torch-TensorRT compilation failed: {err}") from err
 

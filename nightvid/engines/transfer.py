@@ -46,8 +46,14 @@ def to_frames(batch: Tensor, like: torch.dtype, gain: float = 1.0) -> Tensor:
 class PendingBatch:
     """A submitted batch; ``result()`` returns its frames (a new array the caller owns)."""
 
-    def __init__(self, ready: np.ndarray | None = None, *, event: torch.cuda.Event | None = None,
-                 host: Tensor | None = None, future: Future[np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        ready: np.ndarray | None = None,
+        *,
+        event: torch.cuda.Event | None = None,
+        host: Tensor | None = None,
+        future: Future[np.ndarray] | None = None,
+    ) -> None:
         self._ready, self._event, self._host, self._future = ready, event, host, future
 
     def result(self) -> np.ndarray:
@@ -87,17 +93,21 @@ class CudaStaging:
         if current is None or tuple(current.shape) != shape or current.dtype != dtype:
             # New frame size or depth: fresh buffers, once the pending work has drained.
             torch.cuda.synchronize(self.device)
-            self._slots = [_Slot(torch.empty(shape, dtype=dtype, pin_memory=True),
-                                 torch.empty(shape, dtype=dtype, pin_memory=True))
-                           for _ in range(self.slots)]
+            self._slots = [
+                _Slot(
+                    torch.empty(shape, dtype=dtype, pin_memory=True), torch.empty(shape, dtype=dtype, pin_memory=True)
+                )
+                for _ in range(self.slots)
+            ]
         slot = self._slots[self._turn]
         self._turn = (self._turn + 1) % self.slots
         if slot.pending is not None:
             slot.pending.result()  # its last batch has been downloaded and copied out
         return slot
 
-    def submit(self, frames: Sequence[np.ndarray] | np.ndarray, fn: FrameFn, dtype: torch.dtype,
-               gain: float = 1.0) -> PendingBatch:
+    def submit(
+        self, frames: Sequence[np.ndarray] | np.ndarray, fn: FrameFn, dtype: torch.dtype, gain: float = 1.0
+    ) -> PendingBatch:
         """Stage ``frames`` into pinned memory and queue upload, ``fn`` and download."""
         first = frames[0]
         shape = (len(frames), *first.shape)

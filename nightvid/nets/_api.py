@@ -23,8 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -78,8 +77,13 @@ _REGISTRY: dict[str, NetInfo] = {}
 
 
 def register_net(
-    name: str, *, summary: str, paper: str, default_weights: str | None = None,
-    exposure_option: str | None = None, input_colour: float = 0.0,
+    name: str,
+    *,
+    summary: str,
+    paper: str,
+    default_weights: str | None = None,
+    exposure_option: str | None = None,
+    input_colour: float = 0.0,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
@@ -102,9 +106,7 @@ def get_info(name: str) -> NetInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise NightvidError(
-            f"unknown model {name!r}; available: {', '.join(list_nets())}"
-        ) from None
+        raise NightvidError(f"unknown model {name!r}; available: {', '.join(list_nets())}") from None
 
 
 def build(name: str, **options: Any) -> nn.Module:
@@ -191,8 +193,10 @@ def load_weights(net: nn.Module, path: Path | str, *, name: str) -> None:
                 f"{tuple(tensor.shape)}, the model expects {tuple(expected[key].shape)}"
             )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise NightvidError(f"weights file {path} holds non-finite values (NaN or Inf) in {key!r}; "
-                                "it is damaged or from a run that diverged")
+            raise NightvidError(
+                f"weights file {path} holds non-finite values (NaN or Inf) in {key!r}; "
+                "it is damaged or from a run that diverged"
+            )
     net.load_state_dict({key: flush_denormals(t) for key, t in tensors.items()}, strict=True)
 
 
@@ -249,8 +253,14 @@ class Enhancer(nn.Module):
         input ``(B, 3, H, W)`` float; output ``(B, 3, H, W)`` same dtype.
     """
 
-    def __init__(self, net: nn.Module, *, exposure: float | None = None, input_colour: float = 0.0,
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        exposure: float | None = None,
+        input_colour: float = 0.0,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.net = net
         self.input_colour = float(input_colour)
@@ -315,8 +325,12 @@ def check_exposure(exposure: float | None) -> None:
 
 
 def build_enhancer(
-    name: str, *, weights: Path | str | None = "default", exposure: float | None = None,
-    input_colour: float | None = None, **options: Any
+    name: str,
+    *,
+    weights: Path | str | None = "default",
+    exposure: float | None = None,
+    input_colour: float | None = None,
+    **options: Any,
 ) -> Enhancer | Chain:
     """A net in eval mode, wrapped as an ``Enhancer`` (a ``Chain`` of them for ``a+b``).
 
@@ -336,8 +350,12 @@ def build_enhancer(
             raise NightvidError(f"--weights takes one model's file; the chain {name} uses each model's shipped weights")
         if options:
             raise NightvidError(f"options {sorted(options)} apply to one model, not to the chain {name}")
-        return Chain([build_enhancer(part, weights=weights, exposure=exposure if i == 0 else None)
-                      for i, part in enumerate(parts)]).eval()
+        return Chain(
+            [
+                build_enhancer(part, weights=weights, exposure=exposure if i == 0 else None)
+                for i, part in enumerate(parts)
+            ]
+        ).eval()
     native = get_info(name).exposure_option
     if exposure is not None and native is not None:
         options = {**options, native: exposure}
@@ -354,8 +372,9 @@ def build_enhancer(
         load_weights(net, weights, name=name)
     curve = exposure if native is None else None
     share = get_info(name).input_colour if input_colour is None else input_colour
-    return Enhancer(net, exposure=curve, input_colour=share,
-                    options={**options, "exposure": exposure, "input_colour": share}).eval()
+    return Enhancer(
+        net, exposure=curve, input_colour=share, options={**options, "exposure": exposure, "input_colour": share}
+    ).eval()
 
 
 def read_model_card(weights: Path) -> dict[str, Any] | None:

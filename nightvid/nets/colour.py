@@ -9,7 +9,6 @@ lights, signs) is still right, only dark.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 __all__ = ["REC709", "keep_input_colour", "luma", "mix_input_colour"]

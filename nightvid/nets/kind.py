@@ -166,7 +166,7 @@ class RestorationNet(nn.Module):
         super().__init__()
         widths = tuple(widths)
         ins = (4, *widths[:-1])
-        self.down = nn.ModuleList(_double_conv(cin, cout) for cin, cout in zip(ins, widths))
+        self.down = nn.ModuleList(_double_conv(cin, cout) for cin, cout in zip(ins, widths, strict=False))
         # Decoder, coarsest first: upsample level i+1 to level i, then two convs.
         levels = list(reversed(range(len(widths) - 1)))
         self.ups = nn.ModuleList(_deconv(widths[i + 1], widths[i]) for i in levels)
@@ -186,7 +186,7 @@ class RestorationNet(nn.Module):
         for level, block in enumerate(self.down):
             x = block(x if level == 0 else _pool(x))
             skips.append(x)
-        for up, block, skip in zip(self.ups, self.up_convs, reversed(skips[:-1])):
+        for up, block, skip in zip(self.ups, self.up_convs, reversed(skips[:-1]), strict=False):
             x = block(_up_concat(up, x, skip))
         x = self.out(x)
         x = F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]))  # crop back
@@ -207,9 +207,7 @@ class IlluminationAdjustNet(nn.Module):
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            *_conv(2, width), *_conv(width, width), *_conv(width, width), *_conv(width, 1)
-        )
+        self.body = nn.Sequential(*_conv(2, width), *_conv(width, width), *_conv(width, width), *_conv(width, 1))
 
     def forward(self, illumination: Tensor, ratio: Tensor | float) -> Tensor:
         if isinstance(ratio, Tensor):
@@ -312,8 +310,7 @@ class KinD(nn.Module):
 
 @register_net(
     "kind",
-    summary="Retinex decomposition + reflectance restoration + illumination adjustment "
-    "with a user exposure ratio",
+    summary="Retinex decomposition + reflectance restoration + illumination adjustment with a user exposure ratio",
     paper="Zhang, Zhang & Guo 2019, Kindling the Darkness (KinD), ACM MM",
     default_weights="kind.safetensors",
     exposure_option="target_illumination",
@@ -322,4 +319,3 @@ class KinD(nn.Module):
 def kind(**kwargs: Any) -> KinD:
     """Build KinD (``ratio=None``: automatic exposure to ``target_illumination=0.5``)."""
     return KinD(**kwargs)
-

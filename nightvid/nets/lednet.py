@@ -71,9 +71,7 @@ INPUT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 # --------------------------------------------------------------------------- functions
 
 
-def filter_adaptive_conv(
-    feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNEL_SIZE
-) -> Tensor:
+def filter_adaptive_conv(feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNEL_SIZE) -> Tensor:
     """Filter-adaptive convolution: every pixel and channel gets its own ``ksize`` x ``ksize`` filter.
 
     Written as ``ksize**2`` shifted multiply-adds over a replicate-padded copy of
@@ -111,9 +109,7 @@ def filter_adaptive_conv(
     return F.leaky_relu(out, negative_slope=0.2)
 
 
-def _filter_adaptive_conv_unfold(
-    feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNEL_SIZE
-) -> Tensor:
+def _filter_adaptive_conv_unfold(feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNEL_SIZE) -> Tensor:
     """The straightforward FAC (``unfold`` into patches, multiply, sum): the parity reference.
 
     Materialises every ``ksize`` x ``ksize`` patch of every pixel, so it needs several
@@ -123,9 +119,7 @@ def _filter_adaptive_conv_unfold(
     pad = ksize // 2
     padded = F.pad(feat, (pad, pad, pad, pad), mode="replicate")
     patches = padded.unfold(2, ksize, 1).unfold(3, ksize, 1)  # (B, C, H, W, k, k)
-    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(
-        batch, height, width, channels, -1
-    )
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(batch, height, width, channels, -1)
     weights = kernel.permute(0, 2, 3, 1).reshape(batch, height, width, channels, -1)
     out = (patches * weights).sum(-1).permute(0, 3, 1, 2)
     return F.leaky_relu(out, negative_slope=0.2)
@@ -144,9 +138,7 @@ def _bin_weights(size: int, bins: Sequence[int], like: Tensor) -> Tensor:
     bin_index = torch.tensor([i for i, _ in rows], device=like.device)[:, None]
     bin_count = torch.tensor([b for _, b in rows], device=like.device)[:, None]
     index = torch.arange(size, device=like.device)[None, :]
-    inside = (bin_index * size < (index + 1) * bin_count) & (
-        index * bin_count < (bin_index + 1) * size
-    )
+    inside = (bin_index * size < (index + 1) * bin_count) & (index * bin_count < (bin_index + 1) * size)
     weights = inside.to(like.dtype)
     return weights / weights.sum(dim=1, keepdim=True)
 
@@ -204,10 +196,7 @@ class PyramidPooling(nn.Module):
         # Slot 0 held the official nn.AdaptiveAvgPool2d; forward pools all bins at once
         # with pyramid_avg_pool2d, so the checkpoint indices 1 and 2 stay where they were.
         self.features = nn.ModuleList(
-            nn.Sequential(
-                nn.Identity(), nn.Conv2d(dim, reduced, 1, bias=False), nn.PReLU()
-            )
-            for _ in bins
+            nn.Sequential(nn.Identity(), nn.Conv2d(dim, reduced, 1, bias=False), nn.PReLU()) for _ in bins
         )
         self.fuse = nn.Sequential(
             nn.Conv2d(dim + reduced * len(bins), dim, 3, padding=1, bias=False),
@@ -219,7 +208,7 @@ class PyramidPooling(nn.Module):
         grids = pyramid_avg_pool2d(x, self.bins)
         pyramid = [
             F.interpolate(branch(grid), size=size, mode="bilinear", align_corners=True)
-            for branch, grid in zip(self.features, grids)
+            for branch, grid in zip(self.features, grids, strict=False)
         ]
         return self.fuse(torch.cat([x, *pyramid], dim=1))
 
@@ -259,9 +248,7 @@ class BlurPool(nn.Module):
         super().__init__()
         taps = torch.tensor([1.0, 2.0, 1.0])
         filt = taps[:, None] * taps[None, :]
-        self.register_buffer(
-            "filt", (filt / filt.sum()).expand(channels, 1, 3, 3).clone()
-        )
+        self.register_buffer("filt", (filt / filt.sum()).expand(channels, 1, 3, 3).clone())
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.pad(x, (1, 1, 1, 1), mode="reflect")
@@ -279,9 +266,7 @@ class ResidualDown(nn.Module):
             BlurPool(in_ch),
             nn.Conv2d(in_ch, out_ch, 1, bias=False),
         )  # fmt: skip
-        self.bot = nn.Sequential(
-            BlurPool(in_ch), nn.Conv2d(in_ch, out_ch, 1, bias=False)
-        )
+        self.bot = nn.Sequential(BlurPool(in_ch), nn.Conv2d(in_ch, out_ch, 1, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.top(x) + self.bot(x)
@@ -310,9 +295,7 @@ class ResidualUp(nn.Module):
 class EncoderBlock(nn.Module):
     """Residual 3x3 pair, a 3x3 + PReLU, then (``down=True``) a ``ResidualDown`` to ``out_ch``."""
 
-    def __init__(
-        self, in_ch: int, out_ch: int | None = None, *, down: bool = False
-    ) -> None:
+    def __init__(self, in_ch: int, out_ch: int | None = None, *, down: bool = False) -> None:
         super().__init__()
         self.body1 = nn.Sequential(
             nn.Conv2d(in_ch, in_ch, 3, padding=1),
@@ -320,9 +303,7 @@ class EncoderBlock(nn.Module):
             nn.Conv2d(in_ch, in_ch, 3, padding=1),
         )
         self.body2 = nn.Sequential(nn.Conv2d(in_ch, in_ch, 3, padding=1), nn.PReLU())
-        self.reshape_conv = (
-            ResidualDown(in_ch, out_ch or in_ch) if down else nn.Identity()
-        )
+        self.reshape_conv = ResidualDown(in_ch, out_ch or in_ch) if down else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.body2(x + self.body1(x))
@@ -408,9 +389,7 @@ class LEDNet(nn.Module):
         super().__init__()
         input_range = (float(input_range[0]), float(input_range[1]))
         if input_range not in INPUT_RANGES:
-            raise ValueError(
-                f"input_range must be one of {INPUT_RANGES}, got {input_range}"
-            )
+            raise ValueError(f"input_range must be one of {INPUT_RANGES}, got {input_range}")
         self.input_range = input_range
         ch1, ch2, ch3, ch4 = channels
 
@@ -442,9 +421,7 @@ class LEDNet(nn.Module):
         self.D_block3 = DecoderBlock(ch4, ch4)
         self.D_block2 = DecoderBlock(ch4, ch3, up=True)
         self.D_block1 = DecoderBlock(ch3, ch2, up=True)
-        self.D_block0 = nn.Sequential(
-            DecoderBlock(ch2, ch1, up=True), nn.Conv2d(ch1, 3, 3, padding=1)
-        )
+        self.D_block0 = nn.Sequential(DecoderBlock(ch2, ch1, up=True), nn.Conv2d(ch1, 3, 3, padding=1))
 
     def forward(self, x: Tensor, side_output: bool = False) -> Tensor | LEDNetOutput:
         if checks_enabled():
@@ -471,9 +448,7 @@ class LEDNet(nn.Module):
 # --------------------------------------------------------------------------- weights
 
 
-def load_official_lednet(
-    net: LEDNet, path: Path | str, *, param_key: str | None = None
-) -> None:
+def load_official_lednet(net: LEDNet, path: Path | str, *, param_key: str | None = None) -> None:
     """Load an official LEDNet checkpoint into ``net``, strictly.
 
     Reads a BasicSR ``.pth`` (the released ``lednet.pth``, ``lednet_retrain_500000.pth``,
@@ -495,16 +470,12 @@ def load_official_lednet(
     if path.suffix == ".safetensors":
         state, _ = read_weights(path)
         if param_key is not None:
-            raise NightvidError(
-                f"{path} is a plain safetensors state dict; it has no {param_key!r} key"
-            )
+            raise NightvidError(f"{path} is a plain safetensors state dict; it has no {param_key!r} key")
     else:
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
         except _TORCH_LOAD_ERRORS as err:
-            raise NightvidError(
-                f"cannot read LEDNet checkpoint {path} ({err})"
-            ) from None
+            raise NightvidError(f"cannot read LEDNet checkpoint {path} ({err})") from None
         state = _pick_params(blob, path, param_key)
     # checkpoints saved from DataParallel carry a "module." prefix
     state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -523,10 +494,7 @@ def load_official_lednet(
                 f"{path}: {key!r} has shape {tuple(value.shape)}, LEDNet expects {tuple(expected[key].shape)}"
             )
     net.load_state_dict(
-        {
-            k: v.to(expected[k].dtype) if v.is_floating_point() else v
-            for k, v in state.items()
-        },
+        {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state.items()},
         strict=True,
     )
 
@@ -548,9 +516,7 @@ def _pick_params(blob: Any, path: Path, param_key: str | None) -> dict[str, Tens
                 sorted(blob),
             )
             return blob[key]
-    raise NightvidError(
-        f"{path} has no {' or '.join(map(repr, candidates))} key; keys: {sorted(blob)}"
-    )
+    raise NightvidError(f"{path} has no {' or '.join(map(repr, candidates))} key; keys: {sorted(blob)}")
 
 
 @register_net(

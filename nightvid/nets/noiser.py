@@ -60,8 +60,15 @@ class NoiSER(nn.Module):
     input_range = (-1.0, 1.0)
     size_multiple = 1
 
-    def __init__(self, hidden: int = 32, *, padding: str = "replicate", colour: float = 0.0,
-                 max_gain: float = 12.0, dark_level: float = 0.03) -> None:
+    def __init__(
+        self,
+        hidden: int = 32,
+        *,
+        padding: str = "replicate",
+        colour: float = 0.0,
+        max_gain: float = 12.0,
+        dark_level: float = 0.03,
+    ) -> None:
         super().__init__()
         if not 0.0 <= colour <= 1.0:
             raise ValueError(f"colour must be in [0, 1], got {colour}")

@@ -131,8 +131,7 @@ class _Recogniser(nn.Module):
         unknown = [name for name in layers if name not in self._index]
         if unknown:
             raise NightvidError(
-                f"unknown layer(s) {', '.join(map(repr, unknown))}; "
-                f"available: {', '.join(self.layer_names)}"
+                f"unknown layer(s) {', '.join(map(repr, unknown))}; available: {', '.join(self.layer_names)}"
             )
         wanted = {self._index[name]: name for name in layers}
         found: dict[str, Tensor] = {}
@@ -259,9 +258,7 @@ def read_state_dict(path: Path | str) -> dict[str, Tensor]:
     return state
 
 
-def _build(
-    make: Callable[[], _N], weights: Path | str | None, *, drop_prefix: str | None = None
-) -> _N:
+def _build(make: Callable[[], _N], weights: Path | str | None, *, drop_prefix: str | None = None) -> _N:
     """``make()`` randomly initialised, or built without initialisation (meta device)
     and filled strictly from ``weights``: a 138M-parameter random init is not free."""
     if weights is None:
@@ -274,9 +271,7 @@ def _build(
     try:
         net.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
-        raise NightvidError(
-            f"weights file {weights} does not fit {type(net).__name__}: {err}"
-        ) from None
+        raise NightvidError(f"weights file {weights} does not fit {type(net).__name__}: {err}") from None
     return net.float()
 
 

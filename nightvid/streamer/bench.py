@@ -28,10 +28,17 @@ from nightvid.streamer.memory import PeakMemory
 from nightvid.streamer.pipeline import enhance_video
 from nightvid.streamer.tiling import bytes_per_pixel
 
-__all__ = ["SIZES", "StageTiming", "bench_engine", "make_bench_clip", "cpu_bound_fps", "parse_size", "slowest_stage_ratio"]
+__all__ = [
+    "SIZES",
+    "StageTiming",
+    "bench_engine",
+    "make_bench_clip",
+    "cpu_bound_fps",
+    "parse_size",
+    "slowest_stage_ratio",
+]
 
-SIZES = {"360p": (640, 360), "480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080),
-         "2160p": (3840, 2160)}
+SIZES = {"360p": (640, 360), "480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 
 
 @dataclass(frozen=True)
@@ -114,10 +121,19 @@ class _StageClock:
             wall = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
             gpu = [r[3] for r in runs if r[3] is not None]
-            out.append(StageTiming(
-                self.label, stage, self.frames, round(self.frames / wall, 2), round(1000 * wall / self.frames, 2),
-                round(max(r[2] for r in runs), 1), round(max(gpu), 1) if gpu else None,
-                round(1000 * cpu / self.frames, 2), len(runs)))
+            out.append(
+                StageTiming(
+                    self.label,
+                    stage,
+                    self.frames,
+                    round(self.frames / wall, 2),
+                    round(1000 * wall / self.frames, 2),
+                    round(max(r[2] for r in runs), 1),
+                    round(max(gpu), 1) if gpu else None,
+                    round(1000 * cpu / self.frames, 2),
+                    len(runs),
+                )
+            )
         return out
 
 
@@ -174,13 +190,13 @@ def bench_engine(
             enhanced: list[np.ndarray] = []
             if "inference" in stages or "encode" in stages:
                 with clock("inference"):  # batches submitted ahead, as the pipeline does
-                    chunks = ((frames[start:start + batch], None) for start in range(0, count, batch))
+                    chunks = ((frames[start : start + batch], None) for start in range(0, count, batch))
                     for out, _ in engine.enhance_batches(chunks):
                         enhanced.extend(out)
             if "encode" in stages:
                 writer = VideoWriter(Path(tmp) / "encode.mp4", info, colour=colour, options=encode)
                 with clock("encode"):
-                    for rgb, stamp in zip(enhanced, pts):
+                    for rgb, stamp in zip(enhanced, pts, strict=False):
                         writer.write(rgb, stamp)
                     writer.close()
             if "end-to-end" in stages:

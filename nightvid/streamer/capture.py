@@ -86,13 +86,16 @@ class CameraSource:
         if sys.platform.startswith("linux"):
             path = device if isinstance(device, str) else f"/dev/video{device}"
             if not Path(path).exists():
-                raise NightvidError(f"no camera at {path} (no such device); "
-                                    "pass a video file or an rtsp:// URL as --source")
+                raise NightvidError(
+                    f"no camera at {path} (no such device); pass a video file or an rtsp:// URL as --source"
+                )
         self._cap = cv2.VideoCapture(device)
         if not self._cap.isOpened():
             self._cap.release()
-            raise NightvidError(f"cannot open {self.name}: the device exists but does not "
-                                "open as a camera (busy, or not a capture device)")
+            raise NightvidError(
+                f"cannot open {self.name}: the device exists but does not "
+                "open as a camera (busy, or not a capture device)"
+            )
         self._cv2 = cv2
 
     def frames(self, stop: threading.Event) -> Iterator[tuple[np.ndarray, float | None]]:
@@ -151,8 +154,9 @@ class StreamSource:
         self.url, self.name = url, redact(url)
         options = {"rtsp_transport": "tcp"} if url.startswith(("rtsp://", "rtsps://")) else {}
         try:
-            self._container = av.open(url, options=options, metadata_errors="ignore",
-                                      timeout=(NETWORK_TIMEOUT_S, NETWORK_TIMEOUT_S))
+            self._container = av.open(
+                url, options=options, metadata_errors="ignore", timeout=(NETWORK_TIMEOUT_S, NETWORK_TIMEOUT_S)
+            )
         except av.error.FFmpegError as err:
             reason = getattr(err, "strerror", None) or str(err)
             raise NightvidError(f"cannot open stream {self.name} ({reason})") from None

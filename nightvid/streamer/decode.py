@@ -86,8 +86,9 @@ def _check_path(path: Path) -> None:
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
         # The video and the carried audio are read by two demuxers; a pipe can be read
         # once, and the second reader would silently get what the first left over.
-        raise NightvidError(f"input {path} is a pipe or device, which can be read only once; "
-                            "save it to a file first (e.g. cat > in.ts)")
+        raise NightvidError(
+            f"input {path} is a pipe or device, which can be read only once; save it to a file first (e.g. cat > in.ts)"
+        )
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -162,7 +163,8 @@ def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFram
                 at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None else ""
                 raise CorruptInputError(
                     f"input is corrupt or truncated after {count} decoded frames (a damaged video packet{at})",
-                    frames=count)
+                    frames=count,
+                )
             packets += packet.size > 0
             for frame in packet.decode():
                 count += 1

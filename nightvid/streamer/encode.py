@@ -34,8 +34,14 @@ DEFAULT_PRESET = "veryfast"
 #: x264/x265 speed presets.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 #: The crf each encoder takes.
-CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx": (4, 63), "libvpx-vp9": (0, 63),
-             "libaom-av1": (0, 63), "libsvtav1": (0, 63)}
+CRF_RANGE = {
+    "libx264": (0, 51),
+    "libx265": (0, 51),
+    "libvpx": (4, 63),
+    "libvpx-vp9": (0, 63),
+    "libaom-av1": (0, 63),
+    "libsvtav1": (0, 63),
+}
 #: Encoders that name quality and speed otherwise: ``--crf`` goes to the first key, the
 #: x264 ``--preset`` (by its place in ``PRESETS``) to the second, mapped onto that
 #: encoder's own scale: NVENC's constant-quality ``cq`` and presets p1 (fastest) to p7,
@@ -43,10 +49,16 @@ CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx": (4, 63), "libvpx-
 QUALITY_OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "h264_nvenc": ("cq", "preset", ("p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p7", "p7")),
     "hevc_nvenc": ("cq", "preset", ("p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p7", "p7")),
-    "h264_qsv": ("global_quality", "preset", ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium",
-                                               "slow", "slower", "veryslow", "veryslow")),
-    "hevc_qsv": ("global_quality", "preset", ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium",
-                                               "slow", "slower", "veryslow", "veryslow")),
+    "h264_qsv": (
+        "global_quality",
+        "preset",
+        ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "veryslow"),
+    ),
+    "hevc_qsv": (
+        "global_quality",
+        "preset",
+        ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "veryslow"),
+    ),
     "libsvtav1": ("crf", "preset", ("13", "12", "10", "9", "8", "6", "5", "4", "2", "0")),
 }
 #: ``--codec auto``: the first of these the output container holds (libx264 where unsure).
@@ -120,13 +132,18 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
     if codec.type != "video":
         raise NightvidError(f"{codec_name!r} is not a video encoder")
     if fitting and codec_name not in listed:
-        raise NightvidError(f"a {dst.suffix} file cannot hold {codec_name} video; use --codec "
-                            f"{' or '.join(fitting)}, or another extension")
+        raise NightvidError(
+            f"a {dst.suffix} file cannot hold {codec_name} video; use --codec "
+            f"{' or '.join(fitting)}, or another extension"
+        )
     low, high = CRF_RANGE.get(codec_name, (None, None))
     if options.crf is not None and low is not None and not low <= options.crf <= high:
         raise NightvidError(f"--crf for {codec_name} is {low}..{high}, got {options.crf}")
-    if (codec_name in _CRF_PRESET_CODECS or codec_name in QUALITY_OPTIONS) and options.preset \
-            and options.preset not in PRESETS:
+    if (
+        (codec_name in _CRF_PRESET_CODECS or codec_name in QUALITY_OPTIONS)
+        and options.preset
+        and options.preset not in PRESETS
+    ):
         raise NightvidError(f"unknown --preset {options.preset!r}; {codec_name} takes {', '.join(PRESETS)}")
     resolved = replace(options, codec=codec_name)
     context = av.CodecContext.create(codec_name, "w")
@@ -137,8 +154,10 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
         context.open()
     except av.error.FFmpegError as err:
         reason = getattr(err, "strerror", None) or str(err)
-        raise NightvidError(f"encoder {codec_name} does not open with pixel format {context.pix_fmt} and "
-                            f"{resolved.codec_options() or 'no options'} ({reason})") from None
+        raise NightvidError(
+            f"encoder {codec_name} does not open with pixel format {context.pix_fmt} and "
+            f"{resolved.codec_options() or 'no options'} ({reason})"
+        ) from None
     return resolved
 
 
@@ -156,23 +175,18 @@ def _auto_pix_fmt(codec: av.Codec, source_pix_fmt: str | None) -> str:
     return "yuv420p"
 
 
-def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int,
-                  source_pix_fmt: str | None = None) -> str:
+def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int, source_pix_fmt: str | None = None) -> str:
     """``wanted`` if the encoder takes it at this size, else the closest that works."""
     if wanted == "auto":
         wanted = _auto_pix_fmt(codec, source_pix_fmt)
     supported = [f.name for f in (codec.video_formats or [])]
     if supported and wanted not in supported:
-        raise NightvidError(
-            f"codec {codec.name} cannot write pixel format {wanted}; it takes: {', '.join(supported)}"
-        )
+        raise NightvidError(f"codec {codec.name} cannot write pixel format {wanted}; it takes: {', '.join(supported)}")
     subsampled = wanted.startswith(("yuv420", "yuvj420", "nv12", "yuv422"))
     if subsampled and (width % 2 or height % 2):
         full = wanted.replace("420", "444").replace("422", "444")
         if supported and full not in supported:
-            raise NightvidError(
-                f"{width}x{height} is odd-sized and {codec.name} has no 4:4:4 format to store it"
-            )
+            raise NightvidError(f"{width}x{height} is odd-sized and {codec.name} has no 4:4:4 format to store it")
         log.warning("%dx%d is odd-sized: %s needs even sizes, writing %s", width, height, wanted, full)
         return full
     return wanted
@@ -201,8 +215,7 @@ class _Carrier:
                         f"audio codec {name} cannot be stored in a .{output.format.name.split(',')[0]} "
                         "file; choose another extension for the output (e.g. .mkv)"
                     ) from None
-                log.warning("dropping %s stream %d (%s): the output format cannot hold it",
-                            stream.type, index, name)
+                log.warning("dropping %s stream %d (%s): the output format cannot hold it", stream.type, index, name)
         if self._map:
             sources = [self._input.streams[i] for i in self._map]
             self._packets = self._input.demux(*sources)

@@ -96,14 +96,21 @@ def enhance_video(
         engine = tiled_engine(engine, info.height, info.width, tile=tile)
         started = time.perf_counter()
         with temporary_output(dst) as tmp:
-            writer = VideoWriter(tmp, info, colour=colour, options=encode or EncodeOptions(),
-                                 display_matrix=display_matrix(first))
+            writer = VideoWriter(
+                tmp, info, colour=colour, options=encode or EncodeOptions(), display_matrix=display_matrix(first)
+            )
             try:
                 done, truncated = _run_stages(
-                    itertools.chain([first], frames), writer, engine, colour,
-                    size=(info.width, info.height), batch=batch, keep_partial=keep_partial,
+                    itertools.chain([first], frames),
+                    writer,
+                    engine,
+                    colour,
+                    size=(info.width, info.height),
+                    batch=batch,
+                    keep_partial=keep_partial,
                     stabilizer=BrightnessStabilizer() if stabilize else None,
-                    total=info.frames_hint, on_progress=on_progress,
+                    total=info.frames_hint,
+                    on_progress=on_progress,
                 )
                 writer.close()
             except BaseException:
@@ -113,9 +120,15 @@ def enhance_video(
     finally:
         container.close()
     return EnhanceSummary(
-        input=str(src), output=str(dst), frames=done, seconds=round(seconds, 3),
+        input=str(src),
+        output=str(dst),
+        frames=done,
+        seconds=round(seconds, 3),
         fps=round(done / seconds, 2) if seconds > 0 else 0.0,
-        width=info.width, height=info.height, pix_fmt=writer.pix_fmt, truncated=truncated,
+        width=info.width,
+        height=info.height,
+        pix_fmt=writer.pix_fmt,
+        truncated=truncated,
     )
 
 
@@ -174,7 +187,7 @@ def _run_stages(
 
     def emit(enhanced_batch: np.ndarray, items: list) -> bool:
         nonlocal done
-        for (source, pts), out in zip(items, enhanced_batch):
+        for (source, pts), out in zip(items, enhanced_batch, strict=False):
             if stabilizer is not None:
                 out = stabilizer(source, out)
             if not put(enhanced, (out, pts), stop):

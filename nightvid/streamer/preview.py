@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 # OpenCV's Qt window hangs in the X handshake if it gets PyAV's (see _xcb_conflict).
 import cv2
 import av
+
 # isort: on
 import numpy as np
 
@@ -195,17 +196,23 @@ def apply_exposure(engine: Engine, steps: int) -> str:
     holder = _ratio_module(engine)
     if holder is not None:
         engine.gain = 1.0
-        holder.ratio = None if steps == 0 else KIND_BASE_RATIO * EXPOSURE_STEP ** steps
+        holder.ratio = None if steps == 0 else KIND_BASE_RATIO * EXPOSURE_STEP**steps
         return "ratio auto" if steps == 0 else f"ratio {holder.ratio:.2f}"
-    engine.gain = EXPOSURE_STEP ** steps
+    engine.gain = EXPOSURE_STEP**steps
     return f"gain x{engine.gain:.2f}"
 
 
 # --- the view -------------------------------------------------------------------------
 
 
-def compose(original: np.ndarray, enhanced: np.ndarray, *, layout: str = "side",
-            split: float = 0.5, min_width: int = MIN_VIEW_WIDTH) -> np.ndarray:
+def compose(
+    original: np.ndarray,
+    enhanced: np.ndarray,
+    *,
+    layout: str = "side",
+    split: float = 0.5,
+    min_width: int = MIN_VIEW_WIDTH,
+) -> np.ndarray:
     """Original and enhanced uint8 ``(H, W, 3)`` frames -> one view, same channel order.
 
     ``side``: original left, enhanced right (``(H, 2W, 3)``); ``split``: one frame, the
@@ -227,7 +234,7 @@ def compose(original: np.ndarray, enhanced: np.ndarray, *, layout: str = "side",
         cut = int(round(split * original.shape[1]))
         view[:, :cut] = original[:, :cut]
         if 0 < cut < view.shape[1]:
-            view[:, max(cut - 1, 0):cut + 1] = 255
+            view[:, max(cut - 1, 0) : cut + 1] = 255
     else:
         raise NightvidError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     factor = math.ceil(min_width / view.shape[1]) if view.shape[1] < min_width else 1
@@ -239,8 +246,9 @@ def compose(original: np.ndarray, enhanced: np.ndarray, *, layout: str = "side",
     return np.ascontiguousarray(view)
 
 
-def draw_overlay(view: np.ndarray, lines: Sequence[str], *, labels: tuple[str, str] | None = None,
-                 split: float = 0.5) -> np.ndarray:
+def draw_overlay(
+    view: np.ndarray, lines: Sequence[str], *, labels: tuple[str, str] | None = None, split: float = 0.5
+) -> np.ndarray:
     """Draw ``lines`` top left and the two ``labels`` at the bottom of each part, in place."""
     height, width = view.shape[:2]
     scale = min(1.0, max(0.4, height / 700))
@@ -299,8 +307,7 @@ class _Recorder:
             self._container = av.open(str(path), "w")
         except (av.error.FFmpegError, ValueError, OSError) as err:
             raise NightvidError(f"cannot record to {path} ({err})") from None
-        stream = self._container.add_stream("libx264", rate=30,
-                                            options={"preset": "veryfast", "crf": "20"})
+        stream = self._container.add_stream("libx264", rate=30, options={"preset": "veryfast", "crf": "20"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = stream.codec_context.time_base = _MS
         self._stream, self.size = stream, (width, height)
@@ -369,18 +376,13 @@ def _fix_qt_fonts() -> None:
     """opencv-python points Qt at a font folder its wheel does not ship; use the system's."""
     fonts = os.environ.get("QT_QPA_FONTDIR")
     if fonts and not Path(fonts).is_dir():
-        for candidate in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype",
-                          "/usr/share/fonts"):
+        for candidate in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts"):
             if Path(candidate).is_dir():
                 os.environ["QT_QPA_FONTDIR"] = candidate
                 return
 
 
-_PROBE = ("import cv2\n"
-          "cv2.namedWindow('nightvid-probe')\n"
-          "cv2.waitKey(1)\n"
-          "cv2.destroyAllWindows()\n"
-          "cv2.waitKey(1)\n")
+_PROBE = "import cv2\ncv2.namedWindow('nightvid-probe')\ncv2.waitKey(1)\ncv2.destroyAllWindows()\ncv2.waitKey(1)\n"
 
 
 def check_display() -> None:
@@ -399,14 +401,15 @@ def check_display() -> None:
     else:
         display = "the desktop"
     try:
-        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                               timeout=30, check=False)
+        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         raise NightvidError(f"opening a window on {display} did not finish in 30 s: {hint}") from None
     if probe.returncode != 0:
         lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
-        reason = next((line for line in lines if "display" in line.lower()), lines[-1] if lines else
-                      f"exit status {probe.returncode}")
+        reason = next(
+            (line for line in lines if "display" in line.lower()),
+            lines[-1] if lines else f"exit status {probe.returncode}",
+        )
         raise NightvidError(f"cannot open a window on display {display} ({reason}): {hint}")
 
 
@@ -428,8 +431,10 @@ class _WindowView:
 
     def __init__(self, title: str = WINDOW_TITLE) -> None:
         if _xcb_conflict():
-            raise NightvidError("cannot open a window in this process: PyAV was imported before "
-                                "OpenCV (import cv2 first); use --serve HOST:PORT")
+            raise NightvidError(
+                "cannot open a window in this process: PyAV was imported before "
+                "OpenCV (import cv2 first); use --serve HOST:PORT"
+            )
         _fix_qt_fonts()
         self.title = title
         self._shown = False
@@ -485,8 +490,7 @@ class _ServeView:
         self.url = self.server.url
 
     def show(self, view_rgb: np.ndarray) -> None:
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(view_rgb, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, 85])
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(view_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
         if ok:
             self.server.publish(jpeg.tobytes())
 
@@ -542,9 +546,14 @@ class PreviewSummary:
 class _Session:
     """The main loop's mutable parts: engines by model, recorder, view, summary."""
 
-    def __init__(self, models: Sequence[str], make_engine: Callable[[str], Engine],
-                 options: PreviewOptions, announce: Callable[[str], None],
-                 summary: PreviewSummary) -> None:
+    def __init__(
+        self,
+        models: Sequence[str],
+        make_engine: Callable[[str], Engine],
+        options: PreviewOptions,
+        announce: Callable[[str], None],
+        summary: PreviewSummary,
+    ) -> None:
         self.make_engine, self.options, self.announce = make_engine, options, announce
         self.summary = summary
         self.state = PreviewState(models=tuple(models), recording=options.record is not None)
@@ -561,8 +570,10 @@ class _Session:
         before = self.state
         after = handle_key(before, value) if kind == "key" else set_split(before, value)
         if kind == "key" and value == "m" and len(before.models) == 1:
-            self.announce(f"no other model to switch to: only {before.model} is available "
-                          "(the others have no shipped weights yet)")
+            self.announce(
+                f"no other model to switch to: only {before.model} is available "
+                "(the others have no shipped weights yet)"
+            )
         if after.model != before.model:
             try:
                 if after.model not in self.engines:
@@ -601,8 +612,7 @@ class _Session:
             try:
                 self.options.snapshot_dir.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise NightvidError(f"cannot record into {self.options.snapshot_dir} "
-                                    f"({err.strerror})") from None
+                raise NightvidError(f"cannot record into {self.options.snapshot_dir} ({err.strerror})") from None
             path = _free_path(self.options.snapshot_dir / f"nightvid-{_stamp()}.mp4")
         self.recorder = _Recorder(path, view.shape[1], view.shape[0])
         self.summary.recordings.append(str(path))
@@ -686,8 +696,13 @@ def _finish(session: _Session | None, view_sink: Any, src: Any) -> None:
             src.close()
 
 
-def _loop(capture: LatestFrameCapture, view_sink: _WindowView | _ServeView, session: _Session,
-          options: PreviewOptions, summary: PreviewSummary) -> str:
+def _loop(
+    capture: LatestFrameCapture,
+    view_sink: _WindowView | _ServeView,
+    session: _Session,
+    options: PreviewOptions,
+    summary: PreviewSummary,
+) -> str:
     rate = _Rate()
     started = time.monotonic()
     clean: np.ndarray | None = None
@@ -702,9 +717,11 @@ def _loop(capture: LatestFrameCapture, view_sink: _WindowView | _ServeView, sess
                 state = session.state
                 clean = compose(item.frame, enhanced, layout=options.layout, split=state.split)
                 rate.tick(item.at)
-                lines = [f"{state.model}  {rate.fps:4.1f} fps  {rate.latencies[-1] * 1000:4.0f} ms  "
-                         f"drop {capture.dropped}  {session.exposure_label}"
-                         + ("  REC" if session.recorder is not None else "")]
+                lines = [
+                    f"{state.model}  {rate.fps:4.1f} fps  {rate.latencies[-1] * 1000:4.0f} ms  "
+                    f"drop {capture.dropped}  {session.exposure_label}"
+                    + ("  REC" if session.recorder is not None else "")
+                ]
                 split = 0.5 if options.layout == "side" else state.split
                 shown = draw_overlay(clean.copy(), lines, labels=("original", "enhanced"), split=split)
                 view_sink.show(shown)
@@ -738,8 +755,7 @@ def model_cycle(first: str) -> list[str]:
     from nightvid import nets
 
     nets.chain_parts(first)  # unknown model: the error lists the known ones
-    return [first] + [name for name in nets.list_nets()
-                      if name != first and nets.shipped_weights(name) is not None]
+    return [first] + [name for name in nets.list_nets() if name != first and nets.shipped_weights(name) is not None]
 
 
 def preview(
@@ -756,12 +772,20 @@ def preview(
     """``nightvid preview``: ``model`` with ``weights`` first; ``m`` cycles to shipped models.
 
     ``exposure`` (the output's mean luma, 0-1) applies to every model of the cycle."""
+
     def make_engine(name: str) -> Engine:
         from nightvid.engines import create_engine  # torch: only once the cheap checks passed
 
         # One frame at a time on all threads: the lowest latency, which a live view needs.
-        return create_engine(name, weights=weights if name == model else "default", backend=backend,
-                             workers=1, exposure=exposure, device=device)
+        return create_engine(
+            name,
+            weights=weights if name == model else "default",
+            backend=backend,
+            workers=1,
+            exposure=exposure,
+            device=device,
+        )
 
-    return run_preview(source, models=lambda: model_cycle(model), make_engine=make_engine,
-                       options=options, announce=announce)
+    return run_preview(
+        source, models=lambda: model_cycle(model), make_engine=make_engine, options=options, announce=announce
+    )

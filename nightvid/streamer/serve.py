@@ -179,8 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
                 jpeg, seq = hub.wait_newer(seq)
                 if jpeg is None:
                     continue
-                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(jpeg)}\r\n\r\n").encode()
+                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n").encode()
                 self.wfile.write(head + jpeg + b"\r\n")
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
@@ -215,13 +214,13 @@ class MjpegServer:
         except OSError as err:
             raise NightvidError(f"cannot serve on {host}:{port} ({err.strerror or err})") from None
         if not is_loopback(host):
-            log.warning("serving the preview on %s: anyone who can reach this machine can watch it",
-                        host)
+            log.warning("serving the preview on %s: anyone who can reach this machine can watch it", host)
         bound_host, bound_port = self._server.server_address[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="mjpeg-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="mjpeg-server", daemon=True
+        )
         self._thread.start()
 
     @property

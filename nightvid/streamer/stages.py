@@ -42,8 +42,9 @@ def get(q: queue.Queue, stop: threading.Event) -> Any:
 class Stage(threading.Thread):
     """Runs ``body(stop)``; on error stores it and sets ``stop``; always puts END on ``out``."""
 
-    def __init__(self, name: str, body: Callable[[threading.Event], None],
-                 stop: threading.Event, out: queue.Queue | None = None) -> None:
+    def __init__(
+        self, name: str, body: Callable[[threading.Event], None], stop: threading.Event, out: queue.Queue | None = None
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self.body, self.stop, self.out = body, stop, out
         self.error: BaseException | None = None

@@ -46,7 +46,7 @@ def remove_stale_partials(dst: Path) -> list[Path]:
     is no longer running belongs to no one. Returns what was removed."""
     removed = []
     for path in dst.parent.glob(f".{dst.stem}.nightvid-*.partial{dst.suffix}"):
-        pid_text = path.name[len(f".{dst.stem}.nightvid-"):].split("-", 1)[0]
+        pid_text = path.name[len(f".{dst.stem}.nightvid-") :].split("-", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             path.unlink(missing_ok=True)
             removed.append(path)

@@ -46,8 +46,9 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def _ramp(length: int, overlap: int, inner_before: bool, inner_after: bool,
-          device: torch.device, dtype: torch.dtype) -> Tensor:
+def _ramp(
+    length: int, overlap: int, inner_before: bool, inner_after: bool, device: torch.device, dtype: torch.dtype
+) -> Tensor:
     """1-D weights of one tile along one axis."""
     pos = torch.arange(length, device=device, dtype=torch.float32) + 0.5
     weight = torch.ones(length, device=device, dtype=torch.float32)
@@ -77,14 +78,22 @@ def enhance_tiled(fn: Callable[[Tensor], Tensor], x: Tensor, *, tile: int, overl
         for j, x0 in enumerate(xs):
             wx = _ramp(tw, overlap, j > 0, j < len(xs) - 1, x.device, torch.float32)
             window = wy[:, None] * wx[None, :]
-            y = fn(x[..., y0:y0 + th, x0:x0 + tw]).float()
-            out[..., y0:y0 + th, x0:x0 + tw] += y * window
-            total[y0:y0 + th, x0:x0 + tw] += window
+            y = fn(x[..., y0 : y0 + th, x0 : x0 + tw]).float()
+            out[..., y0 : y0 + th, x0 : x0 + tw] += y * window
+            total[y0 : y0 + th, x0 : x0 + tw] += window
     return (out / total).to(x.dtype)
 
 
-def plan_tile(height: int, width: int, *, bytes_per_pixel: float, budget_bytes: float,
-              max_side: int | None = None, multiple: int = 8, minimum: int = 128) -> int | None:
+def plan_tile(
+    height: int,
+    width: int,
+    *,
+    bytes_per_pixel: float,
+    budget_bytes: float,
+    max_side: int | None = None,
+    multiple: int = 8,
+    minimum: int = 128,
+) -> int | None:
     """The tile side to use, or None when the whole frame fits the budget and ``max_side``.
 
     ``bytes_per_pixel`` is the engine's measured peak working memory per input pixel.
@@ -124,8 +133,9 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     return engine.memory_per_pixel
 
 
-def tiled_engine(engine: Engine, height: int, width: int, *, tile: int | str | None,
-                 max_side: int | None = None) -> Engine:
+def tiled_engine(
+    engine: Engine, height: int, width: int, *, tile: int | str | None, max_side: int | None = None
+) -> Engine:
     """``engine`` itself, or a copy that runs frames in tiles.
 
     ``tile``: None/0 never tiles, an int tiles at that side, ``"auto"`` tiles only when
@@ -141,8 +151,14 @@ def tiled_engine(engine: Engine, height: int, width: int, *, tile: int | str | N
         side = plan_tile(height, width, bytes_per_pixel=per_pixel, budget_bytes=budget, max_side=max_side)
         if side is None:
             return engine
-        log.info("tiling %dx%d frames in %d px tiles (%.0f bytes/px, %.1f GiB budget)",
-                 width, height, side, per_pixel, budget / 2**30)
+        log.info(
+            "tiling %dx%d frames in %d px tiles (%.0f bytes/px, %.1f GiB budget)",
+            width,
+            height,
+            side,
+            per_pixel,
+            budget / 2**30,
+        )
     else:
         side = int(tile)
     overlap = max(32, side // 4 // 8 * 8)

@@ -40,7 +40,7 @@ def split_files(files: Sequence[Path], *, held: int) -> tuple[list[Path], list[P
         raise NightvidError(f"held-out count must be >= 0, got {held}")
     if len(files) <= held:
         raise NightvidError(f"{len(files)} image(s) cannot spare {held} for validation")
-    return files[: len(files) - held], files[len(files) - held:]
+    return files[: len(files) - held], files[len(files) - held :]
 
 
 def recipe_dict(recipe: Any) -> dict[str, Any]:
@@ -70,31 +70,45 @@ def finish_run(
     best = out_dir / BEST_FILE
     if not best.exists():
         save_weights(model, best, model_name=model_name)
-    write_model_card(out_dir / CARD_FILE, {
-        "model": model_name,
-        "weights": BEST_FILE,
-        "recipe": recipe_dict(recipe),
-        "seed": getattr(recipe, "seed", None),
-        "iterations": result.steps,
-        "data": dict(data),
-        "metrics": {
-            "validation_last": result.metrics,
-            "validation_best": {"psnr": result.best, "step": result.best_step},
+    write_model_card(
+        out_dir / CARD_FILE,
+        {
+            "model": model_name,
+            "weights": BEST_FILE,
+            "recipe": recipe_dict(recipe),
+            "seed": getattr(recipe, "seed", None),
+            "iterations": result.steps,
+            "data": dict(data),
+            "metrics": {
+                "validation_last": result.metrics,
+                "validation_best": {"psnr": result.best, "step": result.best_step},
+            },
+            "final_loss": result.final.get("loss"),
+            "final": result.final,
+            "params": nets.param_count(model),
+            "train_seconds": round(seconds, 2),
+            "device": device,
+            **dict(extra or {}),
         },
-        "final_loss": result.final.get("loss"),
-        "final": result.final,
-        "params": nets.param_count(model),
-        "train_seconds": round(seconds, 2),
-        "device": device,
-        **dict(extra or {}),
-    })
-    log.info("%s: %d steps, best validation PSNR %s at step %s -> %s (final weights %s)",
-             model_name, result.steps, result.best, result.best_step, best, final)
+    )
+    log.info(
+        "%s: %d steps, best validation PSNR %s at step %s -> %s (final weights %s)",
+        model_name,
+        result.steps,
+        result.best,
+        result.best_step,
+        best,
+        final,
+    )
     return best
 
 
 def ship_weights(
-    best: Path | str, dest: Path | str, *, model_name: str, float16: bool = False,
+    best: Path | str,
+    dest: Path | str,
+    *,
+    model_name: str,
+    float16: bool = False,
     evaluation: Mapping[str, Any] | None = None,
 ) -> Path:
     """Copy a run's weights to ``dest`` (e.g. ``nightvid/weights/kind.safetensors``) with its card.
@@ -119,8 +133,11 @@ def ship_weights(
     atomic_write(dest, lambda handle: handle.write(data))
     card = nets.read_model_card(best) or {}
     card["weights"] = dest.name
-    card["shipped"] = {"dtype": "float16" if float16 else "float32", "sha256": hashlib.sha256(data).hexdigest(),
-                       "from": str(best)}
+    card["shipped"] = {
+        "dtype": "float16" if float16 else "float32",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "from": str(best),
+    }
     if evaluation is not None:
         card["evaluation"] = dict(evaluation)
     write_model_card(dest.with_suffix(".json"), {**card, "commit": card.get("commit"), "torch": card.get("torch")})

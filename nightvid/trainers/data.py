@@ -195,7 +195,7 @@ def augment(images: Sequence[Tensor], generator: torch.Generator, config: Augmen
             height, width = height + pad_h, width + pad_w
         top = int(torch.randint(0, height - size + 1, (), generator=generator))
         left = int(torch.randint(0, width - size + 1, (), generator=generator))
-        out = [img[:, top:top + size, left:left + size] for img in out]
+        out = [img[:, top : top + size, left : left + size] for img in out]
     if config.flip and bool(torch.randint(0, 2, (), generator=generator)):
         out = [img.flip(-1) for img in out]
     if config.rot90:
@@ -248,8 +248,9 @@ class PairedImages:
 class SyntheticLowLight:
     """Pairs ``(synthesize_low_light(clean), clean)`` from a folder of clean sRGB photos."""
 
-    def __init__(self, files: Sequence[Path], *, config: LowLightConfig = LowLightConfig(),
-                 augment: Augment | None = Augment()) -> None:
+    def __init__(
+        self, files: Sequence[Path], *, config: LowLightConfig = LowLightConfig(), augment: Augment | None = Augment()
+    ) -> None:
         if not files:
             raise NightvidError("no clean images given")
         self.files, self.config, self.augment = list(files), config, augment
@@ -305,8 +306,9 @@ class BrightenedNight(SyntheticLowLight):
     colour, so a denoiser trained on it does not also learn to re-tone.
     """
 
-    def __init__(self, files: Sequence[Path], *, config: LowLightConfig | None = None,
-                 augment: Augment | None = Augment()) -> None:
+    def __init__(
+        self, files: Sequence[Path], *, config: LowLightConfig | None = None, augment: Augment | None = Augment()
+    ) -> None:
         super().__init__(files, config=config or LowLightConfig.night_video(cast_prob=0.0), augment=augment)
 
     def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -322,8 +324,14 @@ class NoisyImages:
     unless ``clip=True``.
     """
 
-    def __init__(self, files: Sequence[Path], *, sigma: float | tuple[float, float] = 25 / 255,
-                 augment: Augment | None = Augment(), clip: bool = False) -> None:
+    def __init__(
+        self,
+        files: Sequence[Path],
+        *,
+        sigma: float | tuple[float, float] = 25 / 255,
+        augment: Augment | None = Augment(),
+        clip: bool = False,
+    ) -> None:
         if not files:
             raise NightvidError("no clean images given")
         self.files, self.sigma, self.augment, self.clip = list(files), sigma, augment, clip
@@ -371,8 +379,10 @@ class _PairDraw:
 
     def __call__(self, step: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         n = len(self.dataset)
-        items = [self.dataset.sample(self._index(k, n), generator)
-                 for k in range(step * self.batch_size, (step + 1) * self.batch_size)]
+        items = [
+            self.dataset.sample(self._index(k, n), generator)
+            for k in range(step * self.batch_size, (step + 1) * self.batch_size)
+        ]
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
     def _index(self, k: int, n: int) -> int:

@@ -128,7 +128,10 @@ def colour_cast(linear: Tensor, gains: tuple[float, float, float]) -> Tensor:
 
 
 def random_colour_cast(
-    linear: Tensor, generator: torch.Generator, *, warmth: tuple[float, float] = (-0.3, 0.7),
+    linear: Tensor,
+    generator: torch.Generator,
+    *,
+    warmth: tuple[float, float] = (-0.3, 0.7),
     tint: tuple[float, float] = (-0.1, 0.1),
 ) -> Tensor:
     """:func:`colour_cast` along the lamp-colour line: ``(e^{w/2}, e^{t}, e^{-w/2})``.
@@ -148,7 +151,11 @@ def random_colour_cast(
 
 
 def poisson_gaussian_noise(
-    linear: Tensor, *, gain: float | Tensor, read_sigma: float | Tensor, generator: torch.Generator | None = None,
+    linear: Tensor,
+    *,
+    gain: float | Tensor,
+    read_sigma: float | Tensor,
+    generator: torch.Generator | None = None,
     channel_gains: tuple[float, float, float] | None = None,
 ) -> Tensor:
     """Sensor noise in linear light: ``gain * Poisson(x / gain) + N(0, read_sigma**2)``.
@@ -268,7 +275,7 @@ def motion_blur_kernel(points: Tensor) -> Tensor:
     base = where.floor()
     frac = where - base
     weight = 1.0 / len(pts)
-    for (r0, c0), (fy, fx) in zip(base.long().tolist(), frac.tolist()):
+    for (r0, c0), (fy, fx) in zip(base.long().tolist(), frac.tolist(), strict=False):
         kernel[r0, c0] += weight * (1 - fy) * (1 - fx)
         kernel[r0, c0 + 1] += weight * (1 - fy) * fx
         kernel[r0 + 1, c0] += weight * fy * (1 - fx)
@@ -437,8 +444,9 @@ def synthesize_low_light(
     linear = random_reduce_exposure(linear, generator, factor=config.exposure)
     if config.cast_prob > 0 and torch.rand((), generator=generator).item() < config.cast_prob:
         linear = random_colour_cast(linear, generator, warmth=config.cast_warmth)
-    linear = random_poisson_gaussian_noise(linear, generator, gain=config.gain, read_sigma=config.read_sigma,
-                                           channel_gain=config.channel_gain)
+    linear = random_poisson_gaussian_noise(
+        linear, generator, gain=config.gain, read_sigma=config.read_sigma, channel_gain=config.channel_gain
+    )
     low = linear_to_srgb(linear)
     if config.h264_prob > 0 and torch.rand((), generator=generator).item() < config.h264_prob:
         return random_h264(low, generator, crf=config.h264_crf)

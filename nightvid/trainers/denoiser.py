@@ -142,8 +142,17 @@ class DenoiserRecipe:
         """What fits ~15 minutes of a 2-core CPU shared with other jobs: 48 px patches,
         batch 8, 400 steps, Adam 1e-3 (a higher rate than the paper-scale default, to
         converge in few steps), validation on 4 held-out 128 px crops every 100 steps."""
-        base = cls(iters=400, batch=8, patch=48, lr=1e-3, warmup=20, val_images=4, val_crop=128,
-                   validate_every=100, hl_iters=300)
+        base = cls(
+            iters=400,
+            batch=8,
+            patch=48,
+            lr=1e-3,
+            warmup=20,
+            val_images=4,
+            val_crop=128,
+            validate_every=100,
+            hl_iters=300,
+        )
         return replace(base, **overrides)
 
 
@@ -217,8 +226,14 @@ def _mosaics(images: list[Tensor], generator: torch.Generator, count: int, patch
     mask = torch.empty(count, patch, patch, dtype=torch.long)
     for i in range(count):
         y, x = (int(v) for v in torch.randint(patch // 4, 3 * patch // 4, (2,), generator=generator))
-        for q, (rows, cols) in enumerate([(slice(0, y), slice(0, x)), (slice(0, y), slice(x, None)),
-                                          (slice(y, None), slice(0, x)), (slice(y, None), slice(x, None))]):
+        for q, (rows, cols) in enumerate(
+            [
+                (slice(0, y), slice(0, x)),
+                (slice(0, y), slice(x, None)),
+                (slice(y, None), slice(0, x)),
+                (slice(y, None), slice(x, None)),
+            ]
+        ):
             out[i, :, rows, cols] = quads[i, q, :, rows, cols]
             mask[i, rows, cols] = labels[i, q]
     return out, mask
@@ -242,8 +257,11 @@ def _make_high_level(recipe: DenoiserRecipe, files: list[Path], out_dir: Path) -
     if recipe.vgg16 is not None:
         backbone: nn.Module = vgg.freeze(vgg.vgg16(weights=recipe.vgg16))
         if task == "classify":
-            return backbone, {"net": "VGG-16 (torchvision layout)", "weights": recipe.vgg16,
-                              "labels": "its own ImageNet prediction on the clean image"}
+            return backbone, {
+                "net": "VGG-16 (torchvision layout)",
+                "weights": recipe.vgg16,
+                "labels": "its own ImageNet prediction on the clean image",
+            }
         net: nn.Module = FeatureSegmenter(backbone, "relu3_3", 256, recipe.hl_classes)
         what = {"net": "VGG-16 relu3_3 + 1x1 head trained here", "weights": recipe.vgg16}
     else:
@@ -254,8 +272,9 @@ def _make_high_level(recipe: DenoiserRecipe, files: list[Path], out_dir: Path) -
     if len(files) < recipe.hl_classes:
         raise NightvidError(f"the offline {task} task needs {recipe.hl_classes} photos, got {len(files)}")
     sources = files[: recipe.hl_classes]
-    what["task"] = (f"which of {len(sources)} photos ({sources[0].name} ...) a {recipe.hl_patch}px "
-                    + ("patch comes from" if task == "classify" else "mosaic region comes from, per pixel"))
+    what["task"] = f"which of {len(sources)} photos ({sources[0].name} ...) a {recipe.hl_patch}px " + (
+        "patch comes from" if task == "classify" else "mosaic region comes from, per pixel"
+    )
     images = [read_image(p) for p in sources]
     draw = _source_patches if task == "classify" else _mosaics
     saved = out_dir / HIGH_LEVEL_FILE
@@ -315,7 +334,10 @@ def train_denoiser(
     val_crop = Augment(crop=recipe.val_crop, flip=False, rot90=False) if recipe.val_crop else None
     if recipe.noise not in NOISES:
         raise NightvidError(f"noise must be one of {', '.join(NOISES)}, got {recipe.noise!r}")
-    train_set, val_set = NOISES[recipe.noise](train_files, sigma, crop), NOISES[recipe.noise](val_files, sigma, val_crop)
+    train_set, val_set = (
+        NOISES[recipe.noise](train_files, sigma, crop),
+        NOISES[recipe.noise](val_files, sigma, val_crop),
+    )
     validate = validator(held_out(val_set, seed=recipe.seed), device=device)
 
     with torch.random.fork_rng(devices=[]):
@@ -335,22 +357,47 @@ def train_denoiser(
         def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
             return joint_loss(net, batch, high_level, task=recipe.task, weight=recipe.task_weight)
 
-    config = LoopConfig(iters=recipe.iters, checkpoint_every=checkpoint_every, log_every=log_every,
-                        validate_every=recipe.validate_every, device=device, threads=recipe.threads)
+    config = LoopConfig(
+        iters=recipe.iters,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        validate_every=recipe.validate_every,
+        device=device,
+        threads=recipe.threads,
+    )
     started = time.perf_counter()
     result = fit(
-        model, loss_fn, pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed), config,
-        out_dir=out_dir, model_name="denoiser",
+        model,
+        loss_fn,
+        pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed),
+        config,
+        out_dir=out_dir,
+        model_name="denoiser",
         make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr),
         make_scheduler=cosine_schedule(recipe.iters, warmup=recipe.warmup, min_ratio=recipe.lr_min_ratio),
-        validate=validate, run={"recipe": recipe_dict(recipe), "data": str(data)},
-        resume=resume, on_log=on_log,
+        validate=validate,
+        run={"recipe": recipe_dict(recipe), "data": str(data)},
+        resume=resume,
+        on_log=on_log,
     )
-    return finish_run(model, result, out_dir, model_name="denoiser", recipe=recipe, seconds=time.perf_counter() - started,
-                      device=device, extra=extra, data={
-                          "folder": str(data), "train_images": len(train_files),
-                          "val_images": [p.name for p in val_files],
-                          "pairs": (f"clean + N(0, {recipe.sigma}/255), not clipped" if recipe.noise == "gaussian"
-                                    else "synthetic night frames (no casts) brightened by one gain to the clean mean")
-                                   + f"; {recipe.patch}px crops, flips, 90-degree turns",
-                      })
+    return finish_run(
+        model,
+        result,
+        out_dir,
+        model_name="denoiser",
+        recipe=recipe,
+        seconds=time.perf_counter() - started,
+        device=device,
+        extra=extra,
+        data={
+            "folder": str(data),
+            "train_images": len(train_files),
+            "val_images": [p.name for p in val_files],
+            "pairs": (
+                f"clean + N(0, {recipe.sigma}/255), not clipped"
+                if recipe.noise == "gaussian"
+                else "synthetic night frames (no casts) brightened by one gain to the clean mean"
+            )
+            + f"; {recipe.patch}px crops, flips, 90-degree turns",
+        },
+    )

@@ -116,13 +116,16 @@ class EvalReport:
             "sigma": self.sigma,
             "baselines": {
                 "input": "the input as is" + (" (noisy, clamped to [0, 1])" if self.sigma else ""),
-                **({} if self.sigma else {"gamma": f"x ** (1/{GAMMA})",
-                                          "global gain": f"x * {GAIN_TARGET} / mean(x), clamped"}),
+                **(
+                    {}
+                    if self.sigma
+                    else {"gamma": f"x ** (1/{GAMMA})", "global gain": f"x * {GAIN_TARGET} / mean(x), clamped"}
+                ),
             },
             "methods": {
                 method: {
-                    "mean": dict(zip(("psnr", "ssim"), self.mean(method))),
-                    "images": [{"name": n, "psnr": p, "ssim": s} for n, (p, s) in zip(self.images, rows)],
+                    "mean": dict(zip(("psnr", "ssim"), self.mean(method), strict=False)),
+                    "images": [{"name": n, "psnr": p, "ssim": s} for n, (p, s) in zip(self.images, rows, strict=False)],
                 }
                 for method, rows in self.scores.items()
             },
@@ -130,8 +133,9 @@ class EvalReport:
         }
 
 
-def _test_images(data: Path, *, sigma: float | None, seed: int, limit: int | None
-                 ) -> Iterator[tuple[str, Tensor, Tensor]]:
+def _test_images(
+    data: Path, *, sigma: float | None, seed: int, limit: int | None
+) -> Iterator[tuple[str, Tensor, Tensor]]:
     """``(name, input (1, 3, H, W), target)`` for each test image."""
     if sigma is None:
         items = [(low.name, low, high) for low, high in find_pairs(data, split="eval")]

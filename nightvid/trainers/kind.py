@@ -183,8 +183,16 @@ def gradient_loss(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def decom_loss(
-    r_low: Tensor, l_low: Tensor, r_high: Tensor, l_high: Tensor, low: Tensor, high: Tensor,
-    *, similarity: float = 0.01, smooth: float = 0.15, mutual: float = 0.2,
+    r_low: Tensor,
+    l_low: Tensor,
+    r_high: Tensor,
+    l_high: Tensor,
+    low: Tensor,
+    high: Tensor,
+    *,
+    similarity: float = 0.01,
+    smooth: float = 0.15,
+    mutual: float = 0.2,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Decomposition loss of one pair (see the module doc); returns the total and its terms."""
     recon = l1_loss(r_low * l_low, low) + l1_loss(r_high * l_high, high)
@@ -223,23 +231,46 @@ def adjust_pair(l_low: Tensor, l_high: Tensor, brighten: Tensor, eps: float = 1e
 
 
 def _fit_stage(
-    name: str, model: nn.Module, loss_fn: Callable, stage: StageRecipe, recipe: KinDRecipe,
-    train_set: PairedImages, out_dir: Path, *, validate: Callable | None, device: str, resume: bool,
-    on_log: Callable | None, checkpoint_every: int, log_every: int,
+    name: str,
+    model: nn.Module,
+    loss_fn: Callable,
+    stage: StageRecipe,
+    recipe: KinDRecipe,
+    train_set: PairedImages,
+    out_dir: Path,
+    *,
+    validate: Callable | None,
+    device: str,
+    resume: bool,
+    on_log: Callable | None,
+    checkpoint_every: int,
+    log_every: int,
 ) -> FitResult:
     dataset = PairedImages(train_set.pairs, augment=Augment(crop=stage.patch))
-    config = LoopConfig(iters=stage.iters, checkpoint_every=checkpoint_every, log_every=log_every,
-                        validate_every=recipe.validate_every if validate else 0, device=device,
-                        threads=recipe.threads, cpu_bf16=recipe.cpu_bf16)
+    config = LoopConfig(
+        iters=stage.iters,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        validate_every=recipe.validate_every if validate else 0,
+        device=device,
+        threads=recipe.threads,
+        cpu_bf16=recipe.cpu_bf16,
+    )
     log.info("KinD stage %s: %s", name, stage)
     tagged = None if on_log is None else (lambda record: on_log({**record, "stage": name}))
     return fit(
-        model, loss_fn, pair_batches(dataset, batch_size=stage.batch, seed=recipe.seed), config,
-        out_dir=out_dir / name, model_name=f"kind.{name}",
+        model,
+        loss_fn,
+        pair_batches(dataset, batch_size=stage.batch, seed=recipe.seed),
+        config,
+        out_dir=out_dir / name,
+        model_name=f"kind.{name}",
         make_optimizer=lambda params: torch.optim.Adam(params, lr=stage.lr),
         make_scheduler=cosine_schedule(stage.iters, min_ratio=stage.lr_min_ratio),
-        validate=validate, run={"stage": name, "recipe": recipe_dict(recipe)},
-        resume=resume, on_log=tagged,
+        validate=validate,
+        run={"stage": name, "recipe": recipe_dict(recipe)},
+        resume=resume,
+        on_log=tagged,
     )
 
 
@@ -265,17 +296,23 @@ def train_kind(
     pairs = find_pairs(data, split=split)  # sorted; the last ``val_pairs`` are held out
     if len(pairs) <= recipe.val_pairs:
         raise NightvidError(f"{len(pairs)} pair(s) under {data} cannot spare {recipe.val_pairs} for validation")
-    train_pairs, val_pairs = pairs[: len(pairs) - recipe.val_pairs], pairs[len(pairs) - recipe.val_pairs:]
+    train_pairs, val_pairs = pairs[: len(pairs) - recipe.val_pairs], pairs[len(pairs) - recipe.val_pairs :]
     train_set = PairedImages(train_pairs)
-    val_set = PairedImages(val_pairs, augment=Augment(crop=recipe.val_crop, flip=False, rot90=False)
-                           if recipe.val_crop else None)
+    val_set = PairedImages(
+        val_pairs, augment=Augment(crop=recipe.val_crop, flip=False, rot90=False) if recipe.val_crop else None
+    )
     held = held_out(val_set, seed=recipe.seed)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         kind = KinD()
-    common = {"device": device, "resume": resume, "on_log": on_log, "checkpoint_every": checkpoint_every,
-              "log_every": log_every}
+    common = {
+        "device": device,
+        "resume": resume,
+        "on_log": on_log,
+        "checkpoint_every": checkpoint_every,
+        "log_every": log_every,
+    }
     started = time.perf_counter()
     results: dict[str, FitResult] = {}
 
@@ -283,11 +320,21 @@ def train_kind(
     def decom_step(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
         low, high = batch
         (r_low, r_high), (l_low, l_high) = (t.chunk(2) for t in net(torch.cat([low, high])))
-        return decom_loss(r_low, l_low, r_high, l_high, low, high, similarity=recipe.similarity_weight,
-                          smooth=recipe.smoothness_weight, mutual=recipe.mutual_weight)
+        return decom_loss(
+            r_low,
+            l_low,
+            r_high,
+            l_high,
+            low,
+            high,
+            similarity=recipe.similarity_weight,
+            smooth=recipe.smoothness_weight,
+            mutual=recipe.mutual_weight,
+        )
 
-    results["decom"] = _fit_stage("decom", kind.decom, decom_step, recipe.decom, recipe, train_set, out_dir,
-                                  validate=None, **common)
+    results["decom"] = _fit_stage(
+        "decom", kind.decom, decom_step, recipe.decom, recipe, train_set, out_dir, validate=None, **common
+    )
     kind.decom.requires_grad_(False).eval()
 
     def decompose(low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -304,8 +351,9 @@ def train_kind(
         loss = adjust_loss(net(source, ratio), target)
         return loss, {}
 
-    results["adjust"] = _fit_stage("adjust", kind.adjust, adjust_step, recipe.adjust, recipe, train_set, out_dir,
-                                   validate=None, **common)
+    results["adjust"] = _fit_stage(
+        "adjust", kind.adjust, adjust_step, recipe.adjust, recipe, train_set, out_dir, validate=None, **common
+    )
     kind.adjust.requires_grad_(False).eval()
 
     # 3. reflectance restoration, validated as the whole KinD pipeline
@@ -315,33 +363,50 @@ def train_kind(
         return restoration_loss(net(r_low, l_low), r_high)
 
     score_kind = validator(held, device=device)
-    results["restoration"] = _fit_stage("restoration", kind.restoration, restoration_step, recipe.restoration,
-                                        recipe, train_set, out_dir, validate=lambda _net: score_kind(kind),
-                                        **common)
+    results["restoration"] = _fit_stage(
+        "restoration",
+        kind.restoration,
+        restoration_step,
+        recipe.restoration,
+        recipe,
+        train_set,
+        out_dir,
+        validate=lambda _net: score_kind(kind),
+        **common,
+    )
     best_restoration = out_dir / "restoration" / BEST_FILE
     if best_restoration.exists():
         nets.load_weights(kind.restoration, best_restoration, name="kind.restoration")
     kind.requires_grad_(True)
     best = save_weights(kind, out_dir / BEST_FILE, model_name="kind")
     res = results["restoration"]
-    write_model_card(out_dir / CARD_FILE, {
-        "model": "kind",
-        "weights": BEST_FILE,
-        "recipe": recipe_dict(recipe),
-        "seed": recipe.seed,
-        "iterations": {name: r.steps for name, r in results.items()},
-        "data": {"folder": str(data), "split": split, "train_pairs": len(train_pairs),
-                 "val_pairs": [p.name for p, _ in val_pairs],
-                 "val_crop": recipe.val_crop},
-        "metrics": {"validation_best": {"psnr": res.best, "step": res.best_step},
-                    "validation_last": res.metrics,
-                    "scored_as": "whole KinD (ratio=None, target illumination 0.5) on the held-out pairs"},
-        "final": {name: r.final for name, r in results.items()},
-        "params": nets.param_count(kind),
-        "train_seconds": round(time.perf_counter() - started, 2),
-        "device": device,
-        "stage_order": list(STAGES),
-    })
+    write_model_card(
+        out_dir / CARD_FILE,
+        {
+            "model": "kind",
+            "weights": BEST_FILE,
+            "recipe": recipe_dict(recipe),
+            "seed": recipe.seed,
+            "iterations": {name: r.steps for name, r in results.items()},
+            "data": {
+                "folder": str(data),
+                "split": split,
+                "train_pairs": len(train_pairs),
+                "val_pairs": [p.name for p, _ in val_pairs],
+                "val_crop": recipe.val_crop,
+            },
+            "metrics": {
+                "validation_best": {"psnr": res.best, "step": res.best_step},
+                "validation_last": res.metrics,
+                "scored_as": "whole KinD (ratio=None, target illumination 0.5) on the held-out pairs",
+            },
+            "final": {name: r.final for name, r in results.items()},
+            "params": nets.param_count(kind),
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "device": device,
+            "stage_order": list(STAGES),
+        },
+    )
     log.info("KinD trained: best held-out PSNR %s -> %s", res.best, best)
     if not best.exists():
         raise NightvidError(f"KinD weights were not written to {best}")

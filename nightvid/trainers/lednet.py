@@ -25,6 +25,9 @@ mixed (``synthetic_share`` of the items synthetic), so the net learns real expos
 and tone from the pairs and night video's noise, lamp casts and codec blocks from the
 synthesis (``degradation="night_video"``: ``LowLightConfig.night_video``).
 
+Structure: ``ssim_weight`` adds ``1 - SSIM`` of the output (as KinD's restoration loss
+does), which scores what a pixel loss averages away: local contrast and noise.
+
 Colour: ``colour_weight`` adds ``colour_angle_loss`` (1 - cos of the RGB angle) on the
 output, which pushes against the grey, desaturated output that L1 alone settles on.
 ``cpu_bf16`` trains under bfloat16 autocast on CPUs with native bf16 (1.75x per step on
@@ -61,6 +64,7 @@ from nightvid.trainers.data import (
 from nightvid.trainers.degrade import LowLightConfig
 from nightvid.trainers.loop import LoopConfig, cosine_schedule, fit
 from nightvid.trainers.losses import colour_angle_loss, l1_loss
+from nightvid.trainers.metrics import ssim
 from nightvid.trainers.perceptual import LEDNET_LAYERS, PerceptualLoss
 
 __all__ = ["LEDNetRecipe", "edge_loss", "lednet_loss", "train_lednet"]
@@ -99,6 +103,8 @@ class LEDNetRecipe:
     init: str | None = None
     #: Weight of the colour-angle loss on the output (0 = none, as in the paper).
     colour_weight: float = 0.0
+    #: Weight of ``1 - SSIM`` on the output (0 = none, as in the paper; KinD's restoration loss has it).
+    ssim_weight: float = 0.0
     #: A folder of clean photos whose synthetic pairs are mixed into paired ``data``; None = real pairs only.
     synthetic: str | None = None
     #: Share of synthetic items in an epoch when ``synthetic`` is set.
@@ -115,8 +121,7 @@ class LEDNetRecipe:
         and cosine decay, gradient clipping at 1, validation on the 4 held-out pairs at
         full size every 100 steps. Phase 2 fine-tunes from it (``init``); the README and
         ``weights/lednet.json`` give both commands."""
-        base = cls(iters=1800, batch=4, patch=96, lr=4e-4, warmup=50, val_crop=None, validate_every=100,
-                   grad_clip=1.0)
+        base = cls(iters=1800, batch=4, patch=96, lr=4e-4, warmup=50, val_crop=None, validate_every=100, grad_clip=1.0)
         return replace(base, **overrides)
 
 
@@ -140,7 +145,10 @@ def _down8(x: Tensor) -> Tensor:
 
 
 def lednet_loss(
-    model: nn.Module, batch: tuple[Tensor, Tensor], *, recipe: LEDNetRecipe,
+    model: nn.Module,
+    batch: tuple[Tensor, Tensor],
+    *,
+    recipe: LEDNetRecipe,
     perceptual: Callable[[Tensor, Tensor], Tensor] | None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``term(out, gt) + side_weight * term(side, down8(gt))``, ``term = l1 + perceptual`` (or edge).
@@ -168,6 +176,10 @@ def lednet_loss(
         colour = colour_angle_loss(image, high)
         terms["colour_out"] = colour.detach()
         total = total + recipe.colour_weight * colour
+    if recipe.ssim_weight:
+        dssim = 1.0 - ssim(image.clamp(0, 1), high).mean().to(image.dtype)
+        terms["dssim_out"] = dssim.detach()
+        total = total + recipe.ssim_weight * dssim
     return total, terms
 
 
@@ -197,22 +209,38 @@ def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any
             raise NightvidError(f"{len(pairs)} pair(s) cannot spare {recipe.val_images} for validation")
         cut = len(pairs) - recipe.val_images
         real = PairedImages(pairs[:cut], augment=crop)
-        described = {"folder": str(data), "kind": "real pairs", "train_pairs": cut,
-                     "val": [p.name for p, _ in pairs[cut:]]}
+        described = {
+            "folder": str(data),
+            "kind": "real pairs",
+            "train_pairs": cut,
+            "val": [p.name for p, _ in pairs[cut:]],
+        }
         train_set: Any = real
         if recipe.synthetic is not None:
             photos = list_images(recipe.synthetic)
-            train_set = MixedPairs(real, SyntheticLowLight(photos, config=config, augment=crop),
-                                   synthetic_share=recipe.synthetic_share)
-            described.update(kind="real pairs mixed with synthetic low light", synthetic=str(recipe.synthetic),
-                             synthetic_images=len(photos), synthetic_share=recipe.synthetic_share,
-                             degradation=repr(config))
+            train_set = MixedPairs(
+                real, SyntheticLowLight(photos, config=config, augment=crop), synthetic_share=recipe.synthetic_share
+            )
+            described.update(
+                kind="real pairs mixed with synthetic low light",
+                synthetic=str(recipe.synthetic),
+                synthetic_images=len(photos),
+                synthetic_share=recipe.synthetic_share,
+                degradation=repr(config),
+            )
         return (train_set, PairedImages(pairs[cut:], augment=val_crop if recipe.val_crop else None), described)
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
-    return (SyntheticLowLight(train_files, config=config, augment=crop),
-            SyntheticLowLight(val_files, config=config, augment=val_crop if recipe.val_crop else None),
-            {"folder": str(data), "kind": "synthetic low light from clean photos", "degradation": repr(config),
-             "train_images": len(train_files), "val": [p.name for p in val_files]})
+    return (
+        SyntheticLowLight(train_files, config=config, augment=crop),
+        SyntheticLowLight(val_files, config=config, augment=val_crop if recipe.val_crop else None),
+        {
+            "folder": str(data),
+            "kind": "synthetic low light from clean photos",
+            "degradation": repr(config),
+            "train_images": len(train_files),
+            "val": [p.name for p in val_files],
+        },
+    )
 
 
 def train_lednet(
@@ -234,21 +262,30 @@ def train_lednet(
         raise NightvidError(f"LEDNet patches must be multiples of 8, got {recipe.patch}")
     if recipe.vgg19 is not None and recipe.patch < 64:
         # conv4_4 sits after three 2x poolings: the 1/8 side output needs at least 8 px.
-        raise NightvidError(f"with --vgg19 the patch must be at least 64 px (the 1/8 side output goes "
-                            f"through VGG-19 up to conv4_4), got {recipe.patch}")
+        raise NightvidError(
+            f"with --vgg19 the patch must be at least 64 px (the 1/8 side output goes "
+            f"through VGG-19 up to conv4_4), got {recipe.patch}"
+        )
     train_set, val_set, described = _datasets(recipe, data)
     validate = validator(held_out(val_set, seed=recipe.seed), device=device)
     if recipe.vgg19 is not None:
         perceptual: Callable | None = PerceptualLoss(recipe.vgg19).to(device)
-        loss_note = (f"L1 + {recipe.perceptual_weight} x VGG-19 perceptual ({', '.join(LEDNET_LAYERS)}; "
-                     f"weights {recipe.vgg19}), + {recipe.side_weight} x the same on the 1/8 side output")
+        loss_note = (
+            f"L1 + {recipe.perceptual_weight} x VGG-19 perceptual ({', '.join(LEDNET_LAYERS)}; "
+            f"weights {recipe.vgg19}), + {recipe.side_weight} x the same on the 1/8 side output"
+        )
     else:
         perceptual = None
-        loss_note = (f"L1 + {recipe.edge_weight} x edge loss (L1 of image gradients) INSTEAD of the paper's "
-                     f"VGG-19 perceptual loss (no --vgg19 weights given; a random VGG is not perceptual), "
-                     f"+ {recipe.side_weight} x the same on the 1/8 side output")
-        log.warning("LEDNet: no VGG-19 weights given, so no perceptual loss; using an edge loss "
-                    "(L1 of image gradients, weight %s) in its place", recipe.edge_weight)
+        loss_note = (
+            f"L1 + {recipe.edge_weight} x edge loss (L1 of image gradients) INSTEAD of the paper's "
+            f"VGG-19 perceptual loss (no --vgg19 weights given; a random VGG is not perceptual), "
+            f"+ {recipe.side_weight} x the same on the 1/8 side output"
+        )
+        log.warning(
+            "LEDNet: no VGG-19 weights given, so no perceptual loss; using an edge loss "
+            "(L1 of image gradients, weight %s) in its place",
+            recipe.edge_weight,
+        )
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
@@ -259,16 +296,39 @@ def train_lednet(
     def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
         return lednet_loss(net, batch, recipe=recipe, perceptual=perceptual)
 
-    config = LoopConfig(iters=recipe.iters, checkpoint_every=checkpoint_every, log_every=log_every,
-                        validate_every=recipe.validate_every, grad_clip=recipe.grad_clip, device=device,
-                        threads=recipe.threads, cpu_bf16=recipe.cpu_bf16)
+    config = LoopConfig(
+        iters=recipe.iters,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        validate_every=recipe.validate_every,
+        grad_clip=recipe.grad_clip,
+        device=device,
+        threads=recipe.threads,
+        cpu_bf16=recipe.cpu_bf16,
+    )
     started = time.perf_counter()
     result = fit(
-        model, loss_fn, pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed), config,
-        out_dir=out_dir, model_name="lednet",
+        model,
+        loss_fn,
+        pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed),
+        config,
+        out_dir=out_dir,
+        model_name="lednet",
         make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas),
         make_scheduler=cosine_schedule(recipe.iters, warmup=recipe.warmup, min_ratio=recipe.lr_min_ratio),
-        validate=validate, run={"recipe": recipe_dict(recipe), "data": str(data)}, resume=resume, on_log=on_log,
+        validate=validate,
+        run={"recipe": recipe_dict(recipe), "data": str(data)},
+        resume=resume,
+        on_log=on_log,
     )
-    return finish_run(model, result, out_dir, model_name="lednet", recipe=recipe, data=described,
-                      seconds=time.perf_counter() - started, device=device, extra={"loss": loss_note})
+    return finish_run(
+        model,
+        result,
+        out_dir,
+        model_name="lednet",
+        recipe=recipe,
+        data=described,
+        seconds=time.perf_counter() - started,
+        device=device,
+        extra={"loss": loss_note},
+    )

@@ -157,9 +157,7 @@ class SeededBatches:
 # --------------------------------------------------------------------------- schedules
 
 
-def cosine_schedule(
-    iters: int, *, warmup: int = 0, min_ratio: float = 0.0
-) -> Callable[[Optimizer], LRScheduler]:
+def cosine_schedule(iters: int, *, warmup: int = 0, min_ratio: float = 0.0) -> Callable[[Optimizer], LRScheduler]:
     """Factory for linear warm-up then cosine decay to ``min_ratio * lr`` at ``iters``."""
 
     def factor(step: int) -> float:
@@ -226,7 +224,10 @@ def git_commit(path: Path | str | None = None) -> str | None:
     try:
         done = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -485,8 +486,9 @@ def _amp_dtype(device: torch.device, amp: bool, cpu_bf16: bool = False) -> torch
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def _train_step(state: TrainState, loss_fn: LossFn, batch: Batch, config: LoopConfig,
-                amp_dtype: torch.dtype | None) -> dict[str, float]:
+def _train_step(
+    state: TrainState, loss_fn: LossFn, batch: Batch, config: LoopConfig, amp_dtype: torch.dtype | None
+) -> dict[str, float]:
     """One optimiser step; returns the loss terms as floats."""
     device_type = torch.device(config.device).type
     with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -507,8 +509,13 @@ def _train_step(state: TrainState, loss_fn: LossFn, batch: Batch, config: LoopCo
     return values
 
 
-def _validate(state: TrainState, validate: Callable[[nn.Module], Mapping[str, float]],
-              config: LoopConfig, best_path: Path, model_name: str) -> dict[str, Any]:
+def _validate(
+    state: TrainState,
+    validate: Callable[[nn.Module], Mapping[str, float]],
+    config: LoopConfig,
+    best_path: Path,
+    model_name: str,
+) -> dict[str, Any]:
     state.model.eval()
     with torch.no_grad():
         metrics = {k: float(v) for k, v in validate(state.model).items()}
@@ -566,7 +573,9 @@ def fit(
     optimizer = make_optimizer(model.parameters())
     amp_dtype = _amp_dtype(device, config.amp, config.cpu_bf16)
     state = TrainState(
-        model, optimizer, make_scheduler(optimizer) if make_scheduler else None,
+        model,
+        optimizer,
+        make_scheduler(optimizer) if make_scheduler else None,
         torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16),
     )
     if checkpoint.exists() and not resume:
@@ -592,9 +601,17 @@ def fit(
                     rate = (step - start_step) / max(elapsed, 1e-9)
                     state.last_train = {k: v / state.window_steps for k, v in state.window.items()}
                     state.window, state.window_steps = {}, 0
-                    emit({"event": "train", "step": step, **state.last_train,
-                          "lr": optimizer.param_groups[0]["lr"], "it_per_s": rate,
-                          "eta_s": (config.iters - step) / max(rate, 1e-9), "elapsed_s": elapsed})
+                    emit(
+                        {
+                            "event": "train",
+                            "step": step,
+                            **state.last_train,
+                            "lr": optimizer.param_groups[0]["lr"],
+                            "it_per_s": rate,
+                            "eta_s": (config.iters - step) / max(rate, 1e-9),
+                            "elapsed_s": elapsed,
+                        }
+                    )
                 if validate is not None and _due(step, config.validate_every, config.iters):
                     emit(_validate(state, validate, config, out_dir / BEST_FILE, model_name))
                 if _due(step, config.checkpoint_every, config.iters):

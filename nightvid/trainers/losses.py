@@ -6,7 +6,6 @@ or ``"sum"`` reduction) or the unreduced per-element tensor (``"none"``).
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

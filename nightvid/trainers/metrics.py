@@ -52,9 +52,7 @@ def _gaussian_taps(size: int, sigma: float) -> Tensor:
     return g / g.sum()
 
 
-def ssim(
-    pred: Tensor, target: Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5
-) -> Tensor:
+def ssim(pred: Tensor, target: Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5) -> Tensor:
     """Structural similarity per image (mean over the SSIM map and the channels).
 
     Shape:
@@ -88,9 +86,7 @@ def ssim(
     return ssim_map.flatten(1).mean(dim=1)
 
 
-def evaluate(
-    enhance: Callable[[Tensor], Tensor], pairs: Iterable[tuple[Tensor, Tensor]]
-) -> dict[str, float]:
+def evaluate(enhance: Callable[[Tensor], Tensor], pairs: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
     """Mean PSNR and SSIM of ``enhance(low)`` against ``high`` over all images of ``pairs``.
 
     ``pairs`` yields ``(low, high)`` batches ``(B, 3, H, W)`` in [0, 1]; ``enhance`` must

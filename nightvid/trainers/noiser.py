@@ -109,30 +109,42 @@ def train_noiser(
         return noiser_loss(net, noise, tv_weight=recipe.tv_weight)
 
     config = LoopConfig(
-        iters=recipe.iters, checkpoint_every=checkpoint_every, log_every=log_every,
-        device=device, threads=recipe.threads,
+        iters=recipe.iters,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        device=device,
+        threads=recipe.threads,
     )
     started = time.perf_counter()
     result = fit(
-        model, loss_fn, SeededBatches(draw, recipe.seed), config,
-        out_dir=out_dir, model_name="noiser",
+        model,
+        loss_fn,
+        SeededBatches(draw, recipe.seed),
+        config,
+        out_dir=out_dir,
+        model_name="noiser",
         make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas),
-        run=asdict(recipe), resume=resume, on_log=on_log,
+        run=asdict(recipe),
+        resume=resume,
+        on_log=on_log,
     )
     weights = save_weights(model, out_dir / WEIGHTS_FILE, model_name="noiser")
-    write_model_card(out_dir / CARD_FILE, {
-        "model": "noiser",
-        "weights": WEIGHTS_FILE,
-        "recipe": asdict(recipe),
-        "seed": recipe.seed,
-        "iterations": result.steps,
-        "data": f"Gaussian noise N(0, {recipe.sigma}) clamped to [-{recipe.clamp}, {recipe.clamp}]; no images",
-        "final_loss": result.final.get("loss"),
-        "final": result.final,
-        "metrics": {},
-        "params": nets.param_count(model),
-        "train_seconds": round(time.perf_counter() - started, 2),
-        "device": device,
-    })
+    write_model_card(
+        out_dir / CARD_FILE,
+        {
+            "model": "noiser",
+            "weights": WEIGHTS_FILE,
+            "recipe": asdict(recipe),
+            "seed": recipe.seed,
+            "iterations": result.steps,
+            "data": f"Gaussian noise N(0, {recipe.sigma}) clamped to [-{recipe.clamp}, {recipe.clamp}]; no images",
+            "final_loss": result.final.get("loss"),
+            "final": result.final,
+            "metrics": {},
+            "params": nets.param_count(model),
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "device": device,
+        },
+    )
     log.info("NoiSER trained for %d steps, final loss %s: %s", result.steps, result.final.get("loss"), weights)
     return weights

@@ -39,8 +39,9 @@ def perceptual_loss(vgg: VGG19Features, pred: Tensor, target: Tensor, layers: Ma
 class PerceptualLoss(nn.Module):
     """:func:`perceptual_loss` with a frozen VGG-19 from ``weights`` (torchvision layout), times ``loss_weight``."""
 
-    def __init__(self, weights: Path | str, *, layers: Mapping[str, float] = LEDNET_LAYERS,
-                 loss_weight: float = 1.0) -> None:
+    def __init__(
+        self, weights: Path | str, *, layers: Mapping[str, float] = LEDNET_LAYERS, loss_weight: float = 1.0
+    ) -> None:
         super().__init__()
         self.vgg = freeze(vgg19_features(weights=weights))
         self.layers, self.loss_weight = dict(layers), loss_weight

@@ -57,8 +57,9 @@ def make_recipe(name: str, *, preset: str = "cpu", **overrides: Any) -> Any:
     if name == "kind":
         staged = {k: given.pop(k) for k in ("iters", "batch", "patch", "lr") if k in given}
         if staged:
-            given.update({stage: replace(getattr(recipe, stage), **staged)
-                          for stage in ("decom", "adjust", "restoration")})
+            given.update(
+                {stage: replace(getattr(recipe, stage), **staged) for stage in ("decom", "adjust", "restoration")}
+            )
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(given) - known)
     if unknown:
@@ -149,8 +150,14 @@ def progress_step(recipe: Any, record: dict[str, Any]) -> int:
 
 
 def train(
-    name: str, recipe: Any, data: Path | str, out_dir: Path | str, *, resume: bool = False,
-    device: str = "cpu", on_log: Callable[[dict[str, Any]], None] | None = None,
+    name: str,
+    recipe: Any,
+    data: Path | str,
+    out_dir: Path | str,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
     """Run the named recipe; returns the best weights' path (``out_dir/best.safetensors``)."""
     if name == "kind":

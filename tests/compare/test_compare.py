@@ -28,16 +28,34 @@ def _sheet_size(rows: int, columns: int, cell: tuple[int, int]) -> tuple[int, in
 def test_compare_a_clip_writes_the_sheet_and_json(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "night.mp4", frames=30, size=(96, 64), rate=10)
     sheet = tmp_path / "sheet.png"
-    result = runner.invoke(app, ["compare", str(clip), "--models", "noiser", "--baselines", "gain,gamma",
-                                 "--frames", "3", "--out", str(sheet), "--json", "--flicker-frames", "5",
-                                 "--backend", "eager"])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(clip),
+            "--models",
+            "noiser",
+            "--baselines",
+            "gain,gamma",
+            "--frames",
+            "3",
+            "--out",
+            str(sheet),
+            "--json",
+            "--flicker-frames",
+            "5",
+            "--backend",
+            "eager",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert [f["label"] for f in report["frames"]] == ["0.50 s", "1.50 s", "2.50 s"]
     assert list(report["methods"]) == ["input", "gain", "gamma", "noiser"]
     for row in report["methods"].values():
-        assert {"mean_luma", "clipped", "colourfulness", "colour_vs_gain", "noise", "border_excess",
-                "flicker"} <= set(row)
+        assert {"mean_luma", "clipped", "colourfulness", "colour_vs_gain", "noise", "border_excess", "flicker"} <= set(
+            row
+        )
         assert len(row["frames"]) == 3 and row["flicker"] is not None
     assert report["methods"]["noiser"]["mean_luma"] > 2 * report["methods"]["input"]["mean_luma"]
     image = cv2.imread(str(sheet))
@@ -46,8 +64,23 @@ def test_compare_a_clip_writes_the_sheet_and_json(tmp_path: Path) -> None:
 
 def test_compare_at_given_times_and_the_table(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "night.mp4", frames=30, size=(64, 48), rate=10)
-    result = runner.invoke(app, ["compare", str(clip), "--models", "", "--baselines", "gain", "--at", "0.35,2.0",
-                                 "--out", str(tmp_path / "s.png"), "--flicker-frames", "0"])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(clip),
+            "--models",
+            "",
+            "--baselines",
+            "gain",
+            "--at",
+            "0.35,2.0",
+            "--out",
+            str(tmp_path / "s.png"),
+            "--flicker-frames",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "gain" in result.stdout and "border" in result.stdout
 
@@ -96,9 +129,26 @@ def test_side_by_side_clip_keeps_every_frame_and_its_time(tmp_path: Path) -> Non
 
     clip = make_clip(tmp_path / "night.mp4", frames=12, size=(64, 48), rate=10)
     video = tmp_path / "sbs.mp4"
-    result = runner.invoke(app, ["compare", str(clip), "--models", "", "--baselines", "gain", "--frames", "1",
-                                 "--out", str(tmp_path / "s.png"), "--video", str(video), "--json",
-                                 "--flicker-frames", "0"])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(clip),
+            "--models",
+            "",
+            "--baselines",
+            "gain",
+            "--frames",
+            "1",
+            "--out",
+            str(tmp_path / "s.png"),
+            "--video",
+            str(video),
+            "--json",
+            "--flicker-frames",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["side_by_side"]["columns"] == ["input", "gain"]
     source, made = read_video(clip), read_video(video)
@@ -106,11 +156,31 @@ def test_side_by_side_clip_keeps_every_frame_and_its_time(tmp_path: Path) -> Non
     assert made["seconds"] == pytest.approx([s - source["seconds"][0] for s in source["seconds"]], abs=1e-3)
     assert made["width"] == 2 * 64 + 4 and made["audio"] == []
     assert not list(tmp_path.glob(".*partial*"))
-    short = runner.invoke(app, ["compare", str(clip), "--models", "", "--baselines", "", "--frames", "1",
-                                "--out", str(tmp_path / "t.png"), "--video", str(tmp_path / "short.mp4"),
-                                "--video-seconds", "0.45", "--flicker-frames", "0"])
+    short = runner.invoke(
+        app,
+        [
+            "compare",
+            str(clip),
+            "--models",
+            "",
+            "--baselines",
+            "",
+            "--frames",
+            "1",
+            "--out",
+            str(tmp_path / "t.png"),
+            "--video",
+            str(tmp_path / "short.mp4"),
+            "--video-seconds",
+            "0.45",
+            "--flicker-frames",
+            "0",
+        ],
+    )
     assert short.exit_code == 0, short.output
     assert read_video(tmp_path / "short.mp4")["frames"] == 5
-    bad = runner.invoke(app, ["compare", str(clip), "--models", "", "--out", str(tmp_path / "u.png"),
-                              "--video", str(tmp_path / "clip.gif")])
+    bad = runner.invoke(
+        app,
+        ["compare", str(clip), "--models", "", "--out", str(tmp_path / "u.png"), "--video", str(tmp_path / "clip.gif")],
+    )
     assert bad.exit_code == 1 and "--video" in bad.output

@@ -23,8 +23,10 @@ NETS = nets.list_nets()
 #: in-process torch.compile of the bigger nets as long): run with NIGHTVID_SLOW_TESTS=1.
 #: The default run still exports every net (ONNX, and the TensorRT export step) and
 #: compiles noiser and the denoiser with AOTInductor.
-slow = pytest.mark.skipif(os.environ.get("NIGHTVID_SLOW_TESTS") != "1",
-                          reason="compiles for minutes on 2 cores; set NIGHTVID_SLOW_TESTS=1 to run")
+slow = pytest.mark.skipif(
+    os.environ.get("NIGHTVID_SLOW_TESTS") != "1",
+    reason="compiles for minutes on 2 cores; set NIGHTVID_SLOW_TESTS=1 to run",
+)
 
 
 def reference(name: str) -> nets.Enhancer:
@@ -46,9 +48,15 @@ def engine_for(engine_cache: Path) -> Callable[..., Engine]:
         key = (name, backend, precision)
         if key not in built:
             torch.manual_seed(0)  # the same random weights as reference(name)
-            built[key] = create_engine(name, weights=None, backend=backend, device="cpu",
-                                       precision=precision, shape_range=TEST_RANGE,
-                                       cache_dir=engine_cache)
+            built[key] = create_engine(
+                name,
+                weights=None,
+                backend=backend,
+                device="cpu",
+                precision=precision,
+                shape_range=TEST_RANGE,
+                cache_dir=engine_cache,
+            )
         return built[key]
 
     return get

@@ -51,22 +51,39 @@ class FakeBackend:
 def meta() -> dict:
     torch.manual_seed(0)
     enhancer = nets.build_enhancer("noiser", weights=None)
-    return artifact_meta(net="noiser", enhancer=enhancer, weights="random-init", backend="fake",
-                         backend_version="fake 1.0", device=torch.device("cpu"), precision="fp32",
-                         shape_range=RANGE)
+    return artifact_meta(
+        net="noiser",
+        enhancer=enhancer,
+        weights="random-init",
+        backend="fake",
+        backend_version="fake 1.0",
+        device=torch.device("cpu"),
+        precision="fp32",
+        shape_range=RANGE,
+    )
 
 
 def get(meta: dict, cache: Path, backend: FakeBackend, **kwargs):
-    return load_or_build(meta, cache_dir=cache, suffix=".bin", build=backend.build, load=backend.load,
-                         **kwargs)
+    return load_or_build(meta, cache_dir=cache, suffix=".bin", build=backend.build, load=backend.load, **kwargs)
 
 
 def test_metadata_has_every_field(meta: dict, tmp_path: Path) -> None:
     backend = FakeBackend()
     _, entry = get(meta, tmp_path, backend)
     recorded = json.loads(entry.meta_path.read_text())
-    for field in ("net", "weights_sha256", "backend", "backend_version", "torch_version", "device_name",
-                  "device_capability", "precision", "shape_range", "artifact_sha256", "net_code_sha256"):
+    for field in (
+        "net",
+        "weights_sha256",
+        "backend",
+        "backend_version",
+        "torch_version",
+        "device_name",
+        "device_capability",
+        "precision",
+        "shape_range",
+        "artifact_sha256",
+        "net_code_sha256",
+    ):
         assert recorded[field], field
     assert recorded["shape_range"] == {"min": [1, 32, 32], "opt": [1, 48, 64], "max": [2, 64, 96]}
     assert recorded["torch_version"] == torch.__version__
@@ -91,25 +108,40 @@ def tamper_field(field: str, value):
         data = json.loads(entry.meta_path.read_text())
         data[field] = value
         entry.meta_path.write_text(json.dumps(data))
+
     return tamper
 
 
-@pytest.mark.parametrize("tamper, reason", [
-    (tamper_field("torch_version", "2.0.0"), "torch_version"),  # stale: built by another torch
-    (tamper_field("net", "lednet"), "net is 'lednet'"),  # foreign
-    (tamper_field("weights_sha256", "0" * 64), "weights_sha256"),  # foreign weights
-    (tamper_field("device_capability", "x86_64/AVX2"), "device_capability"),  # foreign machine
-    (tamper_field("shape_range", {"min": [1, 16, 16], "opt": [1, 16, 16], "max": [1, 16, 16]}),
-     "shape_range"),
-    (tamper_field("artifact_sha256", "f" * 64), "sha256"),
-    (lambda e: e.artifact.write_bytes(b"compiled-but-tampered"), "sha256"),  # corrupt bytes
-    (lambda e: e.meta_path.write_text("{not json"), "unreadable metadata"),
-    (lambda e: e.artifact.unlink(), "missing"),
-    (lambda e: e.meta_path.unlink(), "artifact without metadata"),
-], ids=["stale-torch", "foreign-net", "foreign-weights", "foreign-device", "other-range",
-        "hash-field", "artifact-bytes", "bad-json", "no-artifact", "no-metadata"])
-def test_untrusted_entry_is_rebuilt_with_a_message(meta: dict, tmp_path: Path, tamper, reason: str,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "tamper, reason",
+    [
+        (tamper_field("torch_version", "2.0.0"), "torch_version"),  # stale: built by another torch
+        (tamper_field("net", "lednet"), "net is 'lednet'"),  # foreign
+        (tamper_field("weights_sha256", "0" * 64), "weights_sha256"),  # foreign weights
+        (tamper_field("device_capability", "x86_64/AVX2"), "device_capability"),  # foreign machine
+        (tamper_field("shape_range", {"min": [1, 16, 16], "opt": [1, 16, 16], "max": [1, 16, 16]}), "shape_range"),
+        (tamper_field("artifact_sha256", "f" * 64), "sha256"),
+        (lambda e: e.artifact.write_bytes(b"compiled-but-tampered"), "sha256"),  # corrupt bytes
+        (lambda e: e.meta_path.write_text("{not json"), "unreadable metadata"),
+        (lambda e: e.artifact.unlink(), "missing"),
+        (lambda e: e.meta_path.unlink(), "artifact without metadata"),
+    ],
+    ids=[
+        "stale-torch",
+        "foreign-net",
+        "foreign-weights",
+        "foreign-device",
+        "other-range",
+        "hash-field",
+        "artifact-bytes",
+        "bad-json",
+        "no-artifact",
+        "no-metadata",
+    ],
+)
+def test_untrusted_entry_is_rebuilt_with_a_message(
+    meta: dict, tmp_path: Path, tamper, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
     backend = FakeBackend()
     _, entry = get(meta, tmp_path, backend)
     tamper(entry)
@@ -122,8 +154,7 @@ def test_untrusted_entry_is_rebuilt_with_a_message(meta: dict, tmp_path: Path, t
     assert not third.built
 
 
-def test_artifact_that_fails_to_load_is_rebuilt(meta: dict, tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_artifact_that_fails_to_load_is_rebuilt(meta: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     bad = FakeBackend(payload=b"garbage")  # records a valid hash of bytes that do not load
     with pytest.raises(NightvidError, match="does not load"):
         get(meta, tmp_path, bad)

@@ -20,13 +20,20 @@ from tests.engines.conftest import NETS, SIZES, TEST_RANGE, reference, slow
 
 ARTIFACT_BACKENDS = ["inductor", "onnx"]
 #: Every (backend, net) pair available here; the minutes-long builds are marked slow.
-HEAVY = {("inductor", "kind"), ("inductor", "lednet"), ("inductor-jit", "denoiser"), ("inductor-jit", "kind"),
-         ("inductor-jit", "lednet")}
+HEAVY = {
+    ("inductor", "kind"),
+    ("inductor", "lednet"),
+    ("inductor-jit", "denoiser"),
+    ("inductor-jit", "kind"),
+    ("inductor-jit", "lednet"),
+}
 # LEDNet's AOTInductor build alone takes about 5 min on 2 loaded cores: past the suite's
 # 300 s per-test timeout, hence a longer one for the slow builds.
-PAIRS = [pytest.param(b, n, marks=[slow, pytest.mark.timeout(1500)] if (b, n) in HEAVY else [],
-                      id=f"{b}-{n}")
-         for b in [*ARTIFACT_BACKENDS, "inductor-jit"] for n in NETS]
+PAIRS = [
+    pytest.param(b, n, marks=[slow, pytest.mark.timeout(1500)] if (b, n) in HEAVY else [], id=f"{b}-{n}")
+    for b in [*ARTIFACT_BACKENDS, "inductor-jit"]
+    for n in NETS
+]
 CACHED_PAIRS = [p for p in PAIRS if p.values[0] in ARTIFACT_BACKENDS]
 
 
@@ -51,8 +58,7 @@ def test_fp32_matches_eager(engine_for, backend: str, name: str, size: tuple[int
 def test_eager_channels_last_matches_contiguous() -> None:
     # channels_last is what the eager engine uses on CUDA; the same arithmetic on CPU.
     torch.manual_seed(0)
-    engine = build_eager(nets.build_enhancer("denoiser", weights=None), device=torch.device("cpu"),
-                         channels_last=True)
+    engine = build_eager(nets.build_enhancer("denoiser", weights=None), device=torch.device("cpu"), channels_last=True)
     x = batch(SIZES[0])
     with torch.no_grad():
         assert (engine(x) - reference("denoiser")(x)).abs().max().item() <= 1e-4
@@ -74,17 +80,26 @@ def test_bf16_inductor_matches_eager_bf16(engine_for, name: str) -> None:
 
 def test_onnx_refuses_half_on_cpu(engine_cache: Path) -> None:
     with pytest.raises(NightvidError, match="fp32 only"):
-        create_engine("noiser", weights=None, backend="onnx", device="cpu", precision="bf16",
-                      shape_range=TEST_RANGE, cache_dir=engine_cache)
+        create_engine(
+            "noiser",
+            weights=None,
+            backend="onnx",
+            device="cpu",
+            precision="bf16",
+            shape_range=TEST_RANGE,
+            cache_dir=engine_cache,
+        )
 
 
 @pytest.mark.parametrize("backend, name", CACHED_PAIRS)
-def test_second_create_loads_from_cache_fast(engine_for, engine_cache: Path, backend: str, name: str,
-                                             record_property) -> None:
+def test_second_create_loads_from_cache_fast(
+    engine_for, engine_cache: Path, backend: str, name: str, record_property
+) -> None:
     first = engine_for(name, backend)
     torch.manual_seed(0)
-    again = create_engine(name, weights=None, backend=backend, device="cpu", shape_range=TEST_RANGE,
-                          cache_dir=engine_cache)
+    again = create_engine(
+        name, weights=None, backend=backend, device="cpu", shape_range=TEST_RANGE, cache_dir=engine_cache
+    )
     assert again.details["cache"] == "hit" and again.artifact == first.artifact
     load_s = float(again.details["load_s"])
     record_property("load_s", load_s)
@@ -98,8 +113,9 @@ def test_second_create_loads_from_cache_fast(engine_for, engine_cache: Path, bac
 def test_stale_and_corrupt_real_artifacts_are_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     def make():
         torch.manual_seed(0)
-        return create_engine("noiser", weights=None, backend="onnx", device="cpu",
-                             shape_range=TEST_RANGE, cache_dir=tmp_path)
+        return create_engine(
+            "noiser", weights=None, backend="onnx", device="cpu", shape_range=TEST_RANGE, cache_dir=tmp_path
+        )
 
     first = make()
     meta_path = first.artifact.with_suffix(".json")
@@ -129,12 +145,14 @@ def test_out_of_range_is_a_clear_error(engine_for, shape: tuple[int, ...]) -> No
         engine(torch.rand(*shape))
 
 
-def test_out_of_range_falls_back_to_eager_under_auto(engine_cache: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_out_of_range_falls_back_to_eager_under_auto(
+    engine_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setitem(engines.AUTO_CPU, "noiser", ("onnx", "eager"))
     torch.manual_seed(0)
-    engine = create_engine("noiser", weights=None, backend="auto", device="cpu", shape_range=TEST_RANGE,
-                           cache_dir=engine_cache)
+    engine = create_engine(
+        "noiser", weights=None, backend="auto", device="cpu", shape_range=TEST_RANGE, cache_dir=engine_cache
+    )
     assert engine.backend == "onnx"
     x = torch.rand(1, 3, 80, 120)
     with caplog.at_level(logging.WARNING, logger="nightvid.engines"):

@@ -17,13 +17,16 @@ def test_parse_and_describe() -> None:
     assert ShapeRange.parse("2x64x64") == ShapeRange((2, 64, 64), (2, 64, 64), (2, 64, 64))
 
 
-@pytest.mark.parametrize("args, message", [
-    (("1x360",), "expected BxHxW"),
-    (("2x64x64", "1x64x64"), "min <= opt <= max"),
-    (("1x64x64", "1x64x64", "1x32x64"), "min <= opt <= max"),
-    (("1x8x64",), "16 or more"),
-    (("0x64x64",), "min <= opt <= max"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("1x360",), "expected BxHxW"),
+        (("2x64x64", "1x64x64"), "min <= opt <= max"),
+        (("1x64x64", "1x64x64", "1x32x64"), "min <= opt <= max"),
+        (("1x8x64",), "16 or more"),
+        (("0x64x64",), "min <= opt <= max"),
+    ],
+)
 def test_bad_ranges_are_named(args: tuple[str, ...], message: str) -> None:
     with pytest.raises(NightvidError, match=message):
         ShapeRange.parse(*args)
@@ -53,6 +56,7 @@ def test_override_keeps_the_rest_and_clamps_opt() -> None:
     r = DEFAULT_RANGE.override(max="2x480x640")
     assert r.min == DEFAULT_RANGE.min and r.max == (2, 480, 640) and r.opt == (1, 480, 640)
     assert DEFAULT_RANGE.override("1x64x64", "2x128x128", "4x256x256") == ShapeRange(
-        (1, 64, 64), (2, 128, 128), (4, 256, 256))
+        (1, 64, 64), (2, 128, 128), (4, 256, 256)
+    )
     with pytest.raises(NightvidError, match="min <= opt <= max"):
         DEFAULT_RANGE.override(min="1x720x1280", max="1x360x640")

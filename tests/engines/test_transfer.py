@@ -56,7 +56,7 @@ def test_cuda_pinned_path_matches_cpu_with_batches_in_flight(dtype) -> None:
     # Submit every batch before taking any result: slots are reused while earlier
     # results are still unread, which must not overwrite them.
     pending = [engine.submit(b) for b in batches]
-    for frames, p in zip(batches, pending):
+    for frames, p in zip(batches, pending, strict=False):
         cpu = create_engine("noiser", backend="eager", device="cpu").enhance_frames(np.stack(frames))
         out = p.result()
         assert out.dtype == dtype

@@ -34,7 +34,7 @@ def test_two_workers_really_run_two_batches_at_once() -> None:
     batches = [(f[None], i) for i, f in enumerate(frames(4))]
     out = list(engine.enhance_batches(batches))
     assert [tag for _, tag in out] == [0, 1, 2, 3]
-    assert all(np.array_equal(got, b) for (got, _), (b, _) in zip(out, batches))
+    assert all(np.array_equal(got, b) for (got, _), (b, _) in zip(out, batches, strict=False))
     assert len(threads) == 2 and all(t.startswith("nightvid-infer") for t in threads)
 
 
@@ -62,16 +62,18 @@ def test_a_failing_batch_raises_from_result() -> None:
 
 def test_onnx_workers_match_one_session(engine_cache: Path) -> None:
     torch.manual_seed(0)
-    one = create_engine("noiser", weights=None, backend="onnx", device="cpu", shape_range=TEST_RANGE,
-                        cache_dir=engine_cache, workers=1)
+    one = create_engine(
+        "noiser", weights=None, backend="onnx", device="cpu", shape_range=TEST_RANGE, cache_dir=engine_cache, workers=1
+    )
     torch.manual_seed(0)
-    two = create_engine("noiser", weights=None, backend="onnx", device="cpu", shape_range=TEST_RANGE,
-                        cache_dir=engine_cache, workers=2)
+    two = create_engine(
+        "noiser", weights=None, backend="onnx", device="cpu", shape_range=TEST_RANGE, cache_dir=engine_cache, workers=2
+    )
     assert (one.workers, two.workers, two.ahead) == (1, 2, 1)
     clip = frames(5)
     expected = [one.enhance_frames(f[None]) for f in clip]
     got = [out for out, _ in two.enhance_batches((f[None], None) for f in clip)]
-    for a, b in zip(expected, got):
+    for a, b in zip(expected, got, strict=False):
         np.testing.assert_array_equal(a, b)
 
 
@@ -79,8 +81,7 @@ def test_workers_only_where_a_backend_can_split_threads(engine_cache: Path) -> N
     with pytest.raises(NightvidError, match="only the onnx backend on the CPU"):
         create_engine("noiser", weights=None, backend="eager", workers=2)
     with pytest.raises(NightvidError, match="at least 1"):
-        create_engine("noiser", weights=None, backend="onnx", workers=0, cache_dir=engine_cache,
-                      shape_range=TEST_RANGE)
+        create_engine("noiser", weights=None, backend="onnx", workers=0, cache_dir=engine_cache, shape_range=TEST_RANGE)
     assert create_engine("noiser", weights=None, backend="eager", workers=None).workers == 1
 
 

@@ -50,7 +50,8 @@ def test_enhance_runs_a_chain_end_to_end(tmp_path) -> None:
 
     clip = make_clip(tmp_path / "in.mp4", frames=4, size=(48, 32))
     out = tmp_path / "out.mp4"
-    result = CliRunner().invoke(app, ["enhance", str(clip), str(out), "--model", "noiser+denoiser",
-                                      "--backend", "eager", "--quiet"])
+    result = CliRunner().invoke(
+        app, ["enhance", str(clip), str(out), "--model", "noiser+denoiser", "--backend", "eager", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert read_video(out)["frames"] == 4

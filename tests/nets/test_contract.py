@@ -64,8 +64,9 @@ def test_bfloat16_on_cpu(enhancer: nets.Enhancer) -> None:
 
 def test_export_dynamic_shapes_matches_eager(enhancer: nets.Enhancer) -> None:
     example = torch.rand(2, 3, 64, 96)
-    dims = {"x": {0: Dim("batch", min=1, max=16), 2: Dim("height", min=16, max=2160),
-                  3: Dim("width", min=16, max=3840)}}
+    dims = {
+        "x": {0: Dim("batch", min=1, max=16), 2: Dim("height", min=16, max=2160), 3: Dim("width", min=16, max=3840)}
+    }
     program = torch.export.export(enhancer, (example,), dynamic_shapes=dims)
     for shape in [(1, 3, 37, 53), (3, 3, 64, 48)]:
         x = torch.rand(*shape)
@@ -78,7 +79,10 @@ def test_onnx_export(enhancer: nets.Enhancer, tmp_path) -> None:
     example = torch.rand(1, 3, 64, 96)
     path = tmp_path / "net.onnx"
     torch.onnx.export(
-        enhancer, (example,), str(path), dynamo=True,
+        enhancer,
+        (example,),
+        str(path),
+        dynamo=True,
         dynamic_shapes={"x": {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}},
     )
     assert path.stat().st_size > 0

@@ -120,11 +120,10 @@ def test_registry_sets_how_much_colour_each_net_takes_from_the_input() -> None:
 
 
 def test_kind_pads_by_replication_so_its_result_has_no_bright_ring() -> None:
-    from nightvid.compare.figures import border_excess
-
     import av
 
     import nightvid
+    from nightvid.compare.figures import border_excess
 
     with av.open(str(Path(nightvid.__file__).parent / "assets" / "night-demo.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24")  # a real night frame

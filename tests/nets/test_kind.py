@@ -80,7 +80,7 @@ def _reference_restoration(net: RestorationNet, r: torch.Tensor, i: torch.Tensor
     for level, block in enumerate(net.down):
         x = block(x if level == 0 else F.max_pool2d(x, 2, ceil_mode=True))
         skips.append(x)
-    for up, block, skip in zip(net.ups, net.up_convs, reversed(skips[:-1])):
+    for up, block, skip in zip(net.ups, net.up_convs, reversed(skips[:-1]), strict=False):
         x = block(torch.cat([up(x)[..., : skip.shape[-2], : skip.shape[-1]], skip], dim=1))
     return torch.sigmoid(net.out(x))
 

@@ -11,9 +11,9 @@ from nightvid.nets import param_count
 from nightvid.nets.vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    VGG16,
     HighLevelNet,
     TinyClassifier,
-    VGG16,
     VGG19Features,
     freeze,
     read_state_dict,

@@ -26,8 +26,10 @@ def decode_rgb(path: Path, matrix: int, colour_range: int) -> np.ndarray:
     """Decode with an explicitly given matrix/range (not the file's tags) to compare pixels."""
     sws = {1: 1, 6: 5}[matrix]
     with av.open(str(path)) as inp:
-        frames = [f.reformat(format="rgb24", src_colorspace=sws, src_color_range=colour_range,
-                             dst_color_range=2).to_ndarray() for f in inp.decode(video=0)]
+        frames = [
+            f.reformat(format="rgb24", src_colorspace=sws, src_color_range=colour_range, dst_color_range=2).to_ndarray()
+            for f in inp.decode(video=0)
+        ]
     return np.stack(frames).astype(np.int16)
 
 
@@ -40,12 +42,23 @@ def tags(path: Path) -> tuple[int, int, int, int]:
 @pytest.mark.parametrize("case", CASES)
 def test_identity_path_keeps_colour_and_tags(case: str, tmp_path: Path) -> None:
     colour = CASES[case]
-    src = make_clip(tmp_path / "in.mp4", frames=3, size=(128, 64), audio=False,
-                    content=colour_bars, colour=colour, pix_fmt="yuv444p", options={"qp": "0"})
+    src = make_clip(
+        tmp_path / "in.mp4",
+        frames=3,
+        size=(128, 64),
+        audio=False,
+        content=colour_bars,
+        colour=colour,
+        pix_fmt="yuv444p",
+        options={"qp": "0"},
+    )
     out = tmp_path / "out.mp4"
     enhance_video(src, out, IDENTITY, encode=EncodeOptions(crf=0, pix_fmt="yuv444p"))
-    assert tags(out) == tags(src) == (colour["colorspace"], colour["color_primaries"],
-                                     colour["color_trc"], colour["color_range"])
+    assert (
+        tags(out)
+        == tags(src)
+        == (colour["colorspace"], colour["color_primaries"], colour["color_trc"], colour["color_range"])
+    )
     before = decode_rgb(src, colour["colorspace"], colour["color_range"])
     after = decode_rgb(out, colour["colorspace"], colour["color_range"])
     assert np.abs(after - before).mean() < 1.0
@@ -80,9 +93,10 @@ def test_cached_converters_match_a_fresh_reformat_in_two_threads() -> None:
 
     with ThreadPoolExecutor(2) as pool:
         got = list(pool.map(round_trip, images * 3))
-    for image, (planes, rgb) in zip(images * 3, got):
+    for image, (planes, rgb) in zip(images * 3, got, strict=False):
         fresh = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
-            format="yuv420p", src_color_range=RANGE_FULL, dst_colorspace=5, dst_color_range=1)
+            format="yuv420p", src_color_range=RANGE_FULL, dst_colorspace=5, dst_color_range=1
+        )
         np.testing.assert_array_equal(planes, np.concatenate([np.frombuffer(p, np.uint8) for p in fresh.planes]))
         back = fresh.reformat(format="rgb24", src_colorspace=5, src_color_range=1, dst_color_range=RANGE_FULL)
         np.testing.assert_array_equal(rgb, back.to_ndarray())

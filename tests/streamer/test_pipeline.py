@@ -112,7 +112,7 @@ def test_parallel_workers_write_the_same_video_as_one(tmp_path: Path) -> None:
         enhance_video(src, tmp_path / f"out{workers}.mkv", engine, batch=2, encode=lossless)
     one, two = _decoded(tmp_path / "out1.mkv"), _decoded(tmp_path / "out2.mkv")
     assert len(one) == len(two) == 12
-    for (pts_a, a), (pts_b, b) in zip(one, two):
+    for (pts_a, a), (pts_b, b) in zip(one, two, strict=False):
         assert pts_a == pts_b
         np.testing.assert_array_equal(a, b)
 

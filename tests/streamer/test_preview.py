@@ -109,9 +109,9 @@ def test_key_state_machine() -> None:
 
 def test_exposure_is_output_gain_for_plain_nets() -> None:
     engine = identity_engine()
-    assert apply_exposure(engine, 2) == f"gain x{EXPOSURE_STEP ** 2:.2f}"
+    assert apply_exposure(engine, 2) == f"gain x{EXPOSURE_STEP**2:.2f}"
     frame = np.full((1, 4, 4, 3), 100, np.uint8)
-    assert int(engine.enhance_frames(frame)[0, 0, 0, 0]) == round(100 * EXPOSURE_STEP ** 2)
+    assert int(engine.enhance_frames(frame)[0, 0, 0, 0]) == round(100 * EXPOSURE_STEP**2)
     apply_exposure(engine, 0)
     assert engine.gain == 1.0
 
@@ -258,9 +258,14 @@ def test_cli_unreadable_source_exits_1_with_one_line(tmp_path: Path) -> None:
 
 def test_no_display_is_a_clear_error_not_an_abort(clip: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.run([sys.executable, "-m", "nightvid", "preview", "--source", str(clip),
-                           "--backend", "eager"],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nightvid", "preview", "--source", str(clip), "--backend", "eager"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stderr  # an abort would be -6 (SIGABRT)
     assert proc.stderr.startswith("error: no display") and "--serve" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -295,8 +300,7 @@ def test_server_routes_and_clean_shutdown() -> None:
         server.publish(jpeg.tobytes())
         head = stream.read(80)
         assert head.startswith(b"--nightvid-frame\r\nContent-Type: image/jpeg\r\n")
-        press = urllib.request.Request(server.url + "key", data=b"s", method="POST",
-                                       headers={"X-Nightvid-Key": "s"})
+        press = urllib.request.Request(server.url + "key", data=b"s", method="POST", headers={"X-Nightvid-Key": "s"})
         assert urllib.request.urlopen(press, timeout=5).status == 204
         forged = urllib.request.Request(server.url + "key", data=b"q", method="POST")
         with pytest.raises(urllib.error.HTTPError):
@@ -328,10 +332,10 @@ def test_keys_snapshot_record_and_model_switch_in_serve_mode(clip: Path, tmp_pat
                 break
             except urllib.error.HTTPError:
                 time.sleep(0.05)
-        for key, pause in [("+", 0.2), ("s", 0.2), ("m", 0.2), ("-", 0.2), ("r", 1.0), ("r", 0.2),
-                           ("q", 0)]:
-            request = urllib.request.Request(ready.url + "key", data=key.encode(), method="POST",
-                                             headers={"X-Nightvid-Key": key})
+        for key, pause in [("+", 0.2), ("s", 0.2), ("m", 0.2), ("-", 0.2), ("r", 1.0), ("r", 0.2), ("q", 0)]:
+            request = urllib.request.Request(
+                ready.url + "key", data=key.encode(), method="POST", headers={"X-Nightvid-Key": key}
+            )
             urllib.request.urlopen(request, timeout=5).read()
             time.sleep(pause)
 
@@ -339,10 +343,12 @@ def test_keys_snapshot_record_and_model_switch_in_serve_mode(clip: Path, tmp_pat
     presser = threading.Thread(target=press_keys, daemon=True)
     presser.start()
     summary = run_preview(
-        str(clip), models=["noiser", "identity"], make_engine=engines.__getitem__,
-        options=PreviewOptions(serve="127.0.0.1:0", snapshot_dir=tmp_path / "shots", loop=True,
-                               seconds=20),
-        announce=announce)
+        str(clip),
+        models=["noiser", "identity"],
+        make_engine=engines.__getitem__,
+        options=PreviewOptions(serve="127.0.0.1:0", snapshot_dir=tmp_path / "shots", loop=True, seconds=20),
+        announce=announce,
+    )
     presser.join(5)
     assert summary.reason == "quit", messages
     assert "model: identity" in messages
@@ -363,8 +369,14 @@ class Preview:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nightvid", "preview", *args], cwd=ROOT, text=True,
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
+            [sys.executable, "-m", "nightvid", "preview", *args],
+            cwd=ROOT,
+            text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=interruptible,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -408,9 +420,12 @@ def xvfb() -> Iterator[str]:
     if "x11grab" not in av.formats_available:
         pytest.skip("this PyAV's FFmpeg has no x11grab to take screenshots")
     read_fd, write_fd = os.pipe()
-    server = subprocess.Popen([binary, "-displayfd", str(write_fd), "-screen", "0", "800x600x24",
-                               "-nolisten", "tcp", "-wr"], pass_fds=(write_fd,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp", "-wr"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write_fd)
     with os.fdopen(read_fd) as ready:
         number = ready.readline().strip()  # written once the server accepts clients
@@ -427,12 +442,10 @@ def grab_screen(display: str) -> np.ndarray:
         return next(screen.decode(video=0)).to_ndarray(format="rgb24")
 
 
-def test_window_on_xvfb_shows_original_and_brighter_enhanced(xvfb: str, clip: Path,
-                                                             tmp_path: Path) -> None:
+def test_window_on_xvfb_shows_original_and_brighter_enhanced(xvfb: str, clip: Path, tmp_path: Path) -> None:
     env = dict(os.environ, DISPLAY=xvfb)
     env.pop("WAYLAND_DISPLAY", None)
-    preview = Preview("--source", str(clip), "--backend", "eager", "--loop", "--seconds", "40",
-                      env=env)
+    preview = Preview("--source", str(clip), "--backend", "eager", "--loop", "--seconds", "40", env=env)
     try:
         preview.wait_for("preview of ")
         deadline, window = time.monotonic() + 20, None
@@ -440,7 +453,7 @@ def test_window_on_xvfb_shows_original_and_brighter_enhanced(xvfb: str, clip: Pa
             screen = grab_screen(xvfb)
             ys, xs = np.nonzero(screen.min(axis=2) < 250)  # the root window is white (-wr)
             if len(xs) and xs.max() - xs.min() + 1 >= 600:
-                window = screen[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+                window = screen[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
             else:
                 time.sleep(0.2)
         assert window is not None, "no preview window appeared"
@@ -456,8 +469,9 @@ def test_window_on_xvfb_shows_original_and_brighter_enhanced(xvfb: str, clip: Pa
 
 def test_served_page_in_headless_chromium(clip: Path, tmp_path: Path) -> None:
     chromium = need("chromium", "chromium")
-    preview = Preview("--source", str(clip), "--backend", "eager", "--serve", "127.0.0.1:0",
-                      "--loop", "--seconds", "40", "--json")
+    preview = Preview(
+        "--source", str(clip), "--backend", "eager", "--serve", "127.0.0.1:0", "--loop", "--seconds", "40", "--json"
+    )
     try:
         url = preview.wait_for("serving ").split()[1]
         assert url.startswith("http://127.0.0.1:")
@@ -474,11 +488,25 @@ def test_served_page_in_headless_chromium(clip: Path, tmp_path: Path) -> None:
         shot = tmp_path / "chromium.png"
         profile = tmp_path / "profile"
         subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
-             "--window-size=800,400", url],
-            capture_output=True, timeout=60, check=False)
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--screenshot={shot}",
+                "--window-size=800,400",
+                url,
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         page = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)
         assert page.shape[:2] == (400, 800)
         # The <img> is 100% wide: 800 x 300 (the 768 x 288 view scaled), buttons below it.

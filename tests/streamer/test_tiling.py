@@ -12,7 +12,7 @@ from nightvid.streamer.tiling import enhance_tiled, plan_tile, tile_starts
 def test_tile_starts_cover_the_frame_with_equal_tiles() -> None:
     starts = tile_starts(1000, 256, 64)
     assert starts[0] == 0 and starts[-1] == 1000 - 256
-    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:]))
+    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:], strict=False))
     assert tile_starts(200, 256, 64) == [0]
 
 

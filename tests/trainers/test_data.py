@@ -64,8 +64,12 @@ def test_lol_layout_and_split_roles(tmp_path: Path) -> None:
 def test_lol_blur_layout(tmp_path: Path) -> None:
     for split in ("train", "test"):
         for video in ("0001", "0002"):
-            make_pairs(tmp_path / split, [f"{video}/{f:04d}.png" for f in range(2)],
-                       low="low_blur_noise", high="high_sharp_scaled")
+            make_pairs(
+                tmp_path / split,
+                [f"{video}/{f:04d}.png" for f in range(2)],
+                low="low_blur_noise",
+                high="high_sharp_scaled",
+            )
     layout = D.detect_layout(tmp_path, split="eval")
     assert layout.kind == "lol-blur" and layout.low.parent.name == "test"
     pairs = D.find_pairs(tmp_path, split="train")
@@ -118,7 +122,7 @@ def test_pair_batches_are_seeded_epochs(tmp_path: Path) -> None:
     low, high = batches[0]
     assert low.shape == high.shape == (2, 3, 8, 8)
     resumed = next(source.iterate(3))
-    assert all(torch.equal(a, b) for a, b in zip(resumed, batches[3]))
+    assert all(torch.equal(a, b) for a, b in zip(resumed, batches[3], strict=False))
     # One epoch (two batches) visits every pair once.
     order = [D._epoch_order(0, 0, 4)[k].item() for k in range(4)]
     assert sorted(order) == [0, 1, 2, 3]
@@ -133,7 +137,7 @@ def test_synthetic_and_noisy_pairs(tmp_path: Path) -> None:
     pairs = D.held_out(noisy, seed=0)
     assert len(pairs) == 2 and pairs[0][0].shape == (1, 3, 20, 24)
     assert 0.04 < (pairs[0][0] - pairs[0][1]).std().item() < 0.11
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(pairs, D.held_out(noisy, seed=0)))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(pairs, D.held_out(noisy, seed=0), strict=False))
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "pairs" / "SICE").is_dir(), reason="shared SICE data not present")
@@ -163,10 +167,14 @@ def test_fit_on_pairs_with_validation_and_workers(tmp_path: Path) -> None:
     enhancer = nets.build_enhancer("noiser", weights=None).train()
     seen: list[dict] = []
     result = fit(
-        enhancer.net, lambda net, batch: (nets.Enhancer(net)(batch[0]) - batch[1]).abs().mean(),
-        D.pair_batches(train, batch_size=2, seed=0, workers=1), LoopConfig(iters=4, validate_every=2, threads=1),
-        out_dir=tmp_path / "run", model_name="noiser",
-        make_optimizer=lambda p: torch.optim.Adam(p, lr=1e-3), validate=validator(D.held_out(val)),
+        enhancer.net,
+        lambda net, batch: (nets.Enhancer(net)(batch[0]) - batch[1]).abs().mean(),
+        D.pair_batches(train, batch_size=2, seed=0, workers=1),
+        LoopConfig(iters=4, validate_every=2, threads=1),
+        out_dir=tmp_path / "run",
+        model_name="noiser",
+        make_optimizer=lambda p: torch.optim.Adam(p, lr=1e-3),
+        validate=validator(D.held_out(val)),
         on_log=seen.append,
     )
     assert [r["step"] for r in seen if r["event"] == "val"] == [2, 4]

@@ -49,11 +49,18 @@ def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
 def run_fit(out: Path, *, iters: int = 24, resume: bool = False, on_log=None, validate=None, **config):
     model = tiny_net()
     result = fit(
-        model, loss_fn, SeededBatches(draw, seed=3), LoopConfig(iters=iters, log_every=4, threads=1, **config),
-        out_dir=out, model_name="tiny",
+        model,
+        loss_fn,
+        SeededBatches(draw, seed=3),
+        LoopConfig(iters=iters, log_every=4, threads=1, **config),
+        out_dir=out,
+        model_name="tiny",
         make_optimizer=lambda p: torch.optim.Adam(p, lr=3e-3),
         make_scheduler=cosine_schedule(iters, warmup=2),
-        validate=validate, run={"iters": iters}, resume=resume, on_log=on_log,
+        validate=validate,
+        run={"iters": iters},
+        resume=resume,
+        on_log=on_log,
     )
     return model, result
 
@@ -81,11 +88,17 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
         run_fit(tmp_path / "cut", checkpoint_every=8, on_log=kill_after_checkpoint)
     resumed, resumed_result = run_fit(tmp_path / "cut", checkpoint_every=8, resume=True)
 
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=False):
         assert torch.equal(a, b), name
     assert resumed_result.final == whole_result.final
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("it_per_s", "eta_s", "elapsed_s", "path")}
-                        for r in rs if r["event"] in ("train", "val")]
+
+    def strip(rs):
+        return [
+            {k: v for k, v in r.items() if k not in ("it_per_s", "eta_s", "elapsed_s", "path")}
+            for r in rs
+            if r["event"] in ("train", "val")
+        ]
+
     assert strip(records(tmp_path / "cut")) == strip(records(tmp_path / "whole"))
 
 
@@ -102,8 +115,14 @@ def test_existing_run_is_not_overwritten_and_other_runs_are_refused(tmp_path: Pa
 def test_validation_keeps_best_and_grad_clip(tmp_path: Path) -> None:
     scores = iter([1.0, 3.0, 2.0])
     seen: list[dict] = []
-    _, result = run_fit(tmp_path, iters=12, validate=lambda m: {"psnr": next(scores)}, validate_every=4,
-                        grad_clip=0.5, on_log=seen.append)
+    _, result = run_fit(
+        tmp_path,
+        iters=12,
+        validate=lambda m: {"psnr": next(scores)},
+        validate_every=4,
+        grad_clip=0.5,
+        on_log=seen.append,
+    )
     vals = [r for r in seen if r["event"] == "val"]
     assert [v["best"] for v in vals] == [True, True, False]
     assert result.best == 3.0 and result.best_step == 8 and result.metrics == {"psnr": 2.0}
@@ -150,8 +169,8 @@ def test_seeded_batches_workers_match_in_process() -> None:
     pooled = SeededBatches(draw, seed=1, workers=2).iterate(6)
     again = [next(pooled) for _ in range(2)]
     pooled.close()
-    for a, b in zip(first[1:], again):
-        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for a, b in zip(first[1:], again, strict=False):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=False))
     assert not torch.equal(torch.rand(3, generator=step_generator(1, 0)), torch.rand(3, generator=step_generator(1, 1)))
 
 

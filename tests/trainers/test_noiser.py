@@ -75,7 +75,7 @@ def _demo_frames() -> torch.Tensor:
     """Four real night frames of the bundled dashcam clip, (4, 3, H, W) in [0, 1]."""
     container = av.open(str(Path(nightvid.__file__).parent / "assets" / "night-demo.mp4"))
     with container:
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(240), container.decode(video=0))]
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(240), container.decode(video=0), strict=False)]
     picked = np.stack(frames[::60])
     return torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
 
@@ -107,6 +107,8 @@ def test_shipped_weights_are_what_the_default_recipe_trains(tmp_path: Path) -> N
         return
     frames = _demo_frames()
     with torch.no_grad():
-        diff = (nets.build_enhancer("noiser", weights=trained)(frames)
-                - nets.build_enhancer("noiser", weights=shipped)(frames)).abs() * 255
+        diff = (
+            nets.build_enhancer("noiser", weights=trained)(frames)
+            - nets.build_enhancer("noiser", weights=shipped)(frames)
+        ).abs() * 255
     assert diff.mean().item() <= 0.1 and diff.max().item() <= 1.0, (diff.mean().item(), diff.max().item())
