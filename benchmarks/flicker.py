@@ -25,7 +25,7 @@ from nightvid import nets
 from nightvid.engines import create_engine
 from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import iter_frames, open_input
-from nightvid.streamer.stabilize import BrightnessStabilizer, flicker, mean_luma
+from nightvid.streamer.stabilise import BrightnessStabiliser, flicker, mean_luma
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def _frames(container: av.container.InputContainer, frames: int | None, width: i
 
 def measure(model: str, clip: Path, frames: int | None, *, backend: str = "auto", width: int | None = None) -> dict:
     engine = create_engine(model, weights="default", backend=backend, workers=None)
-    stabilize = BrightnessStabilizer()
+    stabilize = BrightnessStabiliser()
     src_l, raw_l, stab_l = [], [], []
     container, _ = open_input(clip)
     with container:
@@ -81,7 +81,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'model':10} {'frames':>6} {'input':>7} {'raw':>7} {'stabilized':>10}  mean luma in->out")
+    print(f"{'model':10} {'frames':>6} {'input':>7} {'raw':>7} {'stabilised':>10}  mean luma in->out")
     for r in rows:
         print(
             f"{r['model']:10} {r['frames']:6d} {r['input_flicker']:7.3f} {r['flicker']:7.3f} "

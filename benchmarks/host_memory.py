@@ -31,7 +31,7 @@ SPECS = ("eager", "inductor", "onnx:1", "onnx:2")
 
 def _child(model: str, specs: list[str], sizes: list[str], frames: int) -> dict[str, list[float]]:
     from nightvid.engines import create_engine
-    from nightvid.streamer.memory import rss_mib
+    from nightvid.memory import rss_mib
 
     rng = np.random.default_rng(0)
     results: dict[str, list[float]] = {}

@@ -15,7 +15,8 @@ from pathlib import Path
 from nightvid.engines import create_engine
 from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import iter_frames, open_input
-from nightvid.streamer.encode import EncodeOptions, VideoWriter
+from nightvid.streamer.encode import VideoWriter
+from nightvid.streamer.encode_options import EncodeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")

@@ -206,7 +206,7 @@ def test_a_pipe_as_input_is_refused_in_one_line(tmp_path: Path) -> None:
 
 
 def test_encoders_get_crf_and_preset_in_their_own_terms() -> None:
-    from nightvid.streamer.encode import EncodeOptions
+    from nightvid.streamer.encode_options import EncodeOptions
 
     assert EncodeOptions(codec="h264_nvenc", crf=20, preset="veryfast").codec_options() == {"cq": "20", "preset": "p2"}
     assert EncodeOptions(codec="hevc_nvenc", crf=28, preset="slow").codec_options() == {"cq": "28", "preset": "p6"}

@@ -31,7 +31,7 @@ def test_train_noiser_writes_weights_card_and_refuses_to_clobber(tmp_path: Path)
     result = runner.invoke(app, ["train", "noiser", "--out", str(out), "--iters", "20", "--quiet"])
     assert result.exit_code == 0, result.output
     weights = Path(result.stdout.strip().splitlines()[-1])
-    assert weights == out / "noiser.safetensors" and weights.is_file()
+    assert weights == out / "best.safetensors" and weights.is_file()
     card = json.loads((out / "model_card.json").read_text())
     assert card["iterations"] == 20 and card["seed"] == 0 and card["torch"]
     net = nets.build("noiser")
@@ -76,22 +76,33 @@ def test_bench_rejects_bad_size() -> None:
     assert result.exit_code == 1 and "size must be" in result.output
 
 
-def test_cli_default_preset_is_the_encoders() -> None:
-    from nightvid import cli
-    from nightvid.streamer.encode import DEFAULT_PRESET, EncodeOptions
+def test_cli_encode_defaults_are_the_encoders() -> None:
+    import inspect
 
-    assert cli.DEFAULT_PRESET == DEFAULT_PRESET == EncodeOptions().preset
+    from nightvid.cli.enhance import enhance
+    from nightvid.cli.measure import bench
+    from nightvid.streamer.encode_options import EncodeOptions
+
+    defaults = EncodeOptions()
+    flags = inspect.signature(enhance).parameters
+    assert [flags[name].default for name in ("codec", "crf", "preset", "pix_fmt")] == [
+        defaults.codec,
+        defaults.crf,
+        defaults.preset,
+        defaults.pix_fmt,
+    ]
+    assert inspect.signature(bench).parameters["preset"].default == defaults.preset
 
 
 def test_bench_specs_name_their_workers() -> None:
-    from nightvid.bench_report import _parse_spec
+    from nightvid.jobs.bench import parse_spec
 
-    assert _parse_spec("noiser", None) == ("noiser", "auto", None)
-    assert _parse_spec("noiser:onnx", 2) == ("noiser", "onnx", 2)
-    assert _parse_spec("kind:onnx:1", 2) == ("kind", "onnx", 1)
+    assert parse_spec("noiser", None) == ("noiser", "auto", None)
+    assert parse_spec("noiser:onnx", 2) == ("noiser", "onnx", 2)
+    assert parse_spec("kind:onnx:1", 2) == ("kind", "onnx", 1)
     for bad in ("noiser:onnx:two", "noiser:onnx:1:2"):
         with pytest.raises(NightvidError, match="MODEL:BACKEND"):
-            _parse_spec(bad, None)
+            parse_spec(bad, None)
 
 
 def test_workers_with_a_backend_that_cannot_split_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nightvid import cli
+from nightvid.cli import app
+from nightvid.cli import enhance as enhance_commands
 from tests.clips import make_clip, read_video
 
 
 def test_bundled_clip_is_a_short_dark_video_with_audio() -> None:
-    clip = cli.DEMO_CLIP
+    clip = enhance_commands.DEMO_CLIP
     assert clip.is_file() and clip.stat().st_size < 2 * 2**20
     info = read_video(clip)
     assert info["frames"] >= 100 and info["audio"]
@@ -20,9 +21,9 @@ def test_bundled_clip_is_a_short_dark_video_with_audio() -> None:
 
 
 def test_demo_writes_the_result_and_prints_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "DEMO_CLIP", make_clip(tmp_path / "clip.mp4", frames=6))
+    monkeypatch.setattr(enhance_commands, "DEMO_CLIP", make_clip(tmp_path / "clip.mp4", frames=6))
     out = tmp_path / "demo.mp4"
-    result = CliRunner().invoke(cli.app, ["demo", str(out), "--quiet"])
+    result = CliRunner().invoke(app, ["demo", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(out.resolve())
     assert read_video(out)["frames"] == 6

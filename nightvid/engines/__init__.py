@@ -2,7 +2,9 @@
 
 ``create_engine`` is the single entry point the streamer, bench and preview use;
 ``compile_engine`` builds (or verifies) a cached artifact without running it
-(``nightvid compile``). Backends:
+(``nightvid compile``); ``engine_factory`` gives callers that switch models while they
+run (the preview's ``m`` key) engines by name. Backends (one row each in
+``backends.BACKEND_SPECS``, which holds every per-backend fact):
 
 - ``eager``: the module as it is (``eager.py``); CPU and CUDA, any shape.
 - ``inductor``: an AOTInductor package ``.pt2`` from the engine cache (``inductor.py``).
@@ -39,29 +41,52 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from nightvid import nets
-from nightvid.engines.base import PRECISIONS, ArtifactBackend, Engine, resolve_device, resolve_dtype
+from nightvid.engines.backends import (
+    BACKEND_DETAILS,
+    BACKEND_HELP,
+    BACKEND_NAMES,
+    BACKEND_SPECS,
+    BACKENDS,
+    COMPILE_BACKEND_HELP,
+    COMPILED_BACKENDS,
+    ArtifactOptions,
+    BackendChoice,
+    BackendSpec,
+    backend_spec,
+    default_range,
+    default_workers,
+)
+from nightvid.engines.base import PRECISIONS, BackendName, Engine, EngineControls, resolve_device, resolve_dtype
 from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, load_or_build
 from nightvid.engines.eager import build_eager
-from nightvid.engines.host_memory import keep_freed_memory
-from nightvid.engines.inductor import InductorBackend, build_torch_compile
-from nightvid.engines.onnxrt import OnnxBackend
-from nightvid.engines.shapes import DEFAULT_RANGE, DEFAULT_TRT_RANGE, ShapeRange
-from nightvid.engines.tensorrt import TensorRTBackend
+from nightvid.engines.shapes import DEFAULT_RANGE, ShapeRange
 from nightvid.errors import NightvidError
+from nightvid.memory import keep_freed_memory
 
 __all__ = [
     "AUTO_CPU",
     "AUTO_CUDA",
     "BACKENDS",
+    "BACKEND_DETAILS",
+    "BACKEND_HELP",
+    "BACKEND_NAMES",
+    "BACKEND_SPECS",
+    "COMPILED_BACKENDS",
+    "COMPILE_BACKEND_HELP",
+    "BackendChoice",
+    "BackendName",
     "CacheEntry",
     "DEFAULT_RANGE",
     "Engine",
+    "EngineControls",
+    "EngineFactory",
     "PRECISIONS",
     "ShapeRange",
     "auto_backend",
@@ -70,18 +95,12 @@ __all__ = [
     "default_cache_dir",
     "default_range",
     "default_workers",
+    "engine_factory",
+    "model_cycle",
     "resolve_device",
 ]
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "eager", "inductor", "inductor-jit", "onnx", "tensorrt")
-#: The backends that write an artifact into the engine cache.
-COMPILED: dict[str, Callable[[], ArtifactBackend]] = {
-    "inductor": InductorBackend,
-    "onnx": OnnxBackend,
-    "tensorrt": TensorRTBackend,
-}
 
 # `auto` on CPU, per net, in order of preference (the first one installed wins).
 # Measured with benchmarks/engines_cpu.py and `nightvid bench` (docs/BENCHMARKS.md,
@@ -105,7 +124,7 @@ COMPILED: dict[str, Callable[[], ArtifactBackend]] = {
 # - lednet: eager, within 5% of every saved artifact, with no build (AOTInductor 221 s)
 #   and a quarter of onnx's memory.
 # inductor-jit is never chosen: it recompiles in every process.
-AUTO_CPU: dict[str, tuple[str, ...]] = {
+AUTO_CPU: dict[str, tuple[BackendName, ...]] = {
     "noiser": ("onnx", "inductor", "eager"),
     "denoiser": ("inductor", "onnx", "eager"),
     "kind": ("onnx", "inductor", "eager"),
@@ -114,36 +133,31 @@ AUTO_CPU: dict[str, tuple[str, ...]] = {
 # `auto` on CUDA: not measured (no GPU on the machines this was written on). TensorRT is
 # the designed fast path; without it eager (fp16/bf16 + channels_last) is the safe
 # choice, since an unmeasured compile would cost minutes for an unknown gain.
-AUTO_CUDA: tuple[str, ...] = ("tensorrt", "eager")
+AUTO_CUDA: tuple[BackendName, ...] = ("tensorrt", "eager")
 
 
-def _available(backend: str, device: torch.device, dtype: torch.dtype) -> bool:
-    if backend == "eager":
+def _available(spec: BackendSpec, device: torch.device, dtype: torch.dtype) -> bool:
+    if spec.artifact is None:
         return True
     try:
-        COMPILED[backend]().check(device, dtype)
+        spec.artifact(ArtifactOptions()).check(device, dtype)
     except NightvidError:
         return False
     return True
 
 
-def _auto_cpu_order(model: str) -> tuple[str, ...]:
+def _auto_cpu_order(model: str) -> tuple[BackendName, ...]:
     """A model's ``AUTO_CPU`` order; a chain's is its first model's, less what another lacks."""
     orders = [AUTO_CPU.get(part, ("eager",)) for part in nets.chain_parts(model)]
     return tuple(b for b in orders[0] if all(b in other for other in orders[1:])) or ("eager",)
 
 
-def auto_backend(model: str, device: torch.device | str | None = None, precision: str = "fp32") -> str:
+def auto_backend(model: str, device: torch.device | str | None = None, precision: str = "fp32") -> BackendName:
     """The backend ``auto`` picks for ``model`` on ``device`` (see ``AUTO_CPU``/``AUTO_CUDA``)."""
     torch_device = resolve_device(device)
     dtype = resolve_dtype(precision)
     order = AUTO_CUDA if torch_device.type == "cuda" else _auto_cpu_order(model)
-    return next(b for b in (*order, "eager") if _available(b, torch_device, dtype))
-
-
-def default_range(backend: str) -> ShapeRange:
-    """The shape range an artifact of ``backend`` is compiled for unless told otherwise."""
-    return DEFAULT_TRT_RANGE if backend == "tensorrt" else DEFAULT_RANGE
+    return next(b for b in (*order, "eager") if _available(BACKEND_SPECS[b], torch_device, dtype))
 
 
 def _weights_label(model: str, weights: Path | str | None) -> str:
@@ -160,29 +174,24 @@ def _build_artifact(
     enhancer: nn.Module,
     *,
     weights: str,
-    backend: str,
+    spec: BackendSpec,
     device: torch.device,
     precision: str,
     shape_range: ShapeRange | None,
     cache_dir: Path | str | None,
     rebuild: bool = False,
-    cuda_graphs: bool = False,
-    workers: int = 1,
+    options: ArtifactOptions | None = None,
 ) -> tuple[Callable[[Tensor], Tensor], CacheEntry, ShapeRange]:
-    if backend == "tensorrt":
-        impl: ArtifactBackend = TensorRTBackend(cuda_graphs=cuda_graphs)
-    elif backend == "onnx":
-        impl = OnnxBackend(workers=workers)
-    else:
-        impl = COMPILED[backend]()
+    assert spec.artifact is not None, f"{spec.name} has no artifact"
+    impl = spec.artifact(options or ArtifactOptions())
     dtype = resolve_dtype(precision)
     impl.check(device, dtype)
-    shape_range = shape_range or default_range(backend)
+    shape_range = shape_range or default_range(spec.name)
     meta = artifact_meta(
         net=model,
         enhancer=enhancer,
         weights=weights,
-        backend=backend,
+        backend=spec.name,
         backend_version=impl.version(),
         device=device,
         precision=precision,
@@ -215,14 +224,16 @@ def compile_engine(
     Returns the entry (artifact path, metadata, build/load seconds). ``rebuild=True``
     builds even when a valid entry exists.
     """
-    if backend not in COMPILED:
-        raise NightvidError(f"backend {backend!r} has no artifact to compile; choose from {', '.join(COMPILED)}")
+    if backend not in COMPILED_BACKENDS:
+        raise NightvidError(
+            f"backend {backend!r} has no artifact to compile; choose from {', '.join(COMPILED_BACKENDS)}"
+        )
     enhancer = nets.build_enhancer(model, weights=weights)
     _, entry, _ = _build_artifact(
         model,
         enhancer,
         weights=_weights_label(model, weights),
-        backend=backend,
+        spec=backend_spec(backend),
         device=resolve_device(device),
         precision=precision,
         shape_range=shape_range,
@@ -232,29 +243,19 @@ def compile_engine(
     return entry
 
 
-def default_workers(backend: str, device: torch.device) -> int:
-    """Batches to run at once (``Engine.workers``): 2 for onnx on a CPU with 2+ threads.
-
-    Only ONNX Runtime keeps its threads per session, so only it can split the cores
-    between frames; two are enough to fill the gaps one leaves (NoiSER at 640x360 on 2
-    cores: inference 32.0 vs 23.4 fps, end to end 27.4 vs 21.7; docs/BENCHMARKS.md), and
-    each more holds another frame's working memory.
-    """
-    return 2 if backend == "onnx" and device.type == "cpu" and torch.get_num_threads() >= 2 else 1
-
-
-def _resolve_workers(workers: int | None, backend: str, device: torch.device, *, asked: str) -> int:
+def _resolve_workers(workers: int | None, spec: BackendSpec, device: torch.device, *, asked: str) -> int:
     if workers is None:
-        return default_workers(backend, device)
+        return default_workers(spec.name, device)
     if workers < 1:
         raise NightvidError(f"workers must be at least 1, got {workers}")
-    if workers > 1 and not (backend == "onnx" and device.type == "cpu"):
+    if workers > 1 and not (spec.multi_worker and device.type == "cpu"):
         if asked == "auto":
-            log.info("backend auto chose %s on %s, which runs one batch at a time", backend, device.type)
+            log.info("backend auto chose %s on %s, which runs one batch at a time", spec.name, device.type)
             return 1
+        multi = " or ".join(name for name, other in BACKEND_SPECS.items() if other.multi_worker)
         raise NightvidError(
-            f"only the onnx backend on the CPU runs several batches at once; "
-            f"use --workers 1 with {backend} on {device.type}"
+            f"only the {multi} backend on the CPU runs several batches at once; "
+            f"use --workers 1 with {spec.name} on {device.type}"
         )
     return workers
 
@@ -302,7 +303,7 @@ def create_engine(
     """Build the engine for ``model`` with ``weights`` ("default" = the shipped file).
 
     ``backend``: one of ``BACKENDS``. ``shape_range``: the batches a compiled engine
-    accepts (default ``DEFAULT_RANGE``; ``DEFAULT_TRT_RANGE`` for tensorrt).
+    accepts (default: the backend's ``BackendSpec.shape_range``).
     ``cache_dir``: the engine cache (default ``default_cache_dir()``).
     ``on_out_of_range``: ``"error"`` or ``"eager"`` (default: ``"eager"`` for ``auto``,
     else ``"error"``); see the module docstring.
@@ -318,7 +319,7 @@ def create_engine(
         raise NightvidError(f"on_out_of_range must be 'error' or 'eager', not {on_out_of_range!r}")
     torch_device = resolve_device(device)
     if torch_device.type == "cpu":
-        keep_freed_memory()  # before the net and any thread allocate (see host_memory)
+        keep_freed_memory()  # before the net and any thread allocate (see nightvid.memory)
         if precision == "fp16":
             log.warning(
                 "fp16 on a CPU is emulated: about 7x slower than fp32 (measured with NoiSER); "
@@ -326,63 +327,106 @@ def create_engine(
             )
     enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure)
     dtype = resolve_dtype(precision)
-    chosen = auto_backend(model, torch_device, precision) if backend == "auto" else backend
+    spec = backend_spec(auto_backend(model, torch_device, precision) if backend == "auto" else backend)
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
+    runners = _resolve_workers(workers, spec, torch_device, asked=backend)
+    described = {"model": model, "precision": precision}
+    if exposure is not None:
+        described["exposure"] = f"{exposure:g}"
 
-    runners = _resolve_workers(workers, chosen, torch_device, asked=backend)
-
-    engine: Engine | None = None
-    if chosen in COMPILED:
+    if spec.artifact is not None:
         try:
             fn, entry, used_range = _build_artifact(
                 model,
                 enhancer,
                 weights=_weights_label(model, weights),
-                backend=chosen,
+                spec=spec,
                 device=torch_device,
                 precision=precision,
                 shape_range=shape_range,
                 cache_dir=cache_dir,
-                cuda_graphs=cuda_graphs,
-                workers=runners,
+                options=ArtifactOptions(workers=runners, cuda_graphs=cuda_graphs),
             )
         except NightvidError as err:
             if backend != "auto":
                 raise
-            log.warning("backend auto: %s failed (%s); using eager", chosen, err)
-            chosen = "eager"
+            log.warning("backend auto: %s failed (%s); using eager", spec.name, err)
+            spec = BACKEND_SPECS["eager"]
         else:
             fallback = build_eager(enhancer, device=torch_device, dtype=dtype).fn if policy == "eager" else None
-            engine = Engine(
-                fn=_guard(fn, used_range, chosen, fallback),
-                backend=chosen,
+            return Engine(
+                fn=_guard(fn, used_range, spec.name, fallback),
+                backend=spec.name,
                 device=torch_device,
                 dtype=dtype,
                 shape_range=used_range,
                 artifact=entry.artifact,
                 workers=runners,
-            )
-            engine.details.update(
-                {
+                details={
                     "artifact": str(entry.artifact),
                     "cache": "built" if entry.built else "hit",
                     "build_s": f"{entry.build_seconds:.2f}",
                     "load_s": f"{entry.load_seconds:.3f}",
                     "shape_range": str(used_range),
-                }
+                    **described,
+                },
             )
-    if engine is None:
-        if chosen == "inductor-jit":
-            engine = Engine(
-                fn=build_torch_compile(enhancer, device=torch_device, dtype=dtype),
-                backend=chosen,
-                device=torch_device,
-                dtype=dtype,
-            )
-        else:
-            engine = build_eager(enhancer, device=torch_device, dtype=dtype)
-    engine.details["model"] = model
-    engine.details["precision"] = precision
-    if exposure is not None:
-        engine.details["exposure"] = f"{exposure:g}"
-    return engine
+    assert spec.build is not None, f"{spec.name} has neither artifact nor builder"
+    return spec.build(enhancer, device=torch_device, dtype=dtype).with_details(**described)
+
+
+def model_cycle(first: str) -> list[str]:
+    """``first``, then every other registered model whose weights ship with nightvid.
+
+    What the preview's ``m`` key cycles through; an unknown ``first`` is an error that
+    lists the known models.
+    """
+    nets.chain_parts(first)  # unknown model: the error lists the known ones
+    return [first] + [name for name in nets.list_nets() if name != first and nets.shipped_weights(name) is not None]
+
+
+@dataclass(frozen=True)
+class EngineFactory:
+    """Engines by model name, for a caller that switches models while it runs.
+
+    ``models`` is the cycle (the first is shown first); calling the factory builds the
+    engine of one of them: the first with ``weights``, the others with their shipped
+    weights, all with the same backend, device, precision, exposure and workers.
+    """
+
+    models: tuple[str, ...]
+    weights: Path | str | None = "default"
+    backend: BackendChoice | str = "auto"
+    device: str | None = None
+    precision: str = "fp32"
+    exposure: float | None = None
+    workers: int | None = 1
+
+    def __call__(self, model: str) -> Engine:
+        return create_engine(
+            model,
+            weights=self.weights if model == self.models[0] else "default",
+            backend=self.backend,
+            device=self.device,
+            precision=self.precision,
+            workers=self.workers,
+            exposure=self.exposure,
+        )
+
+
+def engine_factory(
+    first: str,
+    *,
+    weights: Path | str | None = "default",
+    backend: str = "auto",
+    device: str | None = None,
+    exposure: float | None = None,
+) -> EngineFactory:
+    """The live preview's engines: ``first`` with ``weights``, then the shipped models (``model_cycle``).
+
+    One frame at a time on all threads (``workers=1``): the lowest latency, which a live
+    view needs. ``exposure`` (the output's mean luma, 0-1) applies to every model.
+    """
+    return EngineFactory(
+        models=tuple(model_cycle(first)), weights=weights, backend=backend, device=device, exposure=exposure
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -18,7 +19,15 @@ from nightvid.engines.transfer import CudaStaging, PendingBatch, to_frames, to_i
 if TYPE_CHECKING:
     from nightvid.engines.shapes import ShapeRange
 
-__all__ = ["ArtifactBackend", "Engine", "PRECISIONS", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "ArtifactBackend",
+    "BackendName",
+    "Engine",
+    "EngineControls",
+    "PRECISIONS",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 T = TypeVar("T")
 Frames = np.ndarray | Sequence[np.ndarray]
@@ -60,22 +69,68 @@ def resolve_dtype(precision: str) -> torch.dtype:
         raise NightvidError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}") from None
 
 
+#: The concrete backends (``engines.BACKEND_SPECS`` holds one entry for each).
+BackendName = Literal["eager", "inductor", "inductor-jit", "onnx", "tensorrt"]
+
+
+class EngineControls:
+    """What a user may change while an engine runs: the output gain (the preview's +/- keys).
+
+    Everything else about an engine is fixed when it is built. One ``EngineControls``
+    belongs to each built engine and is shared, as the same object, by every copy made
+    of it (``Engine.with_fn``: tiling; the range guard wraps ``fn`` before the engine
+    exists), so a change reaches the frames whichever copy runs them. (KinD's exposure
+    ratio is not a control: the shipped adjustment net ignores it, see ``nets.kind``.)
+    """
+
+    def __init__(self) -> None:
+        self._gain = 1.0
+
+    def __repr__(self) -> str:
+        return f"EngineControls(gain={self._gain!r})"
+
+    @property
+    def gain(self) -> float:
+        """Multiplier applied to the output before rounding (1.0: the net's own)."""
+        return self._gain
+
+    def set_gain(self, gain: float) -> None:
+        """Scale every later output by ``gain`` (> 0)."""
+        if not gain > 0:
+            raise ValueError(f"gain must be positive, got {gain}")
+        self._gain = float(gain)
+
+
 @dataclass
+class _Runtime:
+    """Resources an engine makes on first use; each engine (and each copy) has its own."""
+
+    #: Pinned buffers and streams of the CUDA frame path.
+    staging: CudaStaging | None = None
+    #: The CPU worker threads when ``workers`` > 1.
+    pool: ThreadPoolExecutor | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class Engine:
     """A compiled or eager net as a plain callable, plus the integer frame path.
 
     ``fn`` maps a float ``(B, 3, H, W)`` sRGB batch in [0, 1] (on ``device``, of ``dtype``)
     to the same shape. ``enhance_frames`` wraps it for decoded frames: uint8 or uint16
     ``(B, H, W, 3)`` in, the same out, with the conversions done on the engine's device.
+
+    Frozen: what an engine is does not change once built; ``with_fn`` and
+    ``with_details`` make copies. The one thing that does change at run time is in
+    ``controls`` (the output gain), shared by those copies. Engines compare and hash
+    by identity (``streamer.tiling`` keeps what it measured of one by the engine).
     """
 
     fn: Callable[[Tensor], Tensor]
-    backend: str
+    backend: BackendName
     device: torch.device
     dtype: torch.dtype = torch.float32
-    #: Multiplier applied to the output before rounding (preview's +/- keys).
-    gain: float = 1.0
-    details: dict[str, str] = field(default_factory=dict)
+    #: How it was built, for reports: model, precision, cache hit or build, ... (read-only).
+    details: Mapping[str, str] = field(default_factory=dict)
     #: Batches a compiled engine accepts; None = any (eager, torch.compile).
     shape_range: ShapeRange | None = None
     #: The cached artifact it runs, if any (see ``nightvid.engines.cache``).
@@ -84,12 +139,24 @@ class Engine:
     #: call from that many threads (the onnx backend keeps one single-threaded session per
     #: worker; why two pay off: ``engines.default_workers``). One call alone is slower.
     workers: int = 1
-    #: Peak working memory per input pixel, measured once by ``streamer.tiling`` (bytes).
-    memory_per_pixel: float | None = field(default=None, init=False, repr=False, compare=False)
-    #: Pinned buffers and streams of the CUDA frame path, made on first use.
-    _staging: CudaStaging | None = field(default=None, init=False, repr=False, compare=False)
-    #: The CPU worker threads when ``workers`` > 1, made on first use.
-    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    #: Output gain, changed while it runs (the preview's +/- keys).
+    controls: EngineControls = field(default_factory=EngineControls)
+    _runtime: _Runtime = field(default_factory=_Runtime, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+
+    def with_fn(self, fn: Callable[[Tensor], Tensor], **details: str) -> Engine:
+        """This engine running ``fn`` instead (a wrapper of ``self.fn``), with ``details`` added.
+
+        The copy shares ``controls`` (a gain set on either reaches both) and
+        makes its own staging buffers and worker threads on first use.
+        """
+        return replace(self, fn=fn, details={**self.details, **details})
+
+    def with_details(self, **details: str) -> Engine:
+        """This engine with ``details`` added (see ``with_fn``)."""
+        return self.with_fn(self.fn, **details)
 
     def __call__(self, batch: Tensor) -> Tensor:
         with torch.inference_mode():
@@ -128,23 +195,23 @@ class Engine:
         return self._submit(batch)
 
     def _submit(self, frames: np.ndarray) -> PendingBatch:
+        runtime = self._runtime
         if self.device.type == "cuda":
-            if self._staging is None:
-                self._staging = CudaStaging(self.device)
-            return self._staging.submit(frames, self.fn, self.dtype, self.gain)
-        batch = frames
+            if runtime.staging is None:
+                runtime.staging = CudaStaging(self.device)
+            return runtime.staging.submit(frames, self.fn, self.dtype, self.controls.gain)
         if self.workers == 1:
-            return PendingBatch(self._run_on_cpu(batch))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nightvid-infer")
-        return PendingBatch(future=self._pool.submit(self._run_on_cpu, batch))
+            return PendingBatch(self._run_on_cpu(frames))
+        if runtime.pool is None:
+            runtime.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nightvid-infer")
+        return PendingBatch(future=runtime.pool.submit(self._run_on_cpu, frames))
 
     def _run_on_cpu(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(batch)
-            return to_frames(self.fn(to_input(x, self.dtype)), x.dtype, self.gain).numpy()
+            return to_frames(self.fn(to_input(x, self.dtype)), x.dtype, self.controls.gain).numpy()
 
-    def enhance_batches(self, batches: Iterable[tuple[Frames, T]]) -> Iterator[tuple[np.ndarray, T]]:
+    def enhance_batches(self, batches: Iterable[tuple[Frames, T]]) -> Generator[tuple[np.ndarray, T], None, None]:
         """Enhance ``(frames, tag)`` batches in order, keeping ``ahead`` more submitted.
 
         Yields ``(enhanced, tag)``; the tag rides along (``enhance_video`` passes pts).

@@ -42,7 +42,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -55,6 +54,7 @@ from torch import nn
 
 from nightvid.engines.shapes import ShapeRange
 from nightvid.errors import NightvidError
+from nightvid.files import atomic_write_path
 
 __all__ = [
     "CacheEntry",
@@ -192,18 +192,6 @@ class CacheEntry:
     load_seconds: float
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    # The temporary name keeps the suffix: aoti_compile_and_package insists on ".pt2".
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _why_invalid(expected: dict[str, Any], meta_path: Path, artifact: Path) -> str | None:
     """None when the entry verifies, else the reason it cannot be trusted."""
     if not meta_path.is_file():
@@ -291,7 +279,7 @@ def load_or_build(
     start = time.perf_counter()
     meta_path.unlink(missing_ok=True)  # an entry is valid only once its metadata is back
     with _without_exporter_chatter():
-        _atomic_write(artifact, build)
+        atomic_write_path(artifact, build)
     build_seconds = time.perf_counter() - start
     meta = {
         **expected,
@@ -300,7 +288,7 @@ def load_or_build(
         "build_seconds": round(build_seconds, 3),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    atomic_write_path(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     start = time.perf_counter()
     try:
         loaded = load(artifact)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from nightvid.engines.base import Engine
 from nightvid.engines.shapes import ShapeRange, export_program
 from nightvid.errors import NightvidError
 
@@ -66,11 +67,12 @@ class InductorBackend:
         return runner
 
 
-def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype) -> Engine:
     """``torch.compile`` the enhancer in this process; compiles on the first call.
 
     ``dynamic=True`` compiles shape-generic code, so new frame sizes do not recompile
     (batch 1 and batch > 1 are still two graphs: torch specialises size-1 dimensions).
+    A net's exposure ratio is traced as a constant, so only the output gain is a control.
     """
     module = enhancer.to(device=device, dtype=dtype).eval()
-    return torch.compile(module, dynamic=True)
+    return Engine(fn=torch.compile(module, dynamic=True), backend="inductor-jit", device=device, dtype=dtype)

@@ -80,8 +80,9 @@ class ShapeRange:
         if opt:
             mid = _parse_shape(opt, what="opt")
         else:
-            mid = tuple(sorted((a, m, b))[1] if a <= b else m for a, m, b in zip(lo, self.opt, hi, strict=False))  # type: ignore[assignment]
-        return ShapeRange(lo, mid, hi)  # type: ignore[arg-type]
+            b, h, w = (sorted((a, m, z))[1] if a <= z else m for a, m, z in zip(lo, self.opt, hi, strict=True))
+            mid = (b, h, w)
+        return ShapeRange(lo, mid, hi)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShapeRange:

@@ -40,7 +40,7 @@ from torch.export import ExportedProgram
 from nightvid.engines.shapes import ShapeRange, export_program
 from nightvid.errors import NightvidError
 
-__all__ = ["TensorRTBackend", "prepare", "trt_version"]
+__all__ = ["TensorRTBackend", "compile_options", "prepare", "trt_version"]
 
 INSTALL_HINT = (
     "install the tensorrt extra into an environment with a CUDA build of torch of the same "
@@ -76,7 +76,13 @@ def prepare(
     return module, program, shape_range.example(dtype=graph_dtype, device=device)
 
 
-def _compile_options(version: tuple[int, int], dtype: torch.dtype, mixed: bool) -> dict[str, Any]:
+def compile_options(version: tuple[int, int], dtype: torch.dtype, mixed: bool) -> dict[str, Any]:
+    """The precision keywords ``torch_tensorrt.compile`` takes at ``version`` (see the module docstring).
+
+    Example:
+        >>> compile_options((2, 13), torch.float16, mixed=True)
+        {'enable_autocast': True, 'autocast_low_precision_type': torch.float16}
+    """
     if version < (2, 10):  # weak typing: the builder picks kernels among enabled precisions
         return {"enabled_precisions": {torch.float32, dtype} if mixed else {dtype}}
     if mixed and dtype != torch.float32:  # strong typing: autocast inserts the casts
@@ -123,7 +129,7 @@ class TensorRTBackend:
                 dtype=graph_dtype,
             )
         ]
-        options = _compile_options(trt_version(trt.__version__), dtype, self.mixed)
+        options = compile_options(trt_version(trt.__version__), dtype, self.mixed)
         try:
             compiled = trt.compile(program, ir="dynamo", inputs=inputs, device=device, min_block_size=1, **options)
             # Positional dynamic shapes: the same Dims, whatever the compiled module names its input.

@@ -113,7 +113,7 @@ class CudaStaging:
         shape = (len(frames), *first.shape)
         int_dtype = torch.uint16 if first.dtype == np.uint16 else torch.uint8
         slot = self._slot(shape, int_dtype)
-        np.stack(frames, out=slot.host_in.numpy())
+        np.stack(list(frames), out=slot.host_in.numpy())  # a list of (H, W, 3) views either way
         compute = torch.cuda.current_stream(self.device)
         with torch.cuda.stream(self.upload):
             on_device = slot.host_in.to(self.device, non_blocking=True)

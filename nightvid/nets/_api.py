@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,13 +28,16 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
+from nightvid.files import CARD_FILE
 from nightvid.nets.colour import mix_input_colour
 
 __all__ = [
     "CHAIN",
     "Chain",
     "Enhancer",
+    "NetContract",
     "NetInfo",
+    "PaddingMode",
     "WEIGHTS_DIR",
     "build",
     "build_enhancer",
@@ -45,6 +48,7 @@ __all__ = [
     "get_info",
     "list_nets",
     "load_weights",
+    "net_contract",
     "param_count",
     "read_model_card",
     "read_weights",
@@ -52,7 +56,25 @@ __all__ = [
     "shipped_weights",
 ]
 
+#: ``nn.Conv2d``'s border modes.
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class NetContract:
+    """The two class attributes every registered net declares (see the module docstring)."""
+
+    input_range: tuple[float, float]
+    size_multiple: int
+
+
+def net_contract(net: nn.Module) -> NetContract:
+    """``net``'s declared ``input_range`` and ``size_multiple``, typed (``nn.Module`` types its attributes loosely)."""
+    declared: Any = net
+    lo, hi = declared.input_range
+    return NetContract((float(lo), float(hi)), int(declared.size_multiple))
 
 
 @dataclass(frozen=True)
@@ -264,8 +286,9 @@ class Enhancer(nn.Module):
         super().__init__()
         self.net = net
         self.input_colour = float(input_colour)
-        self.lo, self.hi = (float(v) for v in net.input_range)
-        self.multiple = int(net.size_multiple)
+        contract = net_contract(net)
+        self.lo, self.hi = contract.input_range
+        self.multiple = contract.size_multiple
         self.exposure = exposure
         #: How it was built (builder options, exposure): part of an engine's cache key.
         self.options = dict(options or {})
@@ -351,11 +374,14 @@ def build_enhancer(
         if options:
             raise NightvidError(f"options {sorted(options)} apply to one model, not to the chain {name}")
         return Chain(
-            [
-                build_enhancer(part, weights=weights, exposure=exposure if i == 0 else None)
-                for i, part in enumerate(parts)
-            ]
+            [_build_one(part, weights=weights, exposure=exposure if i == 0 else None) for i, part in enumerate(parts)]
         ).eval()
+    return _build_one(name, weights=weights, exposure=exposure, input_colour=input_colour, **options)
+
+
+def _build_one(
+    name: str, *, weights: Path | str | None, exposure: float | None, input_colour: float | None = None, **options: Any
+) -> Enhancer:
     native = get_info(name).exposure_option
     if exposure is not None and native is not None:
         options = {**options, native: exposure}
@@ -384,7 +410,7 @@ def read_model_card(weights: Path) -> dict[str, Any] | None:
     ``model_card.json`` in the same folder (what the trainers write).
     """
     weights = Path(weights)
-    for card in (weights.with_suffix(".json"), weights.with_name("model_card.json")):
+    for card in (weights.with_suffix(".json"), weights.with_name(CARD_FILE)):
         if card.is_file():
             return json.loads(card.read_text())
     return None

@@ -34,14 +34,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nightvid._checks import check_image_batch, checks_enabled
 from nightvid.errors import NightvidError
 from nightvid.nets._api import read_weights, register_net
+from nightvid.nets.checks import check_image_batch, checks_enabled
 
 __all__ = [
     "LEDNet",
     "LEDNetOutput",
     "filter_adaptive_conv",
+    "filter_adaptive_conv_unfold",
     "lednet",
     "load_official_lednet",
     "pyramid_avg_pool2d",
@@ -109,7 +110,7 @@ def filter_adaptive_conv(feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNE
     return F.leaky_relu(out, negative_slope=0.2)
 
 
-def _filter_adaptive_conv_unfold(feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNEL_SIZE) -> Tensor:
+def filter_adaptive_conv_unfold(feat: Tensor, kernel: Tensor, *, ksize: int = FAC_KERNEL_SIZE) -> Tensor:
     """The straightforward FAC (``unfold`` into patches, multiply, sum): the parity reference.
 
     Materialises every ``ksize`` x ``ksize`` patch of every pixel, so it needs several
@@ -248,6 +249,7 @@ class BlurPool(nn.Module):
         super().__init__()
         taps = torch.tensor([1.0, 2.0, 1.0])
         filt = taps[:, None] * taps[None, :]
+        self.filt: Tensor
         self.register_buffer("filt", (filt / filt.sum()).expand(channels, 1, 3, 3).clone())
 
     def forward(self, x: Tensor) -> Tensor:

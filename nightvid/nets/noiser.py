@@ -36,7 +36,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from nightvid.nets._api import register_net
+from nightvid.nets._api import PaddingMode, register_net
 from nightvid.nets.colour import keep_input_colour, luma
 
 __all__ = ["NoiSER", "keep_input_colour", "noiser"]
@@ -64,7 +64,7 @@ class NoiSER(nn.Module):
         self,
         hidden: int = 32,
         *,
-        padding: str = "replicate",
+        padding: PaddingMode = "replicate",
         colour: float = 0.0,
         max_gain: float = 12.0,
         dark_level: float = 0.03,

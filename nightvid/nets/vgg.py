@@ -29,8 +29,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from nightvid._checks import check_image_batch
 from nightvid.errors import NightvidError
+from nightvid.nets.checks import check_image_batch
 
 __all__ = [
     "HighLevelNet",
@@ -194,10 +194,12 @@ class VGG16(_Recogniser):
         for module in self.modules():  # torchvision's initialisation
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x01: Tensor) -> Tensor:
         x = self.avgpool(self.features(self.normalize(x01)))

@@ -126,13 +126,13 @@ class FileSource:
         interval = float(1 / self.info.rate) if self.info.rate else 1 / 25
         offset = 0.0
         while True:
-            tags, first, last, count = None, None, None, 0
+            tags, first, last, count = None, 0.0, 0.0, 0
             for frame in iter_frames(self._container):
                 if stop.is_set():
                     return
                 tags = tags or tags_for(frame)
                 t = frame.time if frame.time is not None else count * interval
-                first = t if first is None else first
+                first = t if count == 0 else first
                 last, count = t, count + 1
                 yield tags.to_rgb(frame), offset + t - first
             if not self.loop or count == 0 or stop.is_set():

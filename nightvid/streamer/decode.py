@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.sidedata.sidedata import SideData
 
 from nightvid.errors import NightvidError
 
@@ -190,7 +191,7 @@ def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFram
 
 def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     """The 3x3 display matrix (rotation/flip) attached to a frame, if any."""
-    for side in frame.side_data:
-        if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
-            return struct.unpack("<9i", bytes(side))
-    return None
+    side = frame.side_data.get("DISPLAYMATRIX")
+    if not isinstance(side, SideData):
+        return None
+    return struct.unpack("<9i", bytes(side))

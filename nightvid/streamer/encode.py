@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -20,81 +20,18 @@ import numpy as np
 from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, bit_depth
 from nightvid.streamer.decode import VideoInfo
+from nightvid.streamer.encode_options import (
+    AUTO_CODECS,
+    CRF_PRESET_CODECS,
+    CRF_RANGE,
+    PRESETS,
+    QUALITY_OPTIONS,
+    EncodeOptions,
+)
 
-__all__ = ["AUTO_CODECS", "EncodeOptions", "VideoWriter", "check_encoding"]
+__all__ = ["VideoWriter", "check_encoding"]
 
 log = logging.getLogger(__name__)
-
-# Encoders whose private options take a constant rate factor and a speed preset.
-_CRF_PRESET_CODECS = {"libx264", "libx265"}
-_CRF_ONLY_CODECS = {"libvpx", "libvpx-vp9", "libaom-av1"}
-
-
-DEFAULT_PRESET = "veryfast"
-#: x264/x265 speed presets.
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-#: The crf each encoder takes.
-CRF_RANGE = {
-    "libx264": (0, 51),
-    "libx265": (0, 51),
-    "libvpx": (4, 63),
-    "libvpx-vp9": (0, 63),
-    "libaom-av1": (0, 63),
-    "libsvtav1": (0, 63),
-}
-#: Encoders that name quality and speed otherwise: ``--crf`` goes to the first key, the
-#: x264 ``--preset`` (by its place in ``PRESETS``) to the second, mapped onto that
-#: encoder's own scale: NVENC's constant-quality ``cq`` and presets p1 (fastest) to p7,
-#: Quick Sync's ``global_quality`` and its presets, SVT-AV1's presets 13 (fastest) to 0.
-QUALITY_OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "h264_nvenc": ("cq", "preset", ("p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p7", "p7")),
-    "hevc_nvenc": ("cq", "preset", ("p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p7", "p7")),
-    "h264_qsv": (
-        "global_quality",
-        "preset",
-        ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "veryslow"),
-    ),
-    "hevc_qsv": (
-        "global_quality",
-        "preset",
-        ("veryfast", "veryfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "veryslow"),
-    ),
-    "libsvtav1": ("crf", "preset", ("13", "12", "10", "9", "8", "6", "5", "4", "2", "0")),
-}
-#: ``--codec auto``: the first of these the output container holds (libx264 where unsure).
-AUTO_CODECS = ("libx264", "libvpx-vp9", "libaom-av1", "libsvtav1", "mpeg4")
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """How the enhanced video is encoded."""
-
-    codec: str = "libx264"
-    crf: int | None = 18
-    #: veryfast: at crf 18 on the night dashcam clip enhanced by NoiSER, half the CPU of
-    #: medium (8.5 vs 17.0 ms per 640x360 frame) for a file of the same size (651 vs 667
-    #: KiB); ``python benchmarks/x264_presets.py``.
-    preset: str | None = DEFAULT_PRESET
-    #: ``auto``: yuv420p, or its 10/12-bit variant for deeper sources when the codec has it.
-    pix_fmt: str = "auto"
-
-    def codec_options(self) -> dict[str, str]:
-        """The encoder's own options for ``crf`` and ``preset`` (see ``QUALITY_OPTIONS``)."""
-        opts: dict[str, str] = {}
-        if self.codec in _CRF_PRESET_CODECS | _CRF_ONLY_CODECS and self.crf is not None:
-            opts["crf"] = str(self.crf)
-        if self.codec in _CRF_PRESET_CODECS and self.preset:
-            opts["preset"] = self.preset
-        if self.codec.startswith("libvpx"):
-            opts["b"] = "0"  # constant quality mode: crf alone, no bitrate target
-        mapped = QUALITY_OPTIONS.get(self.codec)
-        if mapped is not None:
-            quality_key, speed_key, speeds = mapped
-            if self.crf is not None:
-                opts[quality_key] = str(self.crf)
-            if self.preset and self.preset in PRESETS:
-                opts[speed_key] = speeds[PRESETS.index(self.preset)]
-        return opts
 
 
 def _listed_codecs(suffix: str) -> set[str]:
@@ -136,17 +73,17 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
             f"a {dst.suffix} file cannot hold {codec_name} video; use --codec "
             f"{' or '.join(fitting)}, or another extension"
         )
-    low, high = CRF_RANGE.get(codec_name, (None, None))
-    if options.crf is not None and low is not None and not low <= options.crf <= high:
-        raise NightvidError(f"--crf for {codec_name} is {low}..{high}, got {options.crf}")
+    crf_range = CRF_RANGE.get(codec_name)
+    if options.crf is not None and crf_range is not None and not crf_range[0] <= options.crf <= crf_range[1]:
+        raise NightvidError(f"--crf for {codec_name} is {crf_range[0]}..{crf_range[1]}, got {options.crf}")
     if (
-        (codec_name in _CRF_PRESET_CODECS or codec_name in QUALITY_OPTIONS)
+        (codec_name in CRF_PRESET_CODECS or codec_name in QUALITY_OPTIONS)
         and options.preset
         and options.preset not in PRESETS
     ):
         raise NightvidError(f"unknown --preset {options.preset!r}; {codec_name} takes {', '.join(PRESETS)}")
     resolved = replace(options, codec=codec_name)
-    context = av.CodecContext.create(codec_name, "w")
+    context = cast(av.VideoCodecContext, av.CodecContext.create(codec_name, "w"))
     context.width, context.height, context.time_base = 64, 48, Fraction(1, 25)
     context.pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, 64, 48)
     context.options = resolved.codec_options()
@@ -253,6 +190,8 @@ class VideoWriter:
         options: EncodeOptions,
         display_matrix: tuple[int, ...] | None = None,
     ) -> None:
+        if options.codec == "auto":
+            options = check_encoding(options, Path(path))
         try:
             codec = av.Codec(options.codec, "w")
         except (av.error.FFmpegError, ValueError):
@@ -265,7 +204,10 @@ class VideoWriter:
         except ValueError as err:
             raise NightvidError(f"cannot write {path.suffix or 'this'} files: {err}") from None
         try:
-            stream = self.container.add_stream(options.codec, rate=info.rate, options=options.codec_options())
+            stream = cast(
+                av.VideoStream,
+                self.container.add_stream(options.codec, rate=info.rate, options=options.codec_options()),
+            )
             stream.width, stream.height, stream.pix_fmt = info.width, info.height, pix_fmt
             stream.time_base = info.time_base
             stream.codec_context.time_base = info.time_base

@@ -14,9 +14,10 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -25,13 +26,16 @@ from nightvid.engines.base import Engine
 from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, tags_for
 from nightvid.streamer.decode import CorruptInputError, display_matrix, iter_frames, open_input
-from nightvid.streamer.encode import EncodeOptions, VideoWriter
-from nightvid.streamer.stabilize import BrightnessStabilizer
-from nightvid.streamer.stages import END, Stage, get, put
+from nightvid.streamer.encode import VideoWriter
+from nightvid.streamer.encode_options import EncodeOptions
+from nightvid.streamer.stabilise import BrightnessStabiliser
+from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
 from nightvid.streamer.tiling import tiled_engine
 
-__all__ = ["EnhanceSummary", "ProgressCallback", "enhance_video"]
+__all__ = ["EnhanceSummary", "ProgressCallback", "batched", "decoded_items", "enhance_video", "stabilised"]
+
+T = TypeVar("T")
 
 #: Called with (frames done, estimated total or None) after each batch.
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -74,7 +78,7 @@ def enhance_video(
     ``dst`` appears only when everything succeeded. If ``src`` is corrupt part-way the
     call fails and writes nothing, unless ``keep_partial`` is set: then the frames decoded
     before the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
-    the output brightness over time (see ``streamer.stabilize``). ``tile`` runs large frames
+    the output brightness over time (see ``streamer.stabilise``). ``tile`` runs large frames
     in overlapping tiles: ``"auto"`` only when a frame would not fit in memory, an int
     for a fixed tile side, None never (see ``streamer.tiling``).
     """
@@ -108,7 +112,7 @@ def enhance_video(
                     size=(info.width, info.height),
                     batch=batch,
                     keep_partial=keep_partial,
-                    stabilizer=BrightnessStabilizer() if stabilize else None,
+                    stabiliser=BrightnessStabiliser() if stabilize else None,
                     total=info.frames_hint,
                     on_progress=on_progress,
                 )
@@ -132,6 +136,42 @@ def enhance_video(
     )
 
 
+def decoded_items(
+    frames: Iterator[av.VideoFrame], *, size: tuple[int, int], colour: ColourTags, deep: bool, keep_partial: bool
+) -> Generator[tuple[np.ndarray, int | None], None, bool]:
+    """``(rgb, pts)`` of each frame, at ``size`` (a mid-stream size change is scaled back).
+
+    Returns True when the input turned corrupt part-way and ``keep_partial`` kept the
+    frames before the damage (without it the ``CorruptInputError`` propagates).
+    """
+    width, height = size
+    try:
+        for frame in frames:
+            if (frame.width, frame.height) != size:
+                frame = frame.reformat(width=width, height=height)
+            yield colour.to_rgb(frame, deep=deep), frame.pts
+    except CorruptInputError:
+        if not keep_partial:
+            raise
+        return True
+    return False
+
+
+def batched(source: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to ``size`` items of ``source`` (the last may be shorter); ``itertools.batched`` of 3.12."""
+    iterator = iter(source)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def stabilised(
+    outputs: np.ndarray, chunk: list[tuple[np.ndarray, int | None]], stabiliser: BrightnessStabiliser | None
+) -> Iterator[tuple[np.ndarray, int | None]]:
+    """``(enhanced frame, pts)`` of one batch, through the stabiliser if there is one."""
+    for (source, pts), out in zip(chunk, outputs, strict=True):
+        yield (out if stabiliser is None else stabiliser(source, out)), pts
+
+
 def _run_stages(
     frames: Iterator[av.VideoFrame],
     writer: VideoWriter,
@@ -141,87 +181,42 @@ def _run_stages(
     size: tuple[int, int],
     batch: int,
     keep_partial: bool,
-    stabilizer: BrightnessStabilizer | None,
+    stabiliser: BrightnessStabiliser | None,
     total: int | None,
     on_progress: ProgressCallback | None,
 ) -> tuple[int, bool]:
+    """Decode and encode threads around inference in this thread; (frames written, truncated)."""
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
     enhanced: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
-    truncation: list[CorruptInputError] = []
-    width, height = size
-
-    def decode_body(stop: threading.Event) -> None:
-        try:
-            for frame in frames:
-                if (frame.width, frame.height) != size:  # mid-stream size change: keep ours
-                    frame = frame.reformat(width=width, height=height)
-                if not put(decoded, (colour.to_rgb(frame, deep=writer.deep), frame.pts), stop):
-                    return
-        except CorruptInputError as err:
-            if not keep_partial:
-                raise
-            truncation.append(err)
-
-    def encode_body(stop: threading.Event) -> None:
-        while (item := get(enhanced, stop)) is not END:
-            writer.write(*item)
-
-    decoder = Stage("nightvid-decode", decode_body, stop, out=decoded)
-    encoder = Stage("nightvid-encode", encode_body, stop)
+    source = decoded_items(frames, size=size, colour=colour, deep=writer.deep, keep_partial=keep_partial)
+    decoder = Stage.producing("nightvid-decode", source, stop, out=decoded)
+    encoder = Stage.consuming("nightvid-encode", enhanced, lambda item: writer.write(*item), stop)
     decoder.start()
     encoder.start()
-
-    def batches() -> Iterator[tuple[list, list]]:
-        """Up to ``batch`` decoded (rgb, pts) items at a time, with the frames apart."""
-        while True:
-            items: list = []
-            while len(items) < batch and (item := get(decoded, stop)) is not END:
-                items.append(item)
-            if items:
-                yield [rgb for rgb, _ in items], items
-            if len(items) < batch:  # the decoder ended (or the run was stopped)
-                return
-
     done = 0
-
-    def emit(enhanced_batch: np.ndarray, items: list) -> bool:
-        nonlocal done
-        for (source, pts), out in zip(items, enhanced_batch, strict=False):
-            if stabilizer is not None:
-                out = stabilizer(source, out)
-            if not put(enhanced, (out, pts), stop):
-                return False
-        done += len(items)
-        if on_progress is not None:
-            on_progress(done, total)
-        return True
-
     try:
         # The next batches are already submitted while this one is emitted: CPU workers
         # run frames side by side, and on CUDA the next upload and compute overlap this
         # batch's download and encoding (see engines.transfer).
-        outputs = engine.enhance_batches(batches())
-        for enhanced_batch, items in outputs:
-            if not emit(enhanced_batch, items):
+        chunks = batched(items(decoded, stop), batch)
+        outputs = engine.enhance_batches(([rgb for rgb, _ in chunk], chunk) for chunk in chunks)
+        for enhanced_batch, chunk in outputs:
+            if not all(put(enhanced, item, stop) for item in stabilised(enhanced_batch, chunk, stabiliser)):
                 break  # stopped: another stage failed
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done, total)
         outputs.close()
         put(enhanced, END, stop)
-        _join(encoder)
+        encoder.finish()
     except BaseException:
         stop.set()
         raise
     finally:
         stop.set()
-        _join(decoder)
-        _join(encoder)
-    for stage in (decoder, encoder):
-        if stage.error is not None:
-            raise stage.error
-    return done, bool(truncation)
-
-
-def _join(thread: threading.Thread, poll_s: float = 0.1) -> None:
-    """Join in short waits so Ctrl-C still reaches the main thread."""
-    while thread.is_alive():
-        thread.join(poll_s)
+        decoder.finish()
+        encoder.finish()
+    decoder.raise_error()
+    encoder.raise_error()
+    return done, bool(decoder.result)

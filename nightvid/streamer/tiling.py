@@ -14,22 +14,23 @@ largest tiles that fit.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from nightvid.engines.base import Engine
-from nightvid.engines.host_memory import release_freed_memory
-from nightvid.streamer.memory import PeakMemory, free_memory_bytes
+from nightvid.memory import PeakMemory, free_memory_bytes, release_freed_memory
 
 log = logging.getLogger(__name__)
 
 #: Side of the square frame used to measure an engine's memory per pixel.
 PROBE_SIDE = 256
+#: What ``bytes_per_pixel`` measured, per engine (held only as long as the engine lives).
+_MEASURED: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
 
 __all__ = ["bytes_per_pixel", "enhance_tiled", "plan_tile", "tile_starts", "tiled_engine"]
 
@@ -114,14 +115,16 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
 
     CUDA: the allocator's peak. CPU: the RSS peak over the call (sampled), after the
     freed heap is handed back to the kernel (the CPU engines keep freed memory for reuse,
-    ``engines.host_memory``, which would otherwise hide the call's use). Sampling can miss
+    ``nightvid.memory``, which would otherwise hide the call's use). Sampling can miss
     a short peak, so it errs low; ``plan_tile`` budgets half of what is free.
 
-    Measured once per engine and kept on it: the probe costs two frames of inference (a
-    second on CPU for the heavy nets), which repeated runs need not pay again.
+    Measured once per engine and remembered here, by engine, while it lives: the probe
+    costs two frames of inference (a second on CPU for the heavy nets), which repeated
+    runs need not pay again.
     """
-    if engine.memory_per_pixel is not None:
-        return engine.memory_per_pixel
+    known = _MEASURED.get(engine)
+    if known is not None:
+        return known
     frame = np.zeros((1, probe, probe, 3), np.uint8)
     engine.enhance_frames(frame)  # warm-up: first-call allocations are not per-pixel costs
     if engine.device.type == "cpu":
@@ -129,14 +132,15 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     with PeakMemory(engine.device) as memory:
         engine.enhance_frames(frame)
     used_mib = memory.gpu_mib if memory.gpu_mib is not None else memory.peak_mib - memory.start_mib
-    engine.memory_per_pixel = max(used_mib * 2**20, 1.0) / (probe * probe)
-    return engine.memory_per_pixel
+    measured = max(used_mib * 2**20, 1.0) / (probe * probe)
+    _MEASURED[engine] = measured
+    return measured
 
 
 def tiled_engine(
     engine: Engine, height: int, width: int, *, tile: int | str | None, max_side: int | None = None
 ) -> Engine:
-    """``engine`` itself, or a copy that runs frames in tiles.
+    """``engine`` itself, or a copy that runs frames in tiles (sharing its ``controls``).
 
     ``tile``: None/0 never tiles, an int tiles at that side, ``"auto"`` tiles only when
     the frames run at once would need more than half the free memory (measured) or exceeds
@@ -167,5 +171,4 @@ def tiled_engine(
     def run(x: Tensor) -> Tensor:
         return enhance_tiled(inner, x, tile=side, overlap=overlap)
 
-    tiled = dataclasses.replace(engine, fn=run, details={**engine.details, "tile": str(side)})
-    return tiled
+    return engine.with_fn(run, tile=str(side))

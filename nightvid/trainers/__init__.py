@@ -1,16 +1,22 @@
 """Trainers: data, degradations, losses, metrics and the loops that produce weights.
 
-- ``loop``: the shared, resumable training loop, checkpoints, weight/model-card export;
-- ``noiser``: the NoiSER recipe (Gaussian noise only), ``train_noiser``;
+- ``recipes``: the registry, one row per trainable model (``noiser``, ``lednet``,
+  ``kind``, ``denoiser``): recipe class, ``paper``/``cpu`` presets, train function,
+  whether it needs data, progress counting; and ``--set`` overrides;
+- ``loop``: the shared, resumable training loop and its checkpoints;
+- ``common``: what every recipe shares: the seeded net, held-out splits,
+  ``fit_and_finish`` (fit, then ``best.safetensors``, ``final.safetensors`` and
+  ``model_card.json``), shipping weights into the package;
+- ``noiser``: the NoiSER recipe (Gaussian noise only, no data), ``train_noiser``;
 - ``kind``, ``lednet``, ``denoiser``: the KinD (three stages), LEDNet and Liu et al.
   denoiser (MSE, then joint with a frozen recogniser) recipes, ``train_*``;
-- ``recipes``: recipes by name, presets (``paper``/``cpu``) and option overrides;
 - ``evaluate``: PSNR/SSIM of a model beside input/gamma/global-gain baselines;
-- ``perceptual``: the VGG-19 perceptual loss; ``common``: splits, export, shipping;
+- ``perceptual``: the VGG-19 perceptual loss;
 - ``data``: paired folders (low/high, LOL, LOL-Blur), synthetic and noise pairs;
 - ``degrade``: sRGB/linear, exposure, sensor noise, motion blur, JPEG;
 - ``losses`` and ``metrics``: L1/TV/MSE, PSNR/SSIM.
 
-Submodules are imported where they are used (``from nightvid.trainers.noiser import
-train_noiser``), so importing this package stays cheap.
+Files are written through :mod:`nightvid.files` (atomic, fsynced). Submodules are
+imported where they are used (``from nightvid.trainers.recipes import trainer``), so
+importing this package stays cheap.
 """

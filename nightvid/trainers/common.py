@@ -1,31 +1,69 @@
-"""Small pieces the recipes share: file splits, held-out validation pairs, export.
+"""Small pieces the recipes share: file splits, the seeded net, the run and its export.
 
-Every recipe ends the same way: ``fit`` has written ``best.safetensors`` (the weights
-with the best validation PSNR), the recipe's final weights are saved next to it, and a
-``model_card.json`` records the recipe, the data, the iterations, the seed, the last
-and best validation metrics and the commit (:func:`finish_run`).
+Every recipe starts the same way (:func:`seeded_net`: the net initialised from the
+recipe's seed alone, optionally from weights to fine-tune) and ends the same way
+(:func:`fit_and_finish`): ``fit`` has written ``best.safetensors`` (the weights with the
+best validation PSNR; without a validator, the final weights), the final weights are
+saved next to it as ``final.safetensors``, and a ``model_card.json`` records the recipe,
+the data, the iterations, the seed, the last and best validation metrics and the commit
+(:func:`write_run_card`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import torch
 from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 from nightvid import nets
 from nightvid.errors import NightvidError
-from nightvid.trainers.loop import BEST_FILE, FitResult, save_weights, write_model_card
+from nightvid.files import CARD_FILE, save_safetensors, save_weights, write_model_card
+from nightvid.nets._api import read_weights
+from nightvid.trainers.loop import BEST_FILE, BatchSource, FitResult, LoopConfig, LossFn, fit
 
-__all__ = ["CARD_FILE", "FINAL_FILE", "finish_run", "recipe_dict", "ship_weights", "split_files"]
+__all__ = [
+    "FINAL_FILE",
+    "fit_and_finish",
+    "hold_out",
+    "recipe_dict",
+    "seeded_net",
+    "ship_weights",
+    "split_files",
+    "write_run_card",
+]
 
 log = logging.getLogger(__name__)
 
-CARD_FILE = "model_card.json"
 FINAL_FILE = "final.safetensors"
+
+T = TypeVar("T")
+
+
+def hold_out(items: Sequence[T], *, held: int, what: str) -> tuple[list[T], list[T]]:
+    """``(train, val)``: the last ``held`` of ``items`` are held out for validation.
+
+    A fixed tail rather than a random draw: the same data always give the same split, so
+    a resumed or repeated run validates on the same images. ``what`` names the items in
+    the error when too few are left to train on.
+
+    Example:
+        >>> hold_out([1, 2, 3], held=1, what="pair(s)")
+        ([1, 2], [3])
+    """
+    if held < 0:
+        raise NightvidError(f"held-out count must be >= 0, got {held}")
+    if len(items) <= held:
+        raise NightvidError(f"{len(items)} {what} cannot spare {held} for validation")
+    cut = len(items) - held
+    return list(items[:cut]), list(items[cut:])
 
 
 def split_files(files: Sequence[Path], *, held: int) -> tuple[list[Path], list[Path]]:
@@ -35,12 +73,7 @@ def split_files(files: Sequence[Path], *, held: int) -> tuple[list[Path], list[P
         >>> split_files([Path(f"{i}.png") for i in range(5)], held=2)[1]
         [PosixPath('3.png'), PosixPath('4.png')]
     """
-    files = sorted(files)
-    if held < 0:
-        raise NightvidError(f"held-out count must be >= 0, got {held}")
-    if len(files) <= held:
-        raise NightvidError(f"{len(files)} image(s) cannot spare {held} for validation")
-    return files[: len(files) - held], files[len(files) - held :]
+    return hold_out(sorted(files), held=held, what="image(s)")
 
 
 def recipe_dict(recipe: Any) -> dict[str, Any]:
@@ -48,48 +81,119 @@ def recipe_dict(recipe: Any) -> dict[str, Any]:
     return asdict(recipe)
 
 
-def finish_run(
-    model: nn.Module,
-    result: FitResult,
+def seeded_net(name: str, seed: int, *, init: Path | str | None = None, **options: Any) -> nn.Module:
+    """``nets.build(name, **options)`` initialised from ``torch.manual_seed(seed)`` alone.
+
+    The global RNG is left as it was, so the initial weights depend on the recipe's seed
+    and nothing else; ``init`` (a weights file of ``name``) then replaces them, for
+    fine-tuning.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = nets.build(name, **options)
+    if init is not None:
+        nets.load_weights(model, init, name=name)
+    return model
+
+
+def write_run_card(
     out_dir: Path,
+    model: nn.Module,
     *,
     model_name: str,
     recipe: Any,
-    data: Mapping[str, Any],
+    iterations: Any,
+    data: Any,
+    metrics: Mapping[str, Any],
+    final: Mapping[str, Any],
+    final_loss: float | None,
     seconds: float,
     device: str,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Save the final weights and write ``model_card.json``; return the best weights' path.
+    """Write ``out_dir/model_card.json`` for ``out_dir/best.safetensors``: what made those weights.
 
-    ``best.safetensors`` (written by ``fit`` at the best validation PSNR) is what the
-    card describes and what the caller should ship; without a validator the final
-    weights are copied to it.
+    ``extra`` adds recipe-specific fields (the loss actually used, the high-level net).
     """
-    final = save_weights(model, out_dir / FINAL_FILE, model_name=model_name)
-    best = out_dir / BEST_FILE
-    if not best.exists():
-        save_weights(model, best, model_name=model_name)
-    write_model_card(
+    return write_model_card(
         out_dir / CARD_FILE,
         {
             "model": model_name,
             "weights": BEST_FILE,
             "recipe": recipe_dict(recipe),
-            "seed": getattr(recipe, "seed", None),
-            "iterations": result.steps,
-            "data": dict(data),
-            "metrics": {
-                "validation_last": result.metrics,
-                "validation_best": {"psnr": result.best, "step": result.best_step},
-            },
-            "final_loss": result.final.get("loss"),
-            "final": result.final,
+            "seed": recipe.seed,
+            "iterations": iterations,
+            "data": data,
+            "metrics": dict(metrics),
+            "final_loss": final_loss,
+            "final": dict(final),
             "params": nets.param_count(model),
             "train_seconds": round(seconds, 2),
             "device": device,
             **dict(extra or {}),
         },
+    )
+
+
+def fit_and_finish(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batches: BatchSource,
+    config: LoopConfig,
+    *,
+    out_dir: Path,
+    model_name: str,
+    recipe: Any,
+    run: Mapping[str, Any],
+    data: Mapping[str, Any] | str,
+    make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
+    make_scheduler: Callable[[Optimizer], LRScheduler] | None = None,
+    validate: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    resume: bool = False,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """``loop.fit`` the model, then export the run; return ``out_dir/best.safetensors``.
+
+    ``best.safetensors`` (written by ``fit`` at the best validation PSNR) is what the
+    card describes and what the caller should ship; without a validator the final
+    weights are copied to it. ``run`` is the checkpoint's description of the run (a
+    resume against another one is refused); ``data`` is the card's description of the
+    training data.
+    """
+    started = time.perf_counter()
+    result = fit(
+        model,
+        loss_fn,
+        batches,
+        config,
+        out_dir=out_dir,
+        model_name=model_name,
+        make_optimizer=make_optimizer,
+        make_scheduler=make_scheduler,
+        validate=validate,
+        run=run,
+        resume=resume,
+        on_log=on_log,
+    )
+    seconds = time.perf_counter() - started
+    final = save_weights(model, out_dir / FINAL_FILE, model_name=model_name)
+    best = out_dir / BEST_FILE
+    if not best.exists():
+        save_weights(model, best, model_name=model_name)
+    write_run_card(
+        out_dir,
+        model,
+        model_name=model_name,
+        recipe=recipe,
+        iterations=result.steps,
+        data=data if isinstance(data, str) else dict(data),
+        metrics=_validation(result) if validate is not None else {},
+        final=result.final,
+        final_loss=result.final.get("loss"),
+        seconds=seconds,
+        device=config.device,
+        extra=extra,
     )
     log.info(
         "%s: %d steps, best validation PSNR %s at step %s -> %s (final weights %s)",
@@ -101,6 +205,13 @@ def finish_run(
         final,
     )
     return best
+
+
+def _validation(result: FitResult) -> dict[str, Any]:
+    return {
+        "validation_last": result.metrics,
+        "validation_best": {"psnr": result.best, "step": result.best_step},
+    }
 
 
 def ship_weights(
@@ -118,24 +229,16 @@ def ship_weights(
     ``dest.with_suffix(".json")`` with ``shipped`` (dtype, sha256, source) and
     ``evaluation`` (the ``nightvid eval`` numbers) added.
     """
-    import hashlib
-
-    from safetensors.torch import save as safetensors_save
-
-    from nightvid.nets._api import read_weights
-    from nightvid.trainers.loop import atomic_write
-
     best, dest = Path(best), Path(dest)
     tensors, _ = read_weights(best)
     if float16:
         tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-    data = safetensors_save({k: v.contiguous() for k, v in tensors.items()}, metadata={"model": model_name})
-    atomic_write(dest, lambda handle: handle.write(data))
+    sha256 = save_safetensors(dest, tensors, metadata={"model": model_name})
     card = nets.read_model_card(best) or {}
     card["weights"] = dest.name
     card["shipped"] = {
         "dtype": "float16" if float16 else "float32",
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": sha256,
         "from": str(best),
     }
     if evaluation is not None:

@@ -25,7 +25,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -40,6 +40,7 @@ from nightvid.trainers.loop import SeededBatches, step_generator
 __all__ = [
     "Augment",
     "BrightenedNight",
+    "CleanPhotos",
     "IMAGE_SUFFIXES",
     "MixedPairs",
     "NoisyImages",
@@ -55,6 +56,7 @@ __all__ = [
     "noise_batch",
     "pair_batches",
     "read_image",
+    "val_augment",
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -177,6 +179,13 @@ class Augment:
     rot90: bool = True
 
 
+def val_augment(crop: int | None) -> Augment | None:
+    """Validation's augmentation: a ``crop`` px crop in a seeded place, no flips or turns;
+    None (or 0) scores whole images. Held-out pairs must look the same at every validation.
+    """
+    return Augment(crop=crop, flip=False, rot90=False) if crop else None
+
+
 def augment(images: Sequence[Tensor], generator: torch.Generator, config: Augment) -> list[Tensor]:
     """Apply one random crop/flip/rotation to every image of ``images`` (a pair stays aligned).
 
@@ -245,27 +254,48 @@ class PairedImages:
         return low, high
 
 
-class SyntheticLowLight:
-    """Pairs ``(synthesize_low_light(clean), clean)`` from a folder of clean sRGB photos."""
+class CleanPhotos:
+    """Clean photos, each read and augmented: what the pairs made from clean photos start from.
 
-    def __init__(
-        self, files: Sequence[Path], *, config: LowLightConfig = LowLightConfig(), augment: Augment | None = Augment()
-    ) -> None:
+    Subclasses make the damaged input in ``sample`` from :meth:`clean`'s image, with the
+    same generator, after the augmentation has drawn from it.
+    """
+
+    def __init__(self, files: Sequence[Path], *, augment: Augment | None = Augment()) -> None:
         if not files:
             raise NightvidError("no clean images given")
-        self.files, self.config, self.augment = list(files), config, augment
+        self.files, self.augment = list(files), augment
 
     @classmethod
-    def from_folder(cls, folder: Path | str, **kwargs) -> SyntheticLowLight:
+    def from_folder(cls: type[PhotosT], folder: Path | str, **kwargs: Any) -> PhotosT:
+        """The dataset of every image in ``folder`` (sorted); ``kwargs`` go to the constructor."""
         return cls(list_images(folder), **kwargs)
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def clean(self, index: int, generator: torch.Generator) -> Tensor:
+        """Photo ``index`` as ``(3, h, w)`` in [0, 1], augmented with ``generator``."""
         clean = read_image(self.files[index])
         if self.augment is not None:
             (clean,) = augment([clean], generator, self.augment)
+        return clean
+
+
+PhotosT = TypeVar("PhotosT", bound=CleanPhotos)
+
+
+class SyntheticLowLight(CleanPhotos):
+    """Pairs ``(synthesize_low_light(clean), clean)`` from a folder of clean sRGB photos."""
+
+    def __init__(
+        self, files: Sequence[Path], *, config: LowLightConfig = LowLightConfig(), augment: Augment | None = Augment()
+    ) -> None:
+        super().__init__(files, augment=augment)
+        self.config = config
+
+    def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        clean = self.clean(index, generator)
         return synthesize_low_light(clean[None], generator, self.config)[0], clean
 
 
@@ -317,7 +347,7 @@ class BrightenedNight(SyntheticLowLight):
         return (low * gain).clamp(0.0, 1.0), clean
 
 
-class NoisyImages:
+class NoisyImages(CleanPhotos):
     """Pairs ``(clean + N(0, sigma), clean)``; ``sigma`` fixed or drawn uniformly per sample.
 
     Sigma is in [0, 1] units (25/255 for "sigma 25"); the noisy image is not clamped
@@ -332,21 +362,11 @@ class NoisyImages:
         augment: Augment | None = Augment(),
         clip: bool = False,
     ) -> None:
-        if not files:
-            raise NightvidError("no clean images given")
-        self.files, self.sigma, self.augment, self.clip = list(files), sigma, augment, clip
-
-    @classmethod
-    def from_folder(cls, folder: Path | str, **kwargs) -> NoisyImages:
-        return cls(list_images(folder), **kwargs)
-
-    def __len__(self) -> int:
-        return len(self.files)
+        super().__init__(files, augment=augment)
+        self.sigma, self.clip = sigma, clip
 
     def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        clean = read_image(self.files[index])
-        if self.augment is not None:
-            (clean,) = augment([clean], generator, self.augment)
+        clean = self.clean(index, generator)
         sigma = self.sigma
         if isinstance(sigma, tuple):
             low, high = sigma

@@ -323,7 +323,10 @@ def jpeg(img: Tensor, quality: int) -> Tensor:
         ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:
             raise RuntimeError("OpenCV could not JPEG-encode the image")
-        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise RuntimeError("OpenCV could not decode the JPEG it encoded")
+        decoded = decoded[:, :, ::-1]
         out.append(torch.from_numpy(np.ascontiguousarray(decoded)).permute(2, 0, 1))
     result = torch.stack(out).to(img.device, img.dtype) / 255
     return result[0] if img.ndim == 3 else result

@@ -38,11 +38,10 @@ task weight 0.25); ``DenoiserRecipe.cpu_reduced()`` is the run that fits a 2-cor
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -50,25 +49,22 @@ from torch import Tensor, nn
 
 from nightvid import nets
 from nightvid.errors import NightvidError
+from nightvid.files import save_weights
 from nightvid.nets import vgg
-from nightvid.trainers.common import finish_run, recipe_dict, split_files
+from nightvid.trainers.common import fit_and_finish, recipe_dict, seeded_net, split_files
 from nightvid.trainers.data import (
     Augment,
     BrightenedNight,
+    MixedPairs,
     NoisyImages,
     augment,
     held_out,
     list_images,
     pair_batches,
     read_image,
+    val_augment,
 )
-from nightvid.trainers.loop import (
-    LoopConfig,
-    cosine_schedule,
-    fit,
-    save_weights,
-    step_generator,
-)
+from nightvid.trainers.loop import LoopConfig, cosine_schedule, step_generator
 from nightvid.trainers.losses import mse_loss
 from nightvid.trainers.metrics import validator
 
@@ -91,6 +87,10 @@ HIGH_LEVEL_FILE = "high_level.safetensors"
 NOISES: dict[str, Callable[..., Any]] = {
     "gaussian": lambda files, sigma, crop: NoisyImages(files, sigma=sigma, augment=crop),
     "night_video": lambda files, sigma, crop: BrightenedNight(files, augment=crop),
+    # Half each: the chain's night noise without forgetting the Gaussian noise of the paper.
+    "mixed": lambda files, sigma, crop: MixedPairs(
+        NoisyImages(files, sigma=sigma, augment=crop), BrightenedNight(files, augment=crop), synthetic_share=0.5
+    ),
 }
 
 
@@ -128,9 +128,9 @@ class DenoiserRecipe:
     #: CPU threads while training (None = torch's default). Resume equals uninterrupted
     #: for the same thread count.
     threads: int | None = None
-    #: Training noise: "gaussian" (N(0, sigma), the paper's) or "night_video" (brightened
+    #: Training noise: "gaussian" (N(0, sigma), the paper's), "night_video" (brightened
     #: synthetic night frames, ``data.BrightenedNight``: what it meets after an enhancer in
-    #: a chain such as ``kind+denoiser``).
+    #: a chain such as ``kind+denoiser``) or "mixed" (half each).
     noise: str = "gaussian"
 
     def __post_init__(self) -> None:
@@ -206,7 +206,7 @@ class FeatureSegmenter(nn.Module):
         return super().train(mode and not self.frozen)
 
     def forward(self, x01: Tensor) -> Tensor:
-        feat = self.backbone.features_at(x01, [self.layer])[self.layer]
+        feat = cast(Any, self.backbone).features_at(x01, [self.layer])[self.layer]
         return F.interpolate(self.head(feat), size=x01.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -263,7 +263,7 @@ def _make_high_level(recipe: DenoiserRecipe, files: list[Path], out_dir: Path) -
                 "labels": "its own ImageNet prediction on the clean image",
             }
         net: nn.Module = FeatureSegmenter(backbone, "relu3_3", 256, recipe.hl_classes)
-        what = {"net": "VGG-16 relu3_3 + 1x1 head trained here", "weights": recipe.vgg16}
+        what: dict[str, Any] = {"net": "VGG-16 relu3_3 + 1x1 head trained here", "weights": recipe.vgg16}
     else:
         classes = recipe.hl_classes
         tiny = vgg.TinyClassifier(num_classes=classes)
@@ -278,7 +278,7 @@ def _make_high_level(recipe: DenoiserRecipe, files: list[Path], out_dir: Path) -
     images = [read_image(p) for p in sources]
     draw = _source_patches if task == "classify" else _mosaics
     saved = out_dir / HIGH_LEVEL_FILE
-    trained = net.head if recipe.vgg16 is not None else net  # never re-save VGG-16 itself
+    trained = cast(nn.Module, net.head) if recipe.vgg16 is not None else net  # never re-save VGG-16 itself
     if saved.exists():
         nets.load_weights(trained, saved, name=f"high_level_{task}")
         log.info("reusing the trained high-level net %s", saved)
@@ -331,7 +331,7 @@ def train_denoiser(
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
     sigma = recipe.sigma / 255.0
     crop = Augment(crop=recipe.patch)
-    val_crop = Augment(crop=recipe.val_crop, flip=False, rot90=False) if recipe.val_crop else None
+    val_crop = val_augment(recipe.val_crop)
     if recipe.noise not in NOISES:
         raise NightvidError(f"noise must be one of {', '.join(NOISES)}, got {recipe.noise!r}")
     train_set, val_set = (
@@ -340,11 +340,7 @@ def train_denoiser(
     )
     validate = validator(held_out(val_set, seed=recipe.seed), device=device)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        model = nets.build("denoiser")
-    if recipe.init is not None:
-        nets.load_weights(model, recipe.init, name="denoiser")
+    model = seeded_net("denoiser", recipe.seed, init=recipe.init)
 
     extra: dict[str, Any] = {}
     if recipe.task is None:
@@ -353,41 +349,25 @@ def train_denoiser(
         high_level, extra["high_level"] = make_high_level(recipe, train_files, out_dir)
         high_level.to(device)
         extra["task_labels"] = "the frozen net's prediction on the clean image (paper: dataset labels)"
+        task = recipe.task
 
         def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
-            return joint_loss(net, batch, high_level, task=recipe.task, weight=recipe.task_weight)
+            return joint_loss(net, batch, high_level, task=task, weight=recipe.task_weight)
 
-    config = LoopConfig(
-        iters=recipe.iters,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        validate_every=recipe.validate_every,
-        device=device,
-        threads=recipe.threads,
-    )
-    started = time.perf_counter()
-    result = fit(
+    return fit_and_finish(
         model,
         loss_fn,
         pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed),
-        config,
+        LoopConfig.from_recipe(recipe, checkpoint_every=checkpoint_every, log_every=log_every, device=device),
         out_dir=out_dir,
         model_name="denoiser",
+        recipe=recipe,
+        run={"recipe": recipe_dict(recipe), "data": str(data)},
         make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr),
         make_scheduler=cosine_schedule(recipe.iters, warmup=recipe.warmup, min_ratio=recipe.lr_min_ratio),
         validate=validate,
-        run={"recipe": recipe_dict(recipe), "data": str(data)},
         resume=resume,
         on_log=on_log,
-    )
-    return finish_run(
-        model,
-        result,
-        out_dir,
-        model_name="denoiser",
-        recipe=recipe,
-        seconds=time.perf_counter() - started,
-        device=device,
         extra=extra,
         data={
             "folder": str(data),

@@ -34,8 +34,8 @@ import torch
 from torch import Tensor
 
 from nightvid import nets
-from nightvid.engines.host_memory import keep_freed_memory
 from nightvid.errors import NightvidError
+from nightvid.memory import keep_freed_memory
 from nightvid.trainers.data import (
     add_gaussian_noise,
     find_pairs,
@@ -200,7 +200,7 @@ def evaluate_model(
     started = time.perf_counter()
     names, scores = score_methods(methods, _test_images(data, sigma=sigma, seed=seed, limit=limit))
     if weights == "default" and model is not None:
-        shown = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(model))
+        shown: str | None = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(model))
     else:
         shown = None if weights is None else str(weights)
     return EvalReport(model or "-", shown, str(data), sigma, names, scores, time.perf_counter() - started)

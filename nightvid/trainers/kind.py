@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -51,24 +51,11 @@ from torch import Tensor, nn
 
 from nightvid import nets
 from nightvid.errors import NightvidError
+from nightvid.files import save_weights
 from nightvid.nets.kind import KinD
-from nightvid.trainers.common import CARD_FILE, recipe_dict
-from nightvid.trainers.data import (
-    Augment,
-    PairedImages,
-    find_pairs,
-    held_out,
-    pair_batches,
-)
-from nightvid.trainers.loop import (
-    BEST_FILE,
-    FitResult,
-    LoopConfig,
-    cosine_schedule,
-    fit,
-    save_weights,
-    write_model_card,
-)
+from nightvid.trainers.common import hold_out, recipe_dict, seeded_net, write_run_card
+from nightvid.trainers.data import Augment, PairedImages, find_pairs, held_out, pair_batches, val_augment
+from nightvid.trainers.loop import BEST_FILE, FitResult, LoopConfig, cosine_schedule, fit
 from nightvid.trainers.losses import l1_loss, mse_loss
 from nightvid.trainers.metrics import ssim, validator
 
@@ -162,24 +149,20 @@ def _gray(rgb: Tensor) -> Tensor:
 def smoothness(illumination: Tensor, image: Tensor) -> Tensor:
     """Structure-aware illumination smoothness: ``mean(|dL| / max(|dI_gray|, 0.01))`` over x and y."""
     gray = _gray(image)
-    total = 0.0
-    for d in ("x", "y"):
-        total = total + (image_gradient(illumination, d).abs() / image_gradient(gray, d).abs().clamp_min(0.01))
-    return total.mean()
+    dx, dy = (image_gradient(illumination, d).abs() / image_gradient(gray, d).abs().clamp_min(0.01) for d in "xy")
+    return (dx + dy).mean()
 
 
 def mutual_consistency(l_low: Tensor, l_high: Tensor) -> Tensor:
     """``mean(g exp(-10 g))`` with ``g = |dL_low| + |dL_high|``, summed over x and y."""
-    total = 0.0
-    for d in ("x", "y"):
-        g = image_gradient(l_low, d).abs() + image_gradient(l_high, d).abs()
-        total = total + g * torch.exp(-10.0 * g)
-    return total.mean()
+    gx, gy = (image_gradient(l_low, d).abs() + image_gradient(l_high, d).abs() for d in "xy")
+    return (gx * torch.exp(-10.0 * gx) + gy * torch.exp(-10.0 * gy)).mean()
 
 
 def gradient_loss(pred: Tensor, target: Tensor) -> Tensor:
     """``mean((dx pred - dx target)^2 + (dy pred - dy target)^2)`` (the official ``grad_loss``)."""
-    return sum((image_gradient(pred, d) - image_gradient(target, d)).pow(2) for d in ("x", "y")).mean()
+    dx, dy = ((image_gradient(pred, d) - image_gradient(target, d)).pow(2) for d in "xy")
+    return (dx + dy).mean()
 
 
 def decom_loss(
@@ -247,14 +230,13 @@ def _fit_stage(
     log_every: int,
 ) -> FitResult:
     dataset = PairedImages(train_set.pairs, augment=Augment(crop=stage.patch))
-    config = LoopConfig(
+    config = LoopConfig.from_recipe(
+        recipe,
         iters=stage.iters,
         checkpoint_every=checkpoint_every,
         log_every=log_every,
         validate_every=recipe.validate_every if validate else 0,
         device=device,
-        threads=recipe.threads,
-        cpu_bf16=recipe.cpu_bf16,
     )
     log.info("KinD stage %s: %s", name, stage)
     tagged = None if on_log is None else (lambda record: on_log({**record, "stage": name}))
@@ -294,19 +276,12 @@ def train_kind(
     out_dir, data = Path(out_dir), Path(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = find_pairs(data, split=split)  # sorted; the last ``val_pairs`` are held out
-    if len(pairs) <= recipe.val_pairs:
-        raise NightvidError(f"{len(pairs)} pair(s) under {data} cannot spare {recipe.val_pairs} for validation")
-    train_pairs, val_pairs = pairs[: len(pairs) - recipe.val_pairs], pairs[len(pairs) - recipe.val_pairs :]
+    train_pairs, val_pairs = hold_out(pairs, held=recipe.val_pairs, what=f"pair(s) under {data}")
     train_set = PairedImages(train_pairs)
-    val_set = PairedImages(
-        val_pairs, augment=Augment(crop=recipe.val_crop, flip=False, rot90=False) if recipe.val_crop else None
-    )
-    held = held_out(val_set, seed=recipe.seed)
+    held = held_out(PairedImages(val_pairs, augment=val_augment(recipe.val_crop)), seed=recipe.seed)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        kind = KinD()
-    common = {
+    kind = cast(KinD, seeded_net("kind", recipe.seed))
+    common: dict[str, Any] = {
         "device": device,
         "resume": resume,
         "on_log": on_log,
@@ -380,32 +355,29 @@ def train_kind(
     kind.requires_grad_(True)
     best = save_weights(kind, out_dir / BEST_FILE, model_name="kind")
     res = results["restoration"]
-    write_model_card(
-        out_dir / CARD_FILE,
-        {
-            "model": "kind",
-            "weights": BEST_FILE,
-            "recipe": recipe_dict(recipe),
-            "seed": recipe.seed,
-            "iterations": {name: r.steps for name, r in results.items()},
-            "data": {
-                "folder": str(data),
-                "split": split,
-                "train_pairs": len(train_pairs),
-                "val_pairs": [p.name for p, _ in val_pairs],
-                "val_crop": recipe.val_crop,
-            },
-            "metrics": {
-                "validation_best": {"psnr": res.best, "step": res.best_step},
-                "validation_last": res.metrics,
-                "scored_as": "whole KinD (ratio=None, target illumination 0.5) on the held-out pairs",
-            },
-            "final": {name: r.final for name, r in results.items()},
-            "params": nets.param_count(kind),
-            "train_seconds": round(time.perf_counter() - started, 2),
-            "device": device,
-            "stage_order": list(STAGES),
+    write_run_card(
+        out_dir,
+        kind,
+        model_name="kind",
+        recipe=recipe,
+        iterations={name: r.steps for name, r in results.items()},
+        data={
+            "folder": str(data),
+            "split": split,
+            "train_pairs": len(train_pairs),
+            "val_pairs": [p.name for p, _ in val_pairs],
+            "val_crop": recipe.val_crop,
         },
+        metrics={
+            "validation_best": {"psnr": res.best, "step": res.best_step},
+            "validation_last": res.metrics,
+            "scored_as": "whole KinD (ratio=None, target illumination 0.5) on the held-out pairs",
+        },
+        final={name: r.final for name, r in results.items()},
+        final_loss=res.final.get("loss"),  # the last stage's: restoration
+        seconds=time.perf_counter() - started,
+        device=device,
+        extra={"stage_order": list(STAGES)},
     )
     log.info("KinD trained: best held-out PSNR %s -> %s", res.best, best)
     if not best.exists():

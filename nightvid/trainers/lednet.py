@@ -37,19 +37,17 @@ an AVX512-BF16/AMX Xeon; docs/BENCHMARKS.md).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nightvid import nets
 from nightvid.errors import NightvidError
-from nightvid.trainers.common import finish_run, recipe_dict, split_files
+from nightvid.trainers.common import fit_and_finish, hold_out, recipe_dict, seeded_net, split_files
 from nightvid.trainers.data import (
     Augment,
     MixedPairs,
@@ -60,9 +58,10 @@ from nightvid.trainers.data import (
     held_out,
     list_images,
     pair_batches,
+    val_augment,
 )
 from nightvid.trainers.degrade import LowLightConfig
-from nightvid.trainers.loop import LoopConfig, cosine_schedule, fit
+from nightvid.trainers.loop import LoopConfig, cosine_schedule
 from nightvid.trainers.losses import colour_angle_loss, l1_loss
 from nightvid.trainers.metrics import ssim
 from nightvid.trainers.perceptual import LEDNET_LAYERS, PerceptualLoss
@@ -156,12 +155,12 @@ def lednet_loss(
     The net works in ``model.input_range``; pairs arrive in [0, 1] and are mapped.
     """
     low, high = batch
-    lo, hi = model.input_range
+    lo, hi = cast(tuple[float, float], model.input_range)
     image, side = model(low * (hi - lo) + lo, side_output=True)
     image, side = (image - lo) / (hi - lo), (side - lo) / (hi - lo)
     small = _down8(high)
     terms: dict[str, Tensor] = {}
-    total = 0.0
+    total: Tensor | float = 0.0
     for name, pred, target, weight in (("out", image, high, 1.0), ("side", side, small, recipe.side_weight)):
         l1 = l1_loss(pred, target)
         if perceptual is not None:
@@ -180,7 +179,7 @@ def lednet_loss(
         dssim = 1.0 - ssim(image.clamp(0, 1), high).mean().to(image.dtype)
         terms["dssim_out"] = dssim.detach()
         total = total + recipe.ssim_weight * dssim
-    return total, terms
+    return cast(Tensor, total), terms
 
 
 DEGRADATIONS: dict[str, Callable[..., LowLightConfig]] = {
@@ -196,7 +195,7 @@ def _low_light_config(recipe: LEDNetRecipe) -> LowLightConfig:
 
 
 def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any]]:
-    crop, val_crop = Augment(crop=recipe.patch), Augment(crop=recipe.val_crop, flip=False, rot90=False)
+    crop, val_crop = Augment(crop=recipe.patch), val_augment(recipe.val_crop)
     config = _low_light_config(recipe)
     try:
         detect_layout(data, split="train")
@@ -204,16 +203,14 @@ def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any
     except NightvidError:
         paired = False
     if paired:
-        pairs = find_pairs(data, split="train")  # a split folder itself, or its train split
-        if len(pairs) <= recipe.val_images:
-            raise NightvidError(f"{len(pairs)} pair(s) cannot spare {recipe.val_images} for validation")
-        cut = len(pairs) - recipe.val_images
-        real = PairedImages(pairs[:cut], augment=crop)
+        # a split folder itself, or its train split
+        train_pairs, val_pairs = hold_out(find_pairs(data, split="train"), held=recipe.val_images, what="pair(s)")
+        real = PairedImages(train_pairs, augment=crop)
         described = {
             "folder": str(data),
             "kind": "real pairs",
-            "train_pairs": cut,
-            "val": [p.name for p, _ in pairs[cut:]],
+            "train_pairs": len(train_pairs),
+            "val": [p.name for p, _ in val_pairs],
         }
         train_set: Any = real
         if recipe.synthetic is not None:
@@ -228,11 +225,11 @@ def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any
                 synthetic_share=recipe.synthetic_share,
                 degradation=repr(config),
             )
-        return (train_set, PairedImages(pairs[cut:], augment=val_crop if recipe.val_crop else None), described)
+        return train_set, PairedImages(val_pairs, augment=val_crop), described
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
     return (
         SyntheticLowLight(train_files, config=config, augment=crop),
-        SyntheticLowLight(val_files, config=config, augment=val_crop if recipe.val_crop else None),
+        SyntheticLowLight(val_files, config=config, augment=val_crop),
         {
             "folder": str(data),
             "kind": "synthetic low light from clean photos",
@@ -287,48 +284,25 @@ def train_lednet(
             recipe.edge_weight,
         )
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        model = nets.build("lednet")
-    if recipe.init is not None:
-        nets.load_weights(model, recipe.init, name="lednet")
+    model = seeded_net("lednet", recipe.seed, init=recipe.init)
 
     def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
         return lednet_loss(net, batch, recipe=recipe, perceptual=perceptual)
 
-    config = LoopConfig(
-        iters=recipe.iters,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        validate_every=recipe.validate_every,
-        grad_clip=recipe.grad_clip,
-        device=device,
-        threads=recipe.threads,
-        cpu_bf16=recipe.cpu_bf16,
-    )
-    started = time.perf_counter()
-    result = fit(
+    return fit_and_finish(
         model,
         loss_fn,
         pair_batches(train_set, batch_size=recipe.batch, seed=recipe.seed),
-        config,
+        LoopConfig.from_recipe(recipe, checkpoint_every=checkpoint_every, log_every=log_every, device=device),
         out_dir=out_dir,
         model_name="lednet",
+        recipe=recipe,
+        run={"recipe": recipe_dict(recipe), "data": str(data)},
+        data=described,
         make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas),
         make_scheduler=cosine_schedule(recipe.iters, warmup=recipe.warmup, min_ratio=recipe.lr_min_ratio),
         validate=validate,
-        run={"recipe": recipe_dict(recipe), "data": str(data)},
         resume=resume,
         on_log=on_log,
-    )
-    return finish_run(
-        model,
-        result,
-        out_dir,
-        model_name="lednet",
-        recipe=recipe,
-        data=described,
-        seconds=time.perf_counter() - started,
-        device=device,
         extra={"loss": loss_note},
     )

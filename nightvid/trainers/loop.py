@@ -27,8 +27,8 @@ Records passed to ``on_log`` (and written as JSON lines) have an ``"event"`` key
 - ``"checkpoint"``: ``step``, ``path``;
 - ``"end"``: ``step``, ``elapsed_s``.
 
-The library only logs (``logging``); progress display is the caller's job, from
-``on_log``.
+Files are written with :mod:`nightvid.files` (atomic, fsynced). The library only logs
+(``logging``); progress display is the caller's job, from ``on_log``.
 """
 
 from __future__ import annotations
@@ -39,26 +39,22 @@ import itertools
 import json
 import logging
 import math
-import os
-import platform
 import random
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
-from safetensors.torch import save as safetensors_save
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from nightvid.engines.host_memory import keep_freed_memory
 from nightvid.errors import NightvidError
+from nightvid.files import atomic_write, json_safe, save_weights
+from nightvid.memory import keep_freed_memory
 
 __all__ = [
     "BEST_FILE",
@@ -69,18 +65,13 @@ __all__ = [
     "METRICS_FILE",
     "SeededBatches",
     "TrainState",
-    "atomic_write",
     "cosine_schedule",
     "cpu_has_native_bf16",
-    "cpu_signature",
     "fit",
-    "git_commit",
     "load_checkpoint",
     "save_checkpoint",
-    "save_weights",
     "step_generator",
     "step_schedule",
-    "write_model_card",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,9 +79,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
 BEST_FILE = "best.safetensors"
-
-_UMASK = os.umask(0o022)  # read the process umask (there is no getter) and put it back
-os.umask(_UMASK)
 
 Batch = Any
 #: ``loss_fn(model, batch)`` returns the loss, or ``(loss, {"name": term, ...})``.
@@ -175,115 +163,11 @@ def step_schedule(milestones: Iterable[int], *, gamma: float = 0.5) -> Callable[
     return lambda optimizer: torch.optim.lr_scheduler.MultiStepLR(optimizer, marks, gamma=gamma)
 
 
-# --------------------------------------------------------------------------- files
-
-
-def atomic_write(path: Path | str, write: Callable[[Any], None], *, mode: str = "wb") -> None:
-    """Write a file so that ``path`` is either the old file or the complete new one.
-
-    ``write(handle)`` fills a temporary file in the same folder, which is flushed,
-    fsynced and renamed over ``path`` (``os.replace``); on any error the temporary file
-    is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def save_weights(model: nn.Module, path: Path | str, *, model_name: str) -> Path:
-    """Write ``model.state_dict()`` as safetensors with header ``{"model": model_name}``.
-
-    This is the layout ``nets.load_weights`` (``--weights``) reads. Written atomically.
-    """
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    data = safetensors_save(tensors, metadata={"model": model_name})
-    atomic_write(path, lambda handle: handle.write(data))
-    return Path(path)
-
-
-def git_commit(path: Path | str | None = None) -> str | None:
-    """``git rev-parse HEAD`` of the repository holding ``path`` (default: this package), or None."""
-    where = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
-
-
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats become None so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def cpu_signature() -> str:
-    """The CPU and the vector ISA torch's kernels pick on it, e.g. ``"GenuineIntel Intel(R)
-    Xeon(R) Processor / AVX512"``: training is bit-identical only where this matches
-    (oneDNN picks kernels by vendor and instruction set)."""
-    vendor = model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "vendor_id" and not vendor:
-                vendor = value.strip()
-            elif key.strip() == "model name" and not model:
-                model = value.strip()
-    isa = torch.backends.cpu.get_cpu_capability()
-    return f"{vendor} {model or platform.processor() or platform.machine()} / {isa}".strip()
-
-
-def write_model_card(path: Path | str, card: Mapping[str, Any]) -> Path:
-    """Write a model card JSON atomically.
-
-    ``card`` holds what the recipe knows (``model``, ``recipe`` as a dict, ``seed``,
-    ``iterations``, ``data``, ``metrics``, ...); ``torch`` (version), ``commit`` (git
-    HEAD of this package's repository, or null) and ``cpu`` (:func:`cpu_signature`) are
-    added unless already given.
-    Non-finite numbers are written as null.
-    """
-    full = {"torch": torch.__version__, "commit": git_commit(), "cpu": cpu_signature(), **card}
-    text = json.dumps(_json_safe(full), indent=2, sort_keys=False) + "\n"
-    atomic_write(path, lambda handle: handle.write(text), mode="w")
-    return Path(path)
-
-
 # --------------------------------------------------------------------------- state
 
 
 def _rng_states() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = cast(tuple[Any, ...], np.random.get_state())
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
@@ -353,7 +237,7 @@ class TrainState:
 
 def save_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, Any] | None = None) -> Path:
     """Write ``state`` (and the ``run`` description it belongs to) atomically with ``torch.save``."""
-    payload = {"format": 1, "run": _json_safe(dict(run or {})), "state": state.state_dict()}
+    payload = {"format": 1, "run": json_safe(dict(run or {})), "state": state.state_dict()}
     atomic_write(path, lambda handle: torch.save(payload, handle))
     return Path(path)
 
@@ -364,7 +248,7 @@ def load_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, An
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (any unreadable file is the user's to fix)
         raise NightvidError(f"checkpoint {path} is not readable ({err})") from None
-    saved, wanted = payload.get("run", {}), _json_safe(dict(run or {}))
+    saved, wanted = payload.get("run", {}), json_safe(dict(run or {}))
     if run is not None and saved != wanted:
         diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}" for k in diff[:4])
@@ -401,6 +285,22 @@ class LoopConfig:
     cpu_bf16: bool = False
     #: torch CPU threads while training (None = leave as is). See ``nightvid.trainers.noiser``.
     threads: int | None = None
+
+    @classmethod
+    def from_recipe(cls, recipe: Any, **settings: Any) -> LoopConfig:
+        """The loop settings a recipe dataclass carries, by field name, then ``settings``.
+
+        A recipe field named like one of these (``iters``, ``validate_every``,
+        ``grad_clip``, ``threads``, ``cpu_bf16``) means the same thing, so every recipe
+        hands its loop settings over the same way; fields it lacks keep the defaults.
+
+        Example:
+            >>> from nightvid.trainers.noiser import NoiserRecipe
+            >>> LoopConfig.from_recipe(NoiserRecipe(iters=5), log_every=1).iters
+            5
+        """
+        carried = {f.name for f in fields(recipe)} & {f.name for f in fields(cls)}
+        return cls(**{**{name: getattr(recipe, name) for name in carried}, **settings})
 
     def __post_init__(self) -> None:
         if self.iters < 0:
@@ -441,7 +341,7 @@ class _MetricsLog:
 
     def __call__(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as handle:
-            handle.write(json.dumps(_json_safe(record)) + "\n")
+            handle.write(json.dumps(json_safe(record)) + "\n")
         if self.on_log is not None:
             self.on_log(record)
 
@@ -494,13 +394,15 @@ def _train_step(
     with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
         out = loss_fn(state.model, batch)
     loss, terms = out if isinstance(out, tuple) else (out, {})
+    scaler = state.scaler
+    assert scaler is not None, "fit gives every state a scaler (a disabled one without float16)"
     state.optimizer.zero_grad(set_to_none=True)
-    state.scaler.scale(loss).backward()
+    scaler.scale(loss).backward()
     if config.grad_clip is not None:
-        state.scaler.unscale_(state.optimizer)
+        scaler.unscale_(state.optimizer)
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
-    state.scaler.step(state.optimizer)
-    state.scaler.update()
+    scaler.step(state.optimizer)
+    scaler.update()
     if state.scheduler is not None:
         state.scheduler.step()
     values = {"loss": loss.item(), **{k: float(v) for k, v in terms.items()}}

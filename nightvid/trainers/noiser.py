@@ -10,6 +10,10 @@ betas (0.5, 0.999), batch 1, 104x104 patches, 2000 iterations; sigma = 3 as in t
 reference implementation (most samples hit the clamp, so the target is close to
 binary +-1 noise).
 
+The run writes what every recipe writes (``nightvid.trainers.common``):
+``best.safetensors`` (there is no validation, so these are the final weights),
+``final.safetensors``, ``model_card.json``, ``checkpoint.pt`` and ``metrics.jsonl``.
+
 Reproducibility: the net is initialised from ``torch.manual_seed(seed)`` and noise
 batch ``i`` is drawn from ``step_generator(seed, i)``, so a run is a pure function of the
 recipe. On CPU it is bit-identical across runs, across a kill + ``resume=True``, and
@@ -22,33 +26,20 @@ instruction set; another torch version or CPU kernel path may differ in the last
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from nightvid import nets
+from nightvid.trainers.common import fit_and_finish, seeded_net
 from nightvid.trainers.data import noise_batch
-from nightvid.trainers.loop import (
-    LoopConfig,
-    SeededBatches,
-    fit,
-    save_weights,
-    write_model_card,
-)
+from nightvid.trainers.loop import LoopConfig, SeededBatches
 from nightvid.trainers.losses import l1_loss, tv_loss
 
 __all__ = ["NoiserRecipe", "noise_batch", "noiser_loss", "train_noiser"]
-
-log = logging.getLogger(__name__)
-
-WEIGHTS_FILE = "noiser.safetensors"
-CARD_FILE = "model_card.json"
 
 
 @dataclass(frozen=True)
@@ -72,6 +63,12 @@ class NoiserRecipe:
     #: CPU threads during training; pinned so results do not depend on the machine's count.
     threads: int | None = 1
 
+    @classmethod
+    def cpu_reduced(cls, **overrides: Any) -> NoiserRecipe:
+        """The paper's recipe itself: it already fits a CPU (about 30 s on 2 cores), and it
+        is what the shipped weights were trained with."""
+        return replace(cls(), **overrides)
+
 
 def noiser_loss(model: nn.Module, noise: Tensor, *, tv_weight: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
     """Noise self-regression loss: L1(model(n), n) + tv_weight * TV(model(n))."""
@@ -90,17 +87,14 @@ def train_noiser(
     checkpoint_every: int = 500,
     log_every: int = 10,
 ) -> Path:
-    """Train NoiSER; write ``out_dir/noiser.safetensors`` and ``out_dir/model_card.json``.
+    """Train NoiSER (no data: noise alone); return ``out_dir/best.safetensors``.
 
     Checkpoints go to ``out_dir/checkpoint.pt`` every ``checkpoint_every`` steps;
     ``resume=True`` continues a killed run (and refuses a checkpoint made with another
     recipe). ``on_log`` receives the loop's records (see ``nightvid.trainers.loop``).
-    Returns the weights path.
     """
     out_dir = Path(out_dir)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        model = nets.build("noiser", hidden=recipe.hidden, padding=recipe.padding, colour=0.0)
+    model = seeded_net("noiser", recipe.seed, hidden=recipe.hidden, padding=recipe.padding, colour=0.0)
 
     def draw(index: int, generator: torch.Generator) -> Tensor:
         return noise_batch(generator, batch=recipe.batch, patch=recipe.patch, sigma=recipe.sigma, clamp=recipe.clamp)
@@ -108,43 +102,17 @@ def train_noiser(
     def loss_fn(net: nn.Module, noise: Tensor) -> tuple[Tensor, Mapping[str, Tensor]]:
         return noiser_loss(net, noise, tv_weight=recipe.tv_weight)
 
-    config = LoopConfig(
-        iters=recipe.iters,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        device=device,
-        threads=recipe.threads,
-    )
-    started = time.perf_counter()
-    result = fit(
+    return fit_and_finish(
         model,
         loss_fn,
         SeededBatches(draw, recipe.seed),
-        config,
+        LoopConfig.from_recipe(recipe, checkpoint_every=checkpoint_every, log_every=log_every, device=device),
         out_dir=out_dir,
         model_name="noiser",
-        make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas),
+        recipe=recipe,
         run=asdict(recipe),
+        data=f"Gaussian noise N(0, {recipe.sigma}) clamped to [-{recipe.clamp}, {recipe.clamp}]; no images",
+        make_optimizer=lambda params: torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas),
         resume=resume,
         on_log=on_log,
     )
-    weights = save_weights(model, out_dir / WEIGHTS_FILE, model_name="noiser")
-    write_model_card(
-        out_dir / CARD_FILE,
-        {
-            "model": "noiser",
-            "weights": WEIGHTS_FILE,
-            "recipe": asdict(recipe),
-            "seed": recipe.seed,
-            "iterations": result.steps,
-            "data": f"Gaussian noise N(0, {recipe.sigma}) clamped to [-{recipe.clamp}, {recipe.clamp}]; no images",
-            "final_loss": result.final.get("loss"),
-            "final": result.final,
-            "metrics": {},
-            "params": nets.param_count(model),
-            "train_seconds": round(time.perf_counter() - started, 2),
-            "device": device,
-        },
-    )
-    log.info("NoiSER trained for %d steps, final loss %s: %s", result.steps, result.final.get("loss"), weights)
-    return weights

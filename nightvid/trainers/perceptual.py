@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -33,7 +34,7 @@ def perceptual_loss(vgg: VGG19Features, pred: Tensor, target: Tensor, layers: Ma
     names = list(layers)
     ours = vgg.features_at(pred, names)
     theirs = {k: v.detach() for k, v in vgg.features_at(target.detach(), names).items()}
-    return sum(weight * l1_loss(ours[name], theirs[name]) for name, weight in layers.items())
+    return cast(Tensor, sum(weight * l1_loss(ours[name], theirs[name]) for name, weight in layers.items()))
 
 
 class PerceptualLoss(nn.Module):

@@ -1,70 +1,152 @@
-"""Recipes by name: presets, command-line overrides onto dataclass fields, and dispatch.
+"""The recipe registry: every model's training in one table, presets, and ``--set`` overrides.
 
-``make_recipe("kind", preset="cpu", iters=300)`` is ``KinDRecipe.cpu_reduced()`` with
-every stage's ``iters`` set to 300; ``train("kind", recipe, data, out)`` runs it. The
-CLI's ``nightvid train NAME`` is these two calls.
+``trainer("kind")`` is KinD's row: its recipe class, its presets, its train function,
+whether it needs ``--data``, and its stages (for the progress count). The CLI's
+``nightvid train MODEL`` is::
+
+    t = trainer(model)
+    recipe = apply_settings(t.make(preset, iters=..., seed=...), settings)
+    t.run(recipe, data, out, on_log=lambda r: show(t.progress_step(recipe, r), t.total_iters(recipe)))
 
 Presets: ``"paper"`` (the recipe's defaults, paper-scale) and ``"cpu"`` (its
-``cpu_reduced()``, what the shipped weights were trained with on a 2-core CPU).
+``cpu_reduced()``, what the shipped weights were trained with on a 2-core CPU; for
+NoiSER both are the paper's recipe, which already fits a CPU).
+
+:data:`RECIPES` lists the names without importing the trainers (and torch), so a
+command line can offer them cheaply; the table itself is built on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import fields, is_dataclass, replace
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from nightvid.errors import NightvidError
 
-__all__ = ["PRESETS", "RECIPES", "apply_settings", "make_recipe", "progress_step", "total_iters", "train"]
+__all__ = [
+    "PRESETS",
+    "RECIPES",
+    "STAGED_FIELDS",
+    "Trainer",
+    "apply_settings",
+    "trainer",
+    "trainers",
+]
 
 PRESETS = ("paper", "cpu")
-RECIPES = ("kind", "lednet", "denoiser")
+#: The models that can be trained, in the order the CLI lists them (equal to ``tuple(trainers())``).
+RECIPES = ("noiser", "lednet", "kind", "denoiser")
+#: Options that a staged recipe (KinD) applies to every stage.
+STAGED_FIELDS = ("iters", "batch", "patch", "lr")
+
+OnLog = Callable[[dict[str, Any]], None]
 
 
-def _recipe_class(name: str) -> type:
-    if name == "kind":
-        from nightvid.trainers.kind import KinDRecipe
+@dataclass(frozen=True)
+class Trainer:
+    """One row of the registry: what ``nightvid train NAME`` needs to know about a model."""
 
-        return KinDRecipe
-    if name == "lednet":
-        from nightvid.trainers.lednet import LEDNetRecipe
+    name: str
+    #: The frozen recipe dataclass.
+    recipe: type
+    #: Preset factories: the paper-scale recipe and the reduced one for a CPU.
+    paper: Callable[[], Any]
+    cpu: Callable[[], Any]
+    #: ``train(recipe, data, out_dir, ...)``, or ``train(recipe, out_dir, ...)`` without data.
+    train: Callable[..., Path]
+    #: Whether the recipe trains on a folder (``--data``); NoiSER trains on noise alone.
+    needs_data: bool = True
+    #: Stage fields of a staged recipe, in training order (KinD's three); () = one stage.
+    stages: tuple[str, ...] = ()
 
-        return LEDNetRecipe
-    if name == "denoiser":
-        from nightvid.trainers.denoiser import DenoiserRecipe
+    def make(self, preset: str = "cpu", **overrides: Any) -> Any:
+        """The recipe at ``preset`` with ``overrides`` (None values ignored) applied.
 
-        return DenoiserRecipe
-    raise NightvidError(f"no recipe {name!r}; available: {', '.join(RECIPES)}")
+        In a staged recipe, ``iters``, ``batch``, ``patch`` and ``lr`` apply to every
+        stage. Unknown fields are a NightvidError.
+        """
+        if preset not in PRESETS:
+            raise NightvidError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        recipe = self.paper() if preset == "paper" else self.cpu()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if self.stages:
+            staged = {k: given.pop(k) for k in STAGED_FIELDS if k in given}
+            if staged:
+                given.update({stage: replace(getattr(recipe, stage), **staged) for stage in self.stages})
+        unknown = sorted(set(given) - {f.name for f in fields(self.recipe)})
+        if unknown:
+            raise NightvidError(f"{self.name} recipe has no field(s) {', '.join(unknown)}")
+        return replace(recipe, **given)
+
+    def total_iters(self, recipe: Any) -> int:
+        """Optimiser steps of the whole run (a staged recipe: its stages together)."""
+        if self.stages:
+            return sum(getattr(recipe, stage).iters for stage in self.stages)
+        return int(recipe.iters)
+
+    def progress_step(self, recipe: Any, record: dict[str, Any]) -> int:
+        """A loop record's step counted over the whole run (stages follow each other).
+
+        Records of a staged run carry ``"stage"``; the steps of the stages before it are added.
+        """
+        step = int(record.get("step", 0))
+        stage = record.get("stage")
+        if stage is None:
+            return step
+        return step + sum(getattr(recipe, s).iters for s in self.stages[: self.stages.index(stage)])
+
+    def run(
+        self,
+        recipe: Any,
+        data: Path | str | None,
+        out_dir: Path | str,
+        *,
+        resume: bool = False,
+        device: str = "cpu",
+        on_log: OnLog | None = None,
+    ) -> Path:
+        """Train ``recipe`` into ``out_dir``; return the weights to use, ``out_dir/best.safetensors``.
+
+        ``data`` must be given exactly when :attr:`needs_data` says so.
+        """
+        options: dict[str, Any] = {"resume": resume, "device": device, "on_log": on_log}
+        if not self.needs_data:
+            if data is not None:
+                raise NightvidError(f"{self.name} trains without data; leave out --data")
+            return self.train(recipe, out_dir, **options)
+        if data is None:
+            raise NightvidError(f"{self.name} needs training data: --data FOLDER")
+        return self.train(recipe, data, out_dir, **options)
 
 
-def make_recipe(name: str, *, preset: str = "cpu", **overrides: Any) -> Any:
-    """The named recipe at ``preset`` with ``overrides`` (None values ignored) applied.
+@functools.cache
+def trainers() -> Mapping[str, Trainer]:
+    """The registry: every trainable model by name (imports the trainers on first call)."""
+    from nightvid.trainers.denoiser import DenoiserRecipe, train_denoiser
+    from nightvid.trainers.kind import STAGES, KinDRecipe, train_kind
+    from nightvid.trainers.lednet import LEDNetRecipe, train_lednet
+    from nightvid.trainers.noiser import NoiserRecipe, train_noiser
 
-    For KinD, ``iters``, ``batch``, ``patch`` and ``lr`` apply to all three stages.
-    Unknown fields are a NightvidError.
+    rows = (
+        # Trainer(name, recipe class, paper preset, cpu preset, train function, ...)
+        Trainer("noiser", NoiserRecipe, NoiserRecipe, NoiserRecipe.cpu_reduced, train_noiser, needs_data=False),
+        Trainer("lednet", LEDNetRecipe, LEDNetRecipe, LEDNetRecipe.cpu_reduced, train_lednet),
+        Trainer("kind", KinDRecipe, KinDRecipe, KinDRecipe.cpu_reduced, train_kind, stages=STAGES),
+        Trainer("denoiser", DenoiserRecipe, DenoiserRecipe, DenoiserRecipe.cpu_reduced, train_denoiser),
+    )
+    return MappingProxyType({row.name: row for row in rows})
 
-    Example:
-        >>> make_recipe("denoiser", preset="cpu", iters=10, task=None).iters
-        10
-    """
-    if preset not in PRESETS:
-        raise NightvidError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    cls = _recipe_class(name)
-    recipe = cls.cpu_reduced() if preset == "cpu" else cls()
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if name == "kind":
-        staged = {k: given.pop(k) for k in ("iters", "batch", "patch", "lr") if k in given}
-        if staged:
-            given.update(
-                {stage: replace(getattr(recipe, stage), **staged) for stage in ("decom", "adjust", "restoration")}
-            )
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise NightvidError(f"{name} recipe has no field(s) {', '.join(unknown)}")
-    return replace(recipe, **given)
+
+def trainer(name: str) -> Trainer:
+    """The registry row of ``name``; the error lists the models that can be trained."""
+    try:
+        return trainers()[name]
+    except KeyError:
+        raise NightvidError(f"no recipe {name!r}; available: {', '.join(RECIPES)}") from None
 
 
 def apply_settings(recipe: Any, settings: list[str]) -> Any:
@@ -129,43 +211,3 @@ def _number_or_text(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def total_iters(recipe: Any) -> int:
-    """Optimiser steps of the whole run (KinD: the three stages together)."""
-    if hasattr(recipe, "restoration"):
-        return recipe.decom.iters + recipe.adjust.iters + recipe.restoration.iters
-    return int(recipe.iters)
-
-
-def progress_step(recipe: Any, record: dict[str, Any]) -> int:
-    """A loop record's step counted over the whole run (KinD's stages follow each other)."""
-    step = int(record.get("step", 0))
-    stage = record.get("stage")
-    if stage is None:
-        return step
-    from nightvid.trainers.kind import STAGES
-
-    return step + sum(getattr(recipe, s).iters for s in STAGES[: STAGES.index(stage)])
-
-
-def train(
-    name: str,
-    recipe: Any,
-    data: Path | str,
-    out_dir: Path | str,
-    *,
-    resume: bool = False,
-    device: str = "cpu",
-    on_log: Callable[[dict[str, Any]], None] | None = None,
-) -> Path:
-    """Run the named recipe; returns the best weights' path (``out_dir/best.safetensors``)."""
-    if name == "kind":
-        from nightvid.trainers.kind import train_kind as run
-    elif name == "lednet":
-        from nightvid.trainers.lednet import train_lednet as run
-    elif name == "denoiser":
-        from nightvid.trainers.denoiser import train_denoiser as run
-    else:
-        raise NightvidError(f"no recipe {name!r}; available: {', '.join(RECIPES)}")
-    return run(recipe, data, out_dir, resume=resume, device=device, on_log=on_log)

@@ -21,7 +21,7 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning
 CHURN = """
 import json, resource, threading
 import torch
-from nightvid.engines.host_memory import keep_freed_memory
+from nightvid.memory import keep_freed_memory
 
 tuned = keep_freed_memory()
 faults = {}
@@ -63,7 +63,7 @@ def test_freed_blocks_are_reused_without_page_faults_on_every_thread() -> None:
 @glibc
 def test_memory_probe_sees_a_frames_working_memory_with_freed_memory_kept() -> None:
     from nightvid.engines import create_engine
-    from nightvid.engines.host_memory import keep_freed_memory
+    from nightvid.memory import keep_freed_memory
     from nightvid.streamer.tiling import PROBE_SIDE, bytes_per_pixel
 
     engine = create_engine("noiser", backend="eager", device="cpu")

@@ -34,9 +34,9 @@ def test_export_with_the_shared_dynamic_spec(name: str, monkeypatch: pytest.Monk
 
 def test_precision_options_follow_the_installed_version() -> None:
     assert tensorrt.trt_version("2.13.0+cu130") == (2, 13)
-    assert tensorrt._compile_options((2, 9), torch.float16, False) == {"enabled_precisions": {torch.float16}}
-    assert tensorrt._compile_options((2, 13), torch.float16, False) == {}  # strong typing: dtypes from the graph
-    assert tensorrt._compile_options((2, 13), torch.float16, True) == {
+    assert tensorrt.compile_options((2, 9), torch.float16, False) == {"enabled_precisions": {torch.float16}}
+    assert tensorrt.compile_options((2, 13), torch.float16, False) == {}  # strong typing: dtypes from the graph
+    assert tensorrt.compile_options((2, 13), torch.float16, True) == {
         "enable_autocast": True,
         "autocast_low_precision_type": torch.float16,
     }

@@ -38,16 +38,19 @@ def test_exposure_curve_hits_the_target_keeps_black_and_white() -> None:
     assert out[0, :, 0, 0].max() < 0.5 / 255 and out[0, :, 0, 1].min() == 1.0  # black rounds to 0
 
 
-def test_exposure_goes_to_kinds_illumination_target_and_to_a_curve_elsewhere() -> None:
-    kind = nets.build_enhancer("kind", weights=None, exposure=0.3)
-    assert kind.net.target_illumination == 0.3 and kind.exposure is None
-    noiser = nets.build_enhancer("noiser", exposure=0.3)
-    assert noiser.exposure == 0.3 and noiser.options["exposure"] == 0.3
+def test_exposure_goes_to_the_tone_curve_of_every_model() -> None:
+    for name in ("kind", "noiser"):
+        built = nets.build_enhancer(name, exposure=0.3)
+        assert built.exposure == 0.3 and built.options["exposure"] == 0.3
+
+
+@pytest.mark.parametrize("name", ["noiser", "lednet", "kind"])
+def test_exposure_moves_every_shipped_models_brightness(name) -> None:
+    """The user's --exposure must change the result (KinD's own ratio did not, with its shipped weights)."""
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.1
     with torch.no_grad():
-        assert mean_luma(noiser(dark_scene())) == pytest.approx(0.3, abs=0.06)
-    for bad in (0.0, 1.0, -0.2, 3.0):
-        with pytest.raises(NightvidError, match="exposure"):
-            nets.build_enhancer("noiser", exposure=bad)
+        dark, bright = (mean_luma(nets.build_enhancer(name, exposure=e)(x)) for e in (0.2, 0.5))
+    assert dark == pytest.approx(0.2, abs=0.06) and bright == pytest.approx(0.5, abs=0.06)
 
 
 def test_engines_with_other_exposures_are_other_artifacts(tmp_path) -> None:
@@ -70,7 +73,7 @@ def test_noiser_pads_by_replication_so_a_dark_frame_gets_no_bright_border() -> N
     net = nets.build_enhancer("noiser")
     with torch.no_grad():
         out = (net(dark_scene()) * 255).round().numpy()[0].transpose(1, 2, 0).astype(np.uint8)
-    from nightvid.compare.figures import border_excess
+    from nightvid.jobs.compare.figures import border_excess
 
     assert border_excess(out) < 0.10
     zero_padded = NoiSER(padding="zeros", colour=0.7)
@@ -123,7 +126,7 @@ def test_kind_pads_by_replication_so_its_result_has_no_bright_ring() -> None:
     import av
 
     import nightvid
-    from nightvid.compare.figures import border_excess
+    from nightvid.jobs.compare.figures import border_excess
 
     with av.open(str(Path(nightvid.__file__).parent / "assets" / "night-demo.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24")  # a real night frame

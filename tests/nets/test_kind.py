@@ -17,8 +17,8 @@ from nightvid.nets.kind import (
     KinD,
     KinDOutput,
     RestorationNet,
-    _pool,
     exposure_ratio,
+    max_pool_ceil,
 )
 
 
@@ -57,20 +57,20 @@ def test_practical_mode_stays_in_range() -> None:
     assert 0.0 <= out.result.min() and out.result.max() <= 1.0
 
 
-def test_dark_attenuation_matches_scipy_gaussian(net: KinD) -> None:
+def testdark_attenuation_matches_scipy_gaussian(net: KinD) -> None:
     ndimage = pytest.importorskip("scipy.ndimage")
     reflectance = torch.rand(1, 3, 30, 41, dtype=torch.float64)
     gray = 0.2125 * reflectance[0, 0] + 0.7154 * reflectance[0, 1] + 0.0721 * reflectance[0, 2]
     blurred = torch.from_numpy(ndimage.gaussian_filter(gray.numpy(), 3.0, mode="nearest", truncate=4.0))
     expected = (2 * blurred).sqrt().clamp_max(1.0)
-    got = net._dark_attenuation(reflectance.float())[0, 0].double()
+    got = net.dark_attenuation(reflectance.float())[0, 0].double()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_pool_matches_ceil_mode_max_pool() -> None:
     for shape in [(2, 4, 9, 14), (1, 3, 8, 8), (1, 1, 1, 3)]:
         x = torch.randn(*shape)
-        assert torch.equal(_pool(x), F.max_pool2d(x, 2, ceil_mode=True))
+        assert torch.equal(max_pool_ceil(x), F.max_pool2d(x, 2, ceil_mode=True))
 
 
 def _reference_restoration(net: RestorationNet, r: torch.Tensor, i: torch.Tensor) -> torch.Tensor:

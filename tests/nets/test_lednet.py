@@ -17,8 +17,8 @@ from nightvid import NightvidError, nets
 from nightvid.nets.lednet import (
     LEDNet,
     LEDNetOutput,
-    _filter_adaptive_conv_unfold,
     filter_adaptive_conv,
+    filter_adaptive_conv_unfold,
     lednet,
     load_official_lednet,
     pyramid_avg_pool2d,
@@ -112,7 +112,7 @@ def test_fac_shifted_form_matches_unfold(ksize: int) -> None:
     gen = torch.Generator().manual_seed(ksize)
     feat = torch.randn(2, 6, 9, 14, dtype=torch.float64, generator=gen)
     kernel = torch.randn(2, 6 * ksize * ksize, 9, 14, dtype=torch.float64, generator=gen)
-    expected = _filter_adaptive_conv_unfold(feat, kernel, ksize=ksize)
+    expected = filter_adaptive_conv_unfold(feat, kernel, ksize=ksize)
     torch.testing.assert_close(filter_adaptive_conv(feat, kernel, ksize=ksize), expected, atol=1e-12, rtol=0)
     # float32 and a non-contiguous feature map
     feat32 = feat.float().transpose(-1, -2).contiguous().transpose(-1, -2)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nightvid.engines.base import Engine
-from nightvid.streamer.encode import EncodeOptions
+from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.pipeline import enhance_video
 from tests.clips import colour_bars, make_clip
 

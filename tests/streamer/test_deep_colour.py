@@ -44,7 +44,7 @@ def test_ten_bit_input_stays_ten_bit_and_keeps_precision(tmp_path: Path) -> None
     import torch
 
     from nightvid.engines.base import Engine
-    from nightvid.streamer.encode import EncodeOptions
+    from nightvid.streamer.encode_options import EncodeOptions
     from nightvid.streamer.pipeline import enhance_video
 
     identity = Engine(fn=lambda x: x, backend="identity", device=torch.device("cpu"))

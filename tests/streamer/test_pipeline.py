@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from pathlib import Path
@@ -103,7 +104,7 @@ def test_parallel_workers_write_the_same_video_as_one(tmp_path: Path) -> None:
         time.sleep(pause.uniform(0, 0.02))
         return x
 
-    from nightvid.streamer.encode import EncodeOptions
+    from nightvid.streamer.encode_options import EncodeOptions
 
     src = make_clip(tmp_path / "in.mp4", frames=12, audio=False)
     lossless = EncodeOptions(codec="ffv1")  # no encoder decisions between the two runs
@@ -119,8 +120,7 @@ def test_parallel_workers_write_the_same_video_as_one(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_failure_in_a_worker_raises_and_leaves_nothing(tmp_path: Path) -> None:
-    engine = engine_failing_after(4)
-    engine.workers = 2
+    engine = dataclasses.replace(engine_failing_after(4), workers=2)
     src = make_clip(tmp_path / "in.mp4", frames=30)
     with pytest.raises(Boom):
         enhance_video(src, tmp_path / "out.mp4", engine)

@@ -28,7 +28,7 @@ import torch
 from typer.testing import CliRunner
 
 from nightvid.cli import app
-from nightvid.engines import create_engine
+from nightvid.engines import create_engine, engine_factory
 from nightvid.engines.base import Engine
 from nightvid.errors import NightvidError
 from nightvid.streamer.capture import Captured, LatestFrameCapture, open_source, redact
@@ -37,7 +37,6 @@ from nightvid.streamer.preview import (
     MAX_EXPOSURE_STEPS,
     PreviewOptions,
     PreviewState,
-    _ratio_module,
     apply_exposure,
     check_display,
     compose,
@@ -45,8 +44,9 @@ from nightvid.streamer.preview import (
     key_name,
     run_preview,
 )
-from nightvid.streamer.serve import MjpegServer, parse_address
+from nightvid.streamer.preview.serve import MjpegServer, parse_address
 from nightvid.streamer.stages import END
+from nightvid.streamer.tiling import tiled_engine
 from tests.clips import make_clip
 from tests.procs import interruptible
 
@@ -74,6 +74,20 @@ def halves(image: np.ndarray) -> tuple[float, float]:
 
 def identity_engine() -> Engine:
     return Engine(fn=lambda x: x, backend="eager", device=torch.device("cpu"))
+
+
+class Prebuilt:
+    """Engines built ahead, by model name: what the preview takes from its caller."""
+
+    def __init__(self, engines: dict[str, Engine]) -> None:
+        self.engines = engines
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(self.engines)
+
+    def __call__(self, model: str) -> Engine:
+        return self.engines[model]
 
 
 @pytest.fixture
@@ -107,24 +121,38 @@ def test_key_state_machine() -> None:
     assert s.quit is False  # frozen: keys never mutate
 
 
-def test_exposure_is_output_gain_for_plain_nets() -> None:
+def test_exposure_is_the_output_gain() -> None:
     engine = identity_engine()
-    assert apply_exposure(engine, 2) == f"gain x{EXPOSURE_STEP**2:.2f}"
+    assert apply_exposure(engine.controls, 2) == f"gain x{EXPOSURE_STEP**2:.2f}"
     frame = np.full((1, 4, 4, 3), 100, np.uint8)
     assert int(engine.enhance_frames(frame)[0, 0, 0, 0]) == round(100 * EXPOSURE_STEP**2)
-    apply_exposure(engine, 0)
-    assert engine.gain == 1.0
+    apply_exposure(engine.controls, 0)
+    assert engine.controls.gain == 1.0
 
 
-def test_exposure_is_the_ratio_for_kind_on_eager() -> None:
+def test_exposure_keys_survive_the_tiling_wrapper() -> None:
+    # The exposure keys once found KinD by looking inside the engine's callable, so any
+    # wrapper lost them; the control now travels with the engine.
+    torch.manual_seed(0)
     engine = create_engine("kind", weights=None, backend="eager")
-    kind = _ratio_module(engine)
-    assert type(kind).__name__ == "KinD"
-    assert apply_exposure(engine, 0) == "ratio auto" and kind.ratio is None
-    assert apply_exposure(engine, 1) == "ratio 3.75" and kind.ratio == pytest.approx(3.75)
-    assert engine.gain == 1.0
-    out = engine.enhance_frames(np.full((1, 8, 8, 3), 20, np.uint8))
-    assert out.shape == (1, 8, 8, 3)
+    tiled = tiled_engine(engine, 96, 96, tile=64)
+    assert tiled is not engine and tiled.details["tile"] == "64"
+    assert tiled.controls is engine.controls
+    frame = np.random.default_rng(0).integers(0, 60, (1, 96, 96, 3), dtype=np.uint8)
+    low = tiled.enhance_frames(frame)
+    assert apply_exposure(tiled.controls, 3) == f"gain x{EXPOSURE_STEP**3:.2f}"
+    high = tiled.enhance_frames(frame)
+    assert engine.controls.gain == pytest.approx(EXPOSURE_STEP**3)
+    assert high.astype(int).sum() > low.astype(int).sum()  # the gain reached the tiled frames
+
+
+def test_preview_package_builds_no_engine_by_name() -> None:
+    # The preview gets its engines from its caller; importing it loads neither torch nor a net.
+    code = (
+        "import sys, nightvid.streamer.preview\n"
+        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('nightvid.nets')], sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 
 def test_compose_side_by_side_and_split() -> None:
@@ -344,21 +372,50 @@ def test_keys_snapshot_record_and_model_switch_in_serve_mode(clip: Path, tmp_pat
     presser.start()
     summary = run_preview(
         str(clip),
-        models=["noiser", "identity"],
-        make_engine=engines.__getitem__,
+        engines=lambda: Prebuilt(engines),
         options=PreviewOptions(serve="127.0.0.1:0", snapshot_dir=tmp_path / "shots", loop=True, seconds=20),
         announce=announce,
     )
     presser.join(5)
     assert summary.reason == "quit", messages
     assert "model: identity" in messages
-    assert engines["noiser"].gain == EXPOSURE_STEP and engines["identity"].gain == 1.0
+    assert engines["noiser"].controls.gain == EXPOSURE_STEP and engines["identity"].controls.gain == 1.0
     (shot,) = summary.snapshots
     assert cv2.imread(shot).shape == (288, 768, 3)  # 2 x 96 x 72, enlarged x4
     (recording,) = summary.recordings
     with av.open(recording) as video:
         assert video.streams.video[0].width == 768 and len(list(video.decode(video=0))) >= 1
     assert summary.frames > 0 and summary.url and summary.url.startswith("http://127.0.0.1:")
+
+
+def test_cheap_checks_come_before_the_engines(tmp_path: Path, clip: Path) -> None:
+    asked = []
+
+    def engines():
+        asked.append(True)
+        return engine_factory("nosuchnet", backend="eager")
+
+    with pytest.raises(NightvidError, match="input not found"):
+        run_preview(str(tmp_path / "nope.mp4"), engines=engines)
+    with pytest.raises(NightvidError, match="unknown layout"):
+        run_preview(str(clip), engines=engines, options=PreviewOptions(layout="grid"))
+    assert not asked
+    with pytest.raises(NightvidError, match="unknown model 'nosuchnet'"):
+        run_preview(str(clip), engines=engines, options=PreviewOptions(serve="127.0.0.1:0"))
+    assert asked
+
+
+def test_engine_factory_drives_the_preview(clip: Path) -> None:
+    # What `nightvid preview --backend eager --serve ...` runs, without the CLI.
+    messages: list[str] = []
+    summary = run_preview(
+        str(clip),
+        engines=lambda: engine_factory("noiser", backend="eager"),
+        options=PreviewOptions(serve="127.0.0.1:0", max_frames=3, seconds=30),
+        announce=messages.append,
+    )
+    assert summary.reason == "max frames" and summary.frames == 3, messages
+    assert any(m.startswith("preview of ") and " with noiser (" in m for m in messages)
 
 
 # --- the real window on Xvfb, the real page in Chromium ----------------------------------

@@ -89,3 +89,21 @@ def test_memory_probe_runs_once_per_engine() -> None:
     first = bytes_per_pixel(engine)
     assert first > 0 and len(calls) == 2  # warm-up + measured call
     assert bytes_per_pixel(engine) == first and len(calls) == 2
+
+
+def test_tiled_engine_shares_the_controls_and_is_measured_once() -> None:
+    import numpy as np
+
+    from nightvid.engines.base import Engine
+    from nightvid.streamer.tiling import bytes_per_pixel, tiled_engine
+
+    engine = Engine(fn=lambda x: x, backend="eager", device=torch.device("cpu"))
+    first = bytes_per_pixel(engine)
+    tiled = tiled_engine(engine, 100, 140, tile=64)
+    assert tiled.details["tile"] == "64" and "tile" not in engine.details
+    assert tiled.controls is engine.controls
+    engine.controls.set_gain(2.0)
+    frame = np.full((1, 100, 140, 3), 60, np.uint8)
+    assert int(tiled.enhance_frames(frame)[0, 50, 70, 0]) == 120
+    assert bytes_per_pixel(engine) == first  # remembered for the engine, not measured again
+    assert tiled_engine(engine, 100, 140, tile=None) is engine

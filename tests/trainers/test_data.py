@@ -123,9 +123,24 @@ def test_pair_batches_are_seeded_epochs(tmp_path: Path) -> None:
     assert low.shape == high.shape == (2, 3, 8, 8)
     resumed = next(source.iterate(3))
     assert all(torch.equal(a, b) for a, b in zip(resumed, batches[3], strict=False))
-    # One epoch (two batches) visits every pair once.
-    order = [D._epoch_order(0, 0, 4)[k].item() for k in range(4)]
-    assert sorted(order) == [0, 1, 2, 3]
+
+
+class Numbered:
+    """A dataset whose item ``i`` is the pair ``(i, i)``: batches show which items they hold."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def sample(self, index: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        item = torch.full((1, 1, 1), float(index))
+        return item, item
+
+
+def test_pair_batches_visit_every_item_once_per_epoch() -> None:
+    source = D.pair_batches(Numbered(), batch_size=5, seed=0).iterate(0)
+    epochs = [next(source)[0].flatten().tolist() for _ in range(3)]
+    assert all(sorted(epoch) == [0, 1, 2, 3, 4] for epoch in epochs)
+    assert len({tuple(epoch) for epoch in epochs}) > 1  # shuffled anew each epoch
 
 
 def test_synthetic_and_noisy_pairs(tmp_path: Path) -> None:

@@ -7,22 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from nightvid.errors import NightvidError
-from nightvid.nets import load_weights, read_model_card
+from nightvid.nets import load_weights
 from nightvid.trainers.loop import (
     LoopConfig,
     SeededBatches,
-    atomic_write,
     cosine_schedule,
     fit,
-    git_commit,
-    save_weights,
     step_generator,
     step_schedule,
-    write_model_card,
 )
 
 
@@ -135,32 +130,19 @@ def test_checkpoints_leave_no_temp_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
 
 
-def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "f.bin"
-    atomic_write(target, lambda h: h.write(b"old"))
+def test_loop_config_takes_the_loop_fields_a_recipe_carries() -> None:
+    from dataclasses import dataclass
 
-    def fail(handle) -> None:
-        handle.write(b"half")
-        raise OSError("disk full")
+    @dataclass(frozen=True)
+    class Recipe:
+        iters: int = 7
+        threads: int | None = 1
+        grad_clip: float | None = 0.5
+        lr: float = 1e-3  # not a loop field
 
-    with pytest.raises(OSError):
-        atomic_write(target, fail)
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-
-
-def test_save_weights_and_model_card(tmp_path: Path) -> None:
-    net = tiny_net()
-    path = save_weights(net, tmp_path / "w.safetensors", model_name="tiny")
-    assert set(load_file(path)) == set(net.state_dict())
-    with pytest.raises(NightvidError, match="for model 'tiny'"):
-        load_weights(tiny_net(), path, name="other")
-    write_model_card(tmp_path / "model_card.json", {"model": "tiny", "metrics": {"psnr": float("inf")}})
-    card = read_model_card(path)  # falls back to model_card.json beside the weights
-    assert card["model"] == "tiny" and card["torch"] == torch.__version__
-    assert card["metrics"]["psnr"] is None  # strict JSON: non-finite -> null
-    assert "commit" in card and (card["commit"] is None or len(card["commit"]) == 40)
-    assert git_commit(tmp_path) is None or isinstance(git_commit(tmp_path), str)
+    config = LoopConfig.from_recipe(Recipe(), log_every=3, device="cpu")
+    assert (config.iters, config.threads, config.grad_clip, config.log_every) == (7, 1, 0.5, 3)
+    assert LoopConfig.from_recipe(Recipe(), iters=2).iters == 2  # settings win over the recipe
 
 
 def test_seeded_batches_workers_match_in_process() -> None:

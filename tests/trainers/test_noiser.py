@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 import nightvid
 from nightvid import nets
-from nightvid.trainers.loop import cpu_signature
+from nightvid.files import cpu_signature
 from nightvid.trainers.noiser import NoiserRecipe, noise_batch, train_noiser
 
 TINY = NoiserRecipe(iters=30, patch=24)
@@ -37,8 +37,9 @@ def test_loss_falls_and_outputs(tmp_path: Path) -> None:
     weights = train_noiser(TINY, tmp_path, on_log=seen.append, log_every=5)
     train = [r for r in seen if r["event"] == "train"]
     assert train[-1]["loss"] < train[0]["loss"]
-    assert weights == tmp_path / "noiser.safetensors"
+    assert weights == tmp_path / "best.safetensors"  # the run layout every recipe writes
     card = nets.read_model_card(weights)
+    assert card["weights"] == "best.safetensors" and card["data"].startswith("Gaussian noise")
     assert card["recipe"]["iters"] == 30 and card["seed"] == 0 and card["iterations"] == 30
     assert card["final_loss"] == train[-1]["loss"] and card["torch"] == torch.__version__
     nets.build_enhancer("noiser", weights=weights)  # the layout --weights takes
@@ -53,7 +54,7 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
     with pytest.raises(Stop):
         train_noiser(TINY, tmp_path / "cut", checkpoint_every=10, log_every=5, on_log=kill)
-    assert not (tmp_path / "cut" / "noiser.safetensors").exists()
+    assert not (tmp_path / "cut" / "best.safetensors").exists()
     cut = train_noiser(TINY, tmp_path / "cut", checkpoint_every=10, resume=True)
     assert whole.read_bytes() == cut.read_bytes()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -72,6 +73,10 @@ TINY_DENOISER = DenoiserRecipe.cpu_reduced(
     hl_iters=4,
     hl_batch=4,
 )
+#: A few steps on 32 px patches of the tiny folders, no validation until the end; tests vary it with replace().
+TINY_LEDNET = LEDNetRecipe.cpu_reduced(
+    iters=8, batch=1, patch=32, val_images=1, val_crop=None, validate_every=0, warmup=0, threads=1
+)
 
 
 def test_denoiser_loss_falls_and_writes_card(clean_dir: Path, tmp_path: Path) -> None:
@@ -103,8 +108,6 @@ def test_denoiser_resume_equals_uninterrupted(clean_dir: Path, tmp_path: Path) -
 
 
 def test_joint_training_updates_only_the_denoiser(clean_dir: Path, tmp_path: Path) -> None:
-    from dataclasses import replace
-
     recipe = replace(TINY_DENOISER, iters=3, task="classify", validate_every=0)
     seen: list[dict] = []
     best = train_denoiser(recipe, clean_dir, tmp_path, on_log=seen.append, log_every=1)
@@ -119,8 +122,6 @@ def test_joint_training_updates_only_the_denoiser(clean_dir: Path, tmp_path: Pat
 
 
 def test_offline_segmenter_is_frozen_and_per_pixel(clean_dir: Path, tmp_path: Path) -> None:
-    from dataclasses import replace
-
     net, what = make_high_level(replace(TINY_DENOISER, task="segment"), sorted(clean_dir.iterdir()), tmp_path)
     assert net(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
     assert not any(p.requires_grad for p in net.parameters()) and not net.train().training
@@ -159,9 +160,7 @@ def test_decom_loss_terms_use_the_paper_weights() -> None:
 
 
 def test_lednet_loss_falls_with_the_edge_substitute(clean_dir: Path, tmp_path: Path) -> None:
-    recipe = LEDNetRecipe.cpu_reduced(
-        iters=8, batch=1, patch=32, val_images=1, val_crop=None, validate_every=0, warmup=0, threads=1, blur_prob=0.5
-    )
+    recipe = replace(TINY_LEDNET, blur_prob=0.5)
     seen: list[dict] = []
     best = train_lednet(recipe, clean_dir, tmp_path, on_log=seen.append, log_every=4)
     losses = _train_losses(seen)
@@ -184,25 +183,49 @@ def test_edge_and_perceptual_losses() -> None:
 
 
 def test_make_recipe_maps_options_onto_fields() -> None:
-    kind = recipes.make_recipe("kind", preset="cpu", iters=7, patch=40)
+    kind = recipes.trainer("kind").make("cpu", iters=7, patch=40)
     assert (kind.decom.iters, kind.adjust.iters, kind.restoration.iters) == (7, 7, 7)
-    assert kind.restoration.patch == 40 and recipes.total_iters(kind) == 21
-    assert recipes.progress_step(kind, {"step": 2, "stage": "restoration"}) == 16
-    assert recipes.make_recipe("denoiser", preset="paper").iters == DenoiserRecipe().iters
-    assert recipes.make_recipe("lednet", vgg19=None, iters=5).iters == 5
+    assert kind.restoration.patch == 40 and recipes.trainer("kind").total_iters(kind) == 21
+    assert recipes.trainer("kind").progress_step(kind, {"step": 2, "stage": "restoration"}) == 16
+    assert recipes.trainer("denoiser").make("paper").iters == DenoiserRecipe().iters
+    assert recipes.trainer("lednet").make("cpu", vgg19=None, iters=5).iters == 5
     with pytest.raises(NightvidError, match="no field"):
-        recipes.make_recipe("lednet", sigma=3)
+        recipes.trainer("lednet").make("cpu", sigma=3)
     with pytest.raises(NightvidError, match="classify or segment"):
-        recipes.make_recipe("denoiser", task="detect")
+        recipes.trainer("denoiser").make("cpu", task="detect")
+
+
+def test_one_registry_row_per_model_noiser_included(tmp_path: Path) -> None:
+    assert tuple(recipes.trainers()) == recipes.RECIPES == ("noiser", "lednet", "kind", "denoiser")
+    assert [name for name in recipes.RECIPES if not recipes.trainer(name).needs_data] == ["noiser"]
+    noiser = recipes.trainer("noiser")
+    recipe = noiser.make("cpu", iters=4, patch=16, sigma=2.0, batch=None)
+    assert recipe == noiser.make("paper", iters=4, patch=16, sigma=2.0)  # the paper's recipe fits a CPU
+    assert noiser.total_iters(recipe) == 4 and noiser.progress_step(recipe, {"step": 3}) == 3
+    with pytest.raises(NightvidError, match="noiser recipe has no field"):
+        noiser.make(vgg19="x.safetensors")
+    with pytest.raises(NightvidError, match="without data"):
+        noiser.run(recipe, tmp_path, tmp_path / "run")
+    with pytest.raises(NightvidError, match="needs training data"):
+        recipes.trainer("lednet").run(recipes.trainer("lednet").make(), None, tmp_path / "run")
+    with pytest.raises(NightvidError, match="no recipe 'zero-dce'; available: noiser, lednet, kind, denoiser"):
+        recipes.trainer("zero-dce")
+    with pytest.raises(NightvidError, match="preset must be one of"):
+        recipes.trainer("kind").make("gpu")
+    seen: list[dict] = []
+    weights = noiser.run(recipe, None, tmp_path / "run", on_log=seen.append)
+    assert weights == tmp_path / "run" / "best.safetensors"
+    assert [noiser.progress_step(recipe, r) for r in seen if r["event"] == "train"] == [4]
+    assert nets.read_model_card(weights)["recipe"]["sigma"] == 2.0
 
 
 def test_set_reaches_any_field_with_its_type() -> None:
     kind = recipes.apply_settings(
-        recipes.make_recipe("kind", iters=7), ["restoration.lr=1e-4", "decom.iters=3", "similarity_weight=0.02"]
+        recipes.trainer("kind").make("cpu", iters=7), ["restoration.lr=1e-4", "decom.iters=3", "similarity_weight=0.02"]
     )
     assert kind.restoration.lr == 1e-4 and kind.restoration.iters == 7  # --iters kept, lr set
     assert kind.decom.iters == 3 and kind.similarity_weight == 0.02
-    led = recipes.apply_settings(recipes.make_recipe("lednet"), ["betas=0.9,0.999", "grad_clip=none", "seed=4"])
+    led = recipes.apply_settings(recipes.trainer("lednet").make(), ["betas=0.9,0.999", "grad_clip=none", "seed=4"])
     assert led.betas == (0.9, 0.999) and led.grad_clip is None and led.seed == 4
     for bad, message in (
         (["nope=1"], "no field 'nope'"),
@@ -211,7 +234,7 @@ def test_set_reaches_any_field_with_its_type() -> None:
         (["x.iters=1"], "no stage"),
     ):
         with pytest.raises(NightvidError, match=message):
-            recipes.apply_settings(recipes.make_recipe("lednet"), bad)
+            recipes.apply_settings(recipes.trainer("lednet").make(), bad)
 
 
 def test_cli_train_denoiser(clean_dir: Path, tmp_path: Path) -> None:
@@ -250,8 +273,6 @@ def test_cli_train_denoiser(clean_dir: Path, tmp_path: Path) -> None:
 
 
 def test_lednet_trains_with_a_vgg19_file(clean_dir: Path, tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from safetensors.torch import save_file
 
     from nightvid.nets.vgg import VGG19Features
@@ -259,9 +280,7 @@ def test_lednet_trains_with_a_vgg19_file(clean_dir: Path, tmp_path: Path) -> Non
     torch.manual_seed(0)
     path = tmp_path / "vgg19-torchvision.safetensors"
     save_file(VGG19Features().state_dict(), str(path))
-    recipe = LEDNetRecipe.cpu_reduced(
-        iters=3, batch=1, patch=64, val_images=1, val_crop=None, validate_every=0, warmup=0, threads=1, vgg19=str(path)
-    )
+    recipe = replace(TINY_LEDNET, iters=3, patch=64, vgg19=str(path))
     with pytest.raises(NightvidError, match="at least 64 px"):
         train_lednet(replace(recipe, patch=32), clean_dir, tmp_path / "small")
     seen: list[dict] = []
@@ -273,8 +292,6 @@ def test_lednet_trains_with_a_vgg19_file(clean_dir: Path, tmp_path: Path) -> Non
 
 
 def test_joint_denoiser_trains_with_a_vgg16_file(clean_dir: Path, tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from safetensors.torch import save_file
 
     from nightvid.nets.vgg import VGG16
@@ -299,18 +316,7 @@ def test_lednet_fine_tunes_from_init_weights(clean_dir: Path, tmp_path: Path) ->
     start = nets.build("lednet")
     path = tmp_path / "start.safetensors"
     save_file(start.state_dict(), str(path), metadata={"model": "lednet"})
-    recipe = LEDNetRecipe.cpu_reduced(
-        iters=2,
-        batch=1,
-        patch=32,
-        val_images=1,
-        val_crop=None,
-        validate_every=0,
-        warmup=0,
-        threads=1,
-        lr=0.0,
-        init=str(path),
-    )
+    recipe = replace(TINY_LEDNET, iters=2, lr=0.0, init=str(path))
     best = train_lednet(recipe, clean_dir, tmp_path / "run")
     tuned = nets.build("lednet")
     nets.load_weights(tuned, best, name="lednet")
@@ -321,15 +327,10 @@ def test_lednet_fine_tunes_from_init_weights(clean_dir: Path, tmp_path: Path) ->
 def test_lednet_mixes_real_pairs_with_night_video_synthesis_and_colour_loss(
     pairs_dir: Path, clean_dir: Path, tmp_path: Path
 ) -> None:
-    recipe = LEDNetRecipe.cpu_reduced(
+    recipe = replace(
+        TINY_LEDNET,
         iters=4,
         batch=2,
-        patch=32,
-        val_images=1,
-        val_crop=None,
-        validate_every=0,
-        warmup=0,
-        threads=1,
         synthetic=str(clean_dir),
         synthetic_share=0.5,
         degradation="night_video",

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nightvid import compare as C
 from nightvid.cli import app
-from nightvid.compare.sheet import contact_sheet
 from nightvid.errors import NightvidError
+from nightvid.jobs import compare as C
+from nightvid.jobs.compare.sheet import contact_sheet
 from tests.clips import make_clip
 
 runner = CliRunner()

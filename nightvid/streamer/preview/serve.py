@@ -1,12 +1,12 @@
 """The preview as a small web page with an MJPEG stream, for machines without a display.
 
-Standard library only: a ``ThreadingHTTPServer`` with three routes,
+Standard library only: a ``ThreadingHTTPServer`` with four routes,
 
 - ``/``: the page (the stream, buttons for the preview's keys, keyboard shortcuts);
 - ``/stream.mjpg``: ``multipart/x-mixed-replace`` JPEG parts, one per new view, which
   every browser shows as a moving image;
 - ``/snapshot.jpg``: the newest view as a single JPEG;
-- ``POST /key``: a key press from the page (``q m + - s r``), handed to the main loop.
+- ``POST /key``: a key press from the page (one of ``keys.KEYS``), handed to the main loop.
 
 The main loop publishes JPEG bytes to a ``FrameHub``; each client's handler thread waits
 on the hub with a timeout, so it notices a closed hub or a gone client within a
@@ -25,13 +25,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from nightvid.errors import NightvidError
+from nightvid.streamer.preview.keys import KEYS
 
 __all__ = ["FrameHub", "MjpegServer", "parse_address"]
 
 log = logging.getLogger(__name__)
 
 BOUNDARY = "nightvid-frame"
-KEYS = frozenset("qm+-sr")
 #: How often a waiting stream handler checks whether the hub closed.
 _WAIT_S = 0.25
 #: A client that accepts no data for this long is dropped (keeps joins bounded).
@@ -57,7 +57,7 @@ function send(k) {{
   fetch("/key", {{method: "POST", headers: {{"X-Nightvid-Key": k}}, body: k}});
 }}
 document.querySelectorAll("button").forEach(b => b.onclick = () => send(b.dataset.key));
-document.addEventListener("keydown", e => {{ if ("qm+-sr".includes(e.key)) send(e.key); }});
+document.addEventListener("keydown", e => {{ if ("{keys}".includes(e.key)) send(e.key); }});
 </script>
 </body></html>
 """
@@ -208,14 +208,14 @@ class MjpegServer:
     def __init__(self, host: str, port: int, *, title: str = "") -> None:
         import html
 
-        page = _PAGE.format(source=html.escape(title)).encode()
+        page = _PAGE.format(source=html.escape(title), keys=KEYS).encode()
         try:
             self._server = _Server((host, port), page)
         except OSError as err:
             raise NightvidError(f"cannot serve on {host}:{port} ({err.strerror or err})") from None
         if not is_loopback(host):
             log.warning("serving the preview on %s: anyone who can reach this machine can watch it", host)
-        bound_host, bound_port = self._server.server_address[:2]
+        bound_host, bound_port = str(self._server.server_address[0]), int(self._server.server_address[1])
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}/"
         self._thread = threading.Thread(

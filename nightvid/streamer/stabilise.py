@@ -2,7 +2,7 @@
 
 A per-frame net decides each frame's brightness on its own, so small changes in the
 input (noise, a passing headlight) make the output's mean brightness jump from frame
-to frame. ``BrightnessStabilizer`` tracks the output's mean luma with an exponential
+to frame. ``BrightnessStabiliser`` tracks the output's mean luma with an exponential
 moving average and rescales each frame towards it. The average restarts on a scene cut
 (a large jump in the *input's* luma histogram), so a cut is followed immediately, with
 no fade from the previous scene.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BrightnessStabilizer", "flicker", "mean_luma"]
+__all__ = ["BrightnessStabiliser", "flicker", "mean_luma"]
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # BT.709 weights on RGB
 
@@ -42,7 +42,7 @@ def flicker(lumas: Iterable[float]) -> float:
 
 
 @dataclass
-class BrightnessStabilizer:
+class BrightnessStabiliser:
     """Rescale each enhanced frame towards a moving average of the output brightness.
 
     Args:

@@ -17,13 +17,13 @@ import torch
 from nightvid import nets
 from nightvid.engines import create_engine
 from nightvid.errors import NightvidError
-from nightvid.streamer.bench import bench_engine, cpu_bound_fps, make_bench_clip, parse_size, slowest_stage_ratio
-from nightvid.streamer.encode import EncodeOptions
+from nightvid.streamer.encode_options import EncodeOptions
+from nightvid.streamer.stage_timing import bench_engine, cpu_bound_fps, make_bench_clip, parse_size, slowest_stage_ratio
 
-__all__ = ["run_bench"]
+__all__ = ["parse_spec", "run_bench", "summary_lines"]
 
 
-def _parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
+def parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
     """``MODEL[:BACKEND[:WORKERS]]`` -> (model, backend, workers); missing parts default."""
     parts = spec.split(":")
     if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
@@ -53,7 +53,7 @@ def run_bench(
     Models without shipped weights run with random weights: speed does not depend on them.
     Engines with several workers are labelled ``model:backend:N``.
     """
-    parsed = [_parse_spec(spec, workers) for spec in specs]
+    parsed = [parse_spec(spec, workers) for spec in specs]
     encode = EncodeOptions(preset=preset)
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
         if src is None:
@@ -103,3 +103,20 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """Per engine: end-to-end over the slowest stage, and the share of what its cores allow."""
+    cores = report["machine"]["cores"]
+    lines = []
+    for label, ratio in report["end_to_end_over_slowest"].items():
+        bound = report["bound_fps"][label]
+        e2e = next(r["fps"] for r in report["rows"] if r["label"] == label and r["stage"] == "end-to-end")
+        note = (
+            ""
+            if bound is None
+            else f"; the stages' CPU time on {cores} cores allows {bound:.1f} fps, "
+            f"end-to-end reaches {e2e / bound:.2f} of it"
+        )
+        lines.append(f"{label}: end-to-end / slowest stage = {ratio}{note}")
+    return lines

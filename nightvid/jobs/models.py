@@ -20,8 +20,8 @@ def describe_models() -> list[dict[str, Any]]:
             {
                 "name": name,
                 "params": nets.param_count(net),
-                "input_range": list(net.input_range),
-                "size_multiple": net.size_multiple,
+                "input_range": list(nets.net_contract(net).input_range),
+                "size_multiple": nets.net_contract(net).size_multiple,
                 "weights": weights.name if weights else None,
                 "summary": info.summary,
                 "paper": info.paper,

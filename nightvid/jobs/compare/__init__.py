@@ -2,7 +2,7 @@
 
 Users choose a model by looking; this puts the input, plain baselines and every asked
 model next to each other on a labelled contact sheet, and adds the no-reference figures
-of :mod:`nightvid.compare.figures` per method, so what the eye sees is also measured.
+of :mod:`nightvid.jobs.compare.figures` per method, so what the eye sees is also measured.
 Lives beside the CLI (not in ``streamer``) because it builds engines by name.
 
 Example:
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from nightvid.compare import figures
-from nightvid.compare.frames import Picked, consecutive_frames, pick_frames, timed_frames
-from nightvid.compare.sheet import contact_sheet, side_by_side, write_png
 from nightvid.errors import NightvidError
+from nightvid.jobs.compare import figures
+from nightvid.jobs.compare.frames import Picked, consecutive_frames, pick_frames, timed_frames
+from nightvid.jobs.compare.sheet import contact_sheet, side_by_side, write_png
 
 __all__ = ["BASELINES", "Method", "baseline_method", "model_method", "run_compare", "write_side_by_side"]
 

@@ -1,11 +1,12 @@
 """Tensor-contract checks for public entry points.
 
-Switched off with ``NIGHTVID_CHECKS=0`` and skipped while tracing/compiling, so compiled
-and exported paths pay nothing for them.
+Switched off with ``NIGHTVID_CHECKS=0`` (read once, at the first check) and skipped while
+tracing/compiling, so compiled and exported paths pay nothing for them.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -15,11 +16,14 @@ from nightvid.errors import NightvidError
 __all__ = ["check_image_batch", "checks_enabled"]
 
 
+@functools.cache
+def _disabled_by_environment() -> bool:
+    return os.environ.get("NIGHTVID_CHECKS", "1") == "0"
+
+
 def checks_enabled() -> bool:
     """True unless disabled by the environment or running under a compiler/exporter."""
-    if os.environ.get("NIGHTVID_CHECKS", "1") == "0":
-        return False
-    return not torch.compiler.is_compiling()
+    return not _disabled_by_environment() and not torch.compiler.is_compiling()
 
 
 def check_image_batch(x: torch.Tensor, *, channels: int = 3) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nightvid.streamer.stabilize import BrightnessStabilizer, flicker, mean_luma
+from nightvid.streamer.stabilise import BrightnessStabiliser, flicker, mean_luma
 
 
 def frame(level: float, seed: int = 0, size: tuple[int, int] = (48, 64)) -> np.ndarray:
@@ -21,7 +21,7 @@ def test_flicker_of_steady_and_alternating_sequences() -> None:
 def test_stabilizer_reduces_flicker_of_a_jittery_net() -> None:
     rng = np.random.default_rng(1)
     source = frame(20, seed=2)
-    stabilize = BrightnessStabilizer()
+    stabilize = BrightnessStabiliser()
     raw, smooth = [], []
     for i in range(60):
         out = frame(120 + rng.normal(0, 8), seed=i)  # the "net" output jitters
@@ -31,7 +31,7 @@ def test_stabilizer_reduces_flicker_of_a_jittery_net() -> None:
 
 
 def test_scene_cut_is_followed_at_once() -> None:
-    stabilize = BrightnessStabilizer()
+    stabilize = BrightnessStabiliser()
     dark_src, bright_src = frame(10, seed=3), frame(200, seed=4)
     for i in range(20):
         stabilize(dark_src, frame(60, seed=i))

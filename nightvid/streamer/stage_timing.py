@@ -21,10 +21,11 @@ import torch
 
 from nightvid.engines.base import Engine
 from nightvid.errors import NightvidError
+from nightvid.memory import PeakMemory
 from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import iter_frames, open_input
-from nightvid.streamer.encode import EncodeOptions, VideoWriter
-from nightvid.streamer.memory import PeakMemory
+from nightvid.streamer.encode import VideoWriter
+from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.pipeline import enhance_video
 from nightvid.streamer.tiling import bytes_per_pixel
 
@@ -231,6 +232,6 @@ def cpu_bound_fps(rows: list[StageTiming], cores: int) -> float | None:
     singles = [r for r in rows if r.stage in ("decode", "inference", "encode")]
     if len(singles) < 3 or any(r.cpu_ms_per_frame is None for r in singles):
         return None
-    cpu_ms = sum(r.cpu_ms_per_frame for r in singles)
+    cpu_ms = sum(r.cpu_ms_per_frame or 0.0 for r in singles)
     slowest = min(r.fps for r in singles)
     return round(min(slowest, cores * 1000.0 / cpu_ms) if cpu_ms > 0 else slowest, 2)

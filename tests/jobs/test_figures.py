@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nightvid.compare import figures as F
+from nightvid.jobs.compare import figures as F
 
 
 def test_mean_luma_and_clipped_on_flat_frames() -> None:

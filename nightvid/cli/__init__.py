@@ -1,0 +1,56 @@
+"""The door: Typer commands that parse flags into a library call and print its result.
+
+One module per command group (``enhance``, ``measure``, ``models``, ``train``,
+``preview``); ``common`` holds what they share, above all ``reported()``: library
+errors (``NightvidError``) become one red line on stderr and exit code 1, Ctrl-C exit
+code 130 with nothing written. No logic lives here: the jobs (``nightvid.jobs``), the
+trainers and the streamer do the work.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+import typer
+
+from nightvid.cli import enhance, measure, models, preview, train
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Turn dark video into watchable video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _take_ctrl_c() -> None:
+    """Before any command: take SIGINT even where it was inherited as ignored.
+
+    A shell starts background jobs with SIGINT ignored, and Python then installs no
+    Ctrl-C handler: `kill -INT` on a backgrounded `nightvid enhance` did nothing and the
+    run went on to write its whole output. A terminal's Ctrl-C reaches only the
+    foreground job anyway, so taking SIGINT back changes nothing for it.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+#: Command name -> function, in the order `nightvid --help` lists them.
+COMMANDS: dict[str, Callable[..., None]] = {
+    "enhance": enhance.enhance,
+    "demo": enhance.demo,
+    "bench": measure.bench,
+    "models": models.models,
+    "compile": models.compile_cmd,
+    "eval": measure.eval_cmd,
+    "compare": measure.compare,
+    "preview": preview.preview,
+    "train": train.train,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)

@@ -1,0 +1,208 @@
+"""What every command shares: the error line, signals, logging, progress, option types.
+
+``reported()`` is the one place where library errors become the CLI's contract: a
+``NightvidError`` is one red ``error:`` line on stderr and exit code 1; Ctrl-C is exit
+130 with nothing written; SIGTERM/SIGHUP (while files are written) exit 128+N the same
+way; a full disk while writing is one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from nightvid.errors import NightvidError
+
+__all__ = [
+    "Backend",
+    "Device",
+    "Exposure",
+    "Model",
+    "Precision",
+    "ProgressLine",
+    "Quiet",
+    "Terminated",
+    "Weights",
+    "Workers",
+    "err_console",
+    "fail",
+    "reported",
+    "say",
+    "setup_logging",
+    "split_list",
+]
+
+err_console = Console(stderr=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program stands so cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def terminate_like_ctrl_c() -> Iterator[None]:
+    """While a command writes files, SIGTERM and SIGHUP unwind like Ctrl-C (temporary
+    files removed, nothing under the output name); the old handlers come back after."""
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, raise_terminated) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr; the ``typer.Exit`` to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+def say(message: str) -> None:
+    """One plain line on stderr (no markup, no highlighting)."""
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def reported(
+    *, interrupted: str = "interrupted", terminate: bool = False, writing: Path | None = None
+) -> Iterator[None]:
+    """Library errors, Ctrl-C and signals as one line and an exit code (see the module docstring).
+
+    ``interrupted``: the message for Ctrl-C. ``terminate``: SIGTERM/SIGHUP unwind like
+    Ctrl-C (exit 128+N). ``writing``: the output being written; an ``OSError`` (disk
+    full, the folder gone) is then reported as "cannot write it".
+    """
+    try:
+        with terminate_like_ctrl_c() if terminate else contextlib.nullcontext():
+            yield
+    except NightvidError as err:
+        raise fail(str(err)) from None
+    except KeyboardInterrupt as err:
+        if isinstance(err, Terminated):
+            name = signal.Signals(err.signum).name
+            raise fail(interrupted.replace("interrupted", f"terminated by {name}"), code=128 + err.signum) from None
+        raise fail(interrupted, code=130) from None
+    except OSError as err:
+        if writing is None:
+            raise
+        reason = err.strerror or str(err)
+        raise fail(f"cannot write {writing}: {reason}; nothing was written") from None
+
+
+def setup_logging(quiet: bool) -> None:
+    """Warnings on stderr (errors only with ``quiet``); engine builds announced, since they can take minutes."""
+    logging.basicConfig(
+        level=logging.ERROR if quiet else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("nightvid.engines.cache").setLevel(logging.ERROR if quiet else logging.INFO)
+
+
+class ProgressLine:
+    """A rich bar on a terminal, a plain line every few seconds otherwise, or nothing."""
+
+    def __init__(self, label: str, *, quiet: bool, unit: str = "frames") -> None:
+        self.label, self.quiet, self.unit = label, quiet, unit
+        self.rich = not quiet and err_console.is_terminal
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._last = 0.0
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> ProgressLine:
+        if self.rich:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:.1f} {task.fields[per]}"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[note]}"),
+                console=err_console,
+                transient=False,
+            )
+            self._bar.start()
+            per = "fps" if self.unit == "frames" else "it/s"
+            self._task = self._bar.add_task(self.label, total=None, rate=0.0, per=per, note="")
+        return self
+
+    def __call__(self, done: int, total: int | None, note: str = "") -> None:
+        rate = done / max(time.perf_counter() - self._start, 1e-9)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, total=max(total or 0, done) or None, rate=rate, note=note)
+        elif not self.quiet and time.perf_counter() - self._last >= 5.0:
+            self._last = time.perf_counter()
+            of = f"/{total}" if total else ""
+            per = "fps" if self.unit == "frames" else "it/s"
+            line = f"{self.label}: {done}{of} {self.unit}, {rate:.1f} {per} {note}".rstrip()
+            print(line, file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def split_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+Model = Annotated[
+    str,
+    typer.Option("--model", "-m", help="see `nightvid models`; a chain such as kind+denoiser runs both in one pass"),
+]
+Weights = Annotated[Path | None, typer.Option(help="safetensors weights (default: shipped)")]
+Backend = Annotated[
+    str,
+    typer.Option(
+        help="auto|eager|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)"
+    ),
+]
+Precision = Annotated[
+    str,
+    typer.Option(
+        help="fp32 | fp16 (CUDA) | bf16 (CPU with AVX512-BF16 or AMX, or CUDA); lower precision is faster, "
+        "NoiSER in bf16 differs from fp32 by 0.5 of a level on average"
+    ),
+]
+Exposure = Annotated[
+    float | None,
+    typer.Option(
+        help="brightness of the result as its mean luma, 0-1 (night: 0.25-0.35; KinD sets its illumination "
+        "target, the others a tone curve); default: the model's own"
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        show_default="2 for onnx on 2+ CPU threads, else 1",
+        help="frames enhanced at once on the CPU, splitting its threads (onnx backend)",
+    ),
+]
+Device = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: cuda if available)")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")]

@@ -1,0 +1,126 @@
+"""`nightvid enhance` and `nightvid demo`: one video through one model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nightvid.cli.common import (
+    Backend,
+    Device,
+    Exposure,
+    Model,
+    Precision,
+    ProgressLine,
+    Quiet,
+    Weights,
+    Workers,
+    err_console,
+    reported,
+    setup_logging,
+)
+from nightvid.jobs.enhance import EngineChoice, EnhanceJob
+from nightvid.streamer.encode_options import EncodeOptions
+
+__all__ = ["DEMO_CLIP", "demo", "enhance", "run_job"]
+
+DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "night-demo.mp4"
+#: The encoding defaults, from the one place that sets them.
+ENCODE = EncodeOptions()
+
+
+def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
+    """Run ``job`` with a progress line; print its summary (or JSON); errors as one line."""
+    setup_logging(quiet)
+    with reported(interrupted="interrupted; no output written", terminate=True, writing=job.dst):
+        with ProgressLine(f"enhance {job.src.name}", quiet=quiet or as_json) as progress:
+            summary = job.run(on_progress=progress)
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+    elif not quiet:
+        if summary.truncated:
+            err_console.print(
+                f"[yellow]warning:[/] input was corrupt part-way; kept the "
+                f"{summary.frames} frames decoded before the damage"
+            )
+        err_console.print(
+            f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps) -> [bold]{summary.output}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def enhance(
+    src: Annotated[Path, typer.Argument(help="input video")],
+    dst: Annotated[Path, typer.Argument(help="output video (its extension picks the container)")],
+    model: Model = "noiser",
+    weights: Weights = None,
+    backend: Backend = "auto",
+    precision: Precision = "fp32",
+    workers: Workers = None,
+    exposure: Exposure = None,
+    device: Device = None,
+    codec: Annotated[
+        str, typer.Option(help="video encoder; auto: libx264, or what the container holds (.webm: libvpx-vp9)")
+    ] = ENCODE.codec,
+    crf: Annotated[int | None, typer.Option(help="constant rate factor (lower = better)")] = ENCODE.crf,
+    preset: Annotated[
+        str | None, typer.Option(help="encoder speed preset (x264/x265: ultrafast .. veryslow)")
+    ] = ENCODE.preset,
+    pix_fmt: Annotated[
+        str,
+        typer.Option(
+            "--pix-fmt", help="output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"
+        ),
+    ] = ENCODE.pix_fmt,
+    batch: Annotated[int, typer.Option(help="frames per inference call")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
+    keep_partial: Annotated[
+        bool, typer.Option(help="if SRC is corrupt part-way, keep the frames decoded before the damage")
+    ] = False,
+    stabilize: Annotated[
+        bool,
+        typer.Option(help="smooth the output brightness over time (less flicker), restarting at scene cuts"),
+    ] = False,
+    tile: Annotated[
+        str, typer.Option(help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")
+    ] = "auto",
+    quiet: Quiet = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
+) -> None:
+    """Enhance every frame of SRC into DST; audio is copied untouched."""
+    engine = EngineChoice(
+        model=model,
+        weights=weights or "default",
+        backend=backend,
+        precision=precision,
+        workers=workers,
+        exposure=exposure,
+        device=device,
+    )
+    encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    job = EnhanceJob(
+        src,
+        dst,
+        engine=engine,
+        encode=encode,
+        batch=batch,
+        overwrite=overwrite,
+        keep_partial=keep_partial,
+        stabilize=stabilize,
+        tile=tile,
+    )
+    run_job(job, quiet=quiet, as_json=as_json)
+
+
+def demo(
+    dst: Annotated[Path, typer.Argument(help="where to write the result")] = Path("nightvid-demo.mp4"),
+    model: Model = "noiser",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Enhance the bundled dark dashcam clip (with its audio) and say where the result is."""
+    run_job(EnhanceJob(DEMO_CLIP, dst, engine=EngineChoice(model=model), overwrite=True), quiet=quiet, as_json=False)
+    print(dst.resolve())

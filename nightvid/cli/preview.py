@@ -1,0 +1,77 @@
+"""`nightvid preview`: a live before/after view of a camera, a stream or a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nightvid.cli.common import (
+    Backend,
+    Device,
+    Exposure,
+    Model,
+    Weights,
+    err_console,
+    reported,
+    say,
+    setup_logging,
+)
+
+__all__ = ["preview"]
+
+
+def preview(
+    source: Annotated[
+        str, typer.Option("--source", "-s", help="camera index, /dev/videoN, video file or rtsp:// URL")
+    ] = "0",
+    model: Model = "noiser",
+    weights: Weights = None,
+    backend: Backend = "auto",
+    exposure: Exposure = None,
+    device: Device = None,
+    serve: Annotated[
+        str | None, typer.Option(help="HOST:PORT: serve the view as an MJPEG web page instead of a window")
+    ] = None,
+    record: Annotated[Path | None, typer.Option(help="record the view from the start (r toggles)")] = None,
+    snapshot_dir: Annotated[Path, typer.Option(help="folder for s snapshots and r recordings")] = Path("."),
+    layout: Annotated[str, typer.Option(help="side (side by side) | split (the mouse moves the divider)")] = "side",
+    loop: Annotated[bool, typer.Option(help="replay a file source at its end")] = False,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="stop after N shown frames")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0, help="stop after S seconds")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
+) -> None:
+    """Live preview: original and enhanced side by side (q m + - s r keys); Ctrl-C stops."""
+    from nightvid.streamer.preview import ModelEngines, PreviewOptions, run_preview  # cv2 before av; no torch
+
+    setup_logging(quiet)
+    options = PreviewOptions(
+        layout=layout,
+        serve=serve,
+        record=record,
+        snapshot_dir=snapshot_dir,
+        max_frames=max_frames,
+        seconds=seconds,
+        loop=loop,
+    )
+
+    def engines() -> ModelEngines:
+        """Called once the preview's cheap checks passed: only then import torch and build."""
+        from nightvid.engines import engine_factory
+
+        return engine_factory(model, weights=weights or "default", backend=backend, exposure=exposure, device=device)
+
+    with reported():
+        summary = run_preview(source, engines=engines, options=options, announce=None if quiet else say)
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+    elif not quiet:
+        err_console.print(
+            f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps, "
+            f"latency {summary.latency_ms:.0f} ms, {summary.dropped} dropped): "
+            f"{summary.reason}",
+            highlight=False,
+        )
