@@ -75,6 +75,9 @@ def _enhance(src: Path, dst: Path, model: str, *, tree: Path | None) -> None:
         str(weights),
         "--codec",
         "ffv1",
+        # The default brightness became "auto" for LEDNet and KinD after the restructuring;
+        # "none" is what the default was before.
+        *([] if tree is not None else ["--exposure", "none"]),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=dst.parent)
     assert done.returncode == 0, done.stderr

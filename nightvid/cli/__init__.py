@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import typer
 
-from nightvid.cli import enhance, measure, models, preview, train
+from nightvid.cli import enhance, many, measure, models, preview, train
 
 __all__ = ["app"]
 
@@ -44,6 +44,7 @@ def _take_ctrl_c() -> None:
 COMMANDS: dict[str, Callable[..., None]] = {
     "enhance": enhance.enhance,
     "demo": enhance.demo,
+    "enhance-many": many.enhance_many,
     "bench": measure.bench,
     "models": models.models,
     "compile": models.compile_cmd,

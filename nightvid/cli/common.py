@@ -20,11 +20,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from nightvid.errors import NightvidError
 
 __all__ = [
+    "Tile",
+    "Stabilize",
+    "Preset",
+    "PixFmt",
+    "Crf",
+    "Codec",
+    "Batch",
     "Backend",
     "Device",
     "Exposure",
@@ -76,7 +84,7 @@ def terminate_like_ctrl_c() -> Iterator[None]:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr; the ``typer.Exit`` to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
 
 
@@ -191,10 +199,11 @@ Precision = Annotated[
     ),
 ]
 Exposure = Annotated[
-    float | None,
+    str,
     typer.Option(
-        help="brightness of the result as its mean luma, 0-1 (night: 0.25-0.35; KinD sets its illumination "
-        "target, the others a tone curve); default: the model's own"
+        help="brightness of the result: auto (darker scenes stay darker: a night dashcam at 0.27, an "
+        "under-exposed day scene at 0.45), a mean luma 0-1 (night: 0.25-0.35), none (the model's own), "
+        "or default (auto for KinD, none for the others)"
     ),
 ]
 Workers = Annotated[
@@ -206,3 +215,22 @@ Workers = Annotated[
 ]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: cuda if available)")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")]
+
+#: Encoding and run options that ``enhance`` and ``enhance-many`` share; defaults from
+#: ``streamer.encode_options.EncodeOptions`` (imported without PyAV).
+Codec = Annotated[
+    str, typer.Option(help="video encoder; auto: libx264, or what the container holds (.webm: libvpx-vp9)")
+]
+Crf = Annotated[int | None, typer.Option(help="constant rate factor (lower = better)")]
+Preset = Annotated[str | None, typer.Option(help="encoder speed preset (x264/x265: ultrafast .. veryslow)")]
+PixFmt = Annotated[
+    str,
+    typer.Option("--pix-fmt", help="output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"),
+]
+Batch = Annotated[int, typer.Option(help="frames per inference call")]
+Stabilize = Annotated[
+    bool, typer.Option(help="smooth the output brightness over time (less flicker), restarting at scene cuts")
+]
+Tile = Annotated[
+    str, typer.Option(help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")
+]

@@ -10,12 +10,19 @@ import typer
 
 from nightvid.cli.common import (
     Backend,
+    Batch,
+    Codec,
+    Crf,
     Device,
     Exposure,
     Model,
+    PixFmt,
     Precision,
+    Preset,
     ProgressLine,
     Quiet,
+    Stabilize,
+    Tile,
     Weights,
     Workers,
     err_console,
@@ -61,33 +68,19 @@ def enhance(
     backend: Backend = "auto",
     precision: Precision = "fp32",
     workers: Workers = None,
-    exposure: Exposure = None,
+    exposure: Exposure = "default",
     device: Device = None,
-    codec: Annotated[
-        str, typer.Option(help="video encoder; auto: libx264, or what the container holds (.webm: libvpx-vp9)")
-    ] = ENCODE.codec,
-    crf: Annotated[int | None, typer.Option(help="constant rate factor (lower = better)")] = ENCODE.crf,
-    preset: Annotated[
-        str | None, typer.Option(help="encoder speed preset (x264/x265: ultrafast .. veryslow)")
-    ] = ENCODE.preset,
-    pix_fmt: Annotated[
-        str,
-        typer.Option(
-            "--pix-fmt", help="output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"
-        ),
-    ] = ENCODE.pix_fmt,
-    batch: Annotated[int, typer.Option(help="frames per inference call")] = 1,
+    codec: Codec = ENCODE.codec,
+    crf: Crf = ENCODE.crf,
+    preset: Preset = ENCODE.preset,
+    pix_fmt: PixFmt = ENCODE.pix_fmt,
+    batch: Batch = 1,
     overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
     keep_partial: Annotated[
         bool, typer.Option(help="if SRC is corrupt part-way, keep the frames decoded before the damage")
     ] = False,
-    stabilize: Annotated[
-        bool,
-        typer.Option(help="smooth the output brightness over time (less flicker), restarting at scene cuts"),
-    ] = False,
-    tile: Annotated[
-        str, typer.Option(help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")
-    ] = "auto",
+    stabilize: Stabilize = False,
+    tile: Tile = "auto",
     quiet: Quiet = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
 ) -> None:

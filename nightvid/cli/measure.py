@@ -159,7 +159,7 @@ def compare(
     flicker_frames: Annotated[int, typer.Option(help="consecutive frames run for the flicker figure (0: skip)")] = 24,
     video: Annotated[Path | None, typer.Option(help="also write a labelled side-by-side clip (H.264 .mp4)")] = None,
     video_seconds: Annotated[float | None, typer.Option(min=0, help="only the first S seconds in --video")] = None,
-    exposure: Exposure = None,
+    exposure: Exposure = "default",
     backend: Backend = "auto",
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,

@@ -30,7 +30,7 @@ def preview(
     model: Model = "noiser",
     weights: Weights = None,
     backend: Backend = "auto",
-    exposure: Exposure = None,
+    exposure: Exposure = "default",
     device: Device = None,
     serve: Annotated[
         str | None, typer.Option(help="HOST:PORT: serve the view as an MJPEG web page instead of a window")

@@ -298,7 +298,7 @@ def create_engine(
     on_out_of_range: str | None = None,
     cuda_graphs: bool = False,
     workers: int | None = 1,
-    exposure: float | None = None,
+    exposure: float | str | None = nets.DEFAULT,
 ) -> Engine:
     """Build the engine for ``model`` with ``weights`` ("default" = the shipped file).
 
@@ -311,8 +311,11 @@ def create_engine(
     ``workers``: batches run at once on the CPU (``Engine.workers``; onnx only); None
     picks ``default_workers``. More workers raise throughput for callers that keep batches
     submitted ahead (``enhance_video``, bench) and slow down one call on its own (preview).
-    ``exposure``: the output's mean luma, 0-1 (``nets.build_enhancer``); None = the net's own.
+    ``exposure``: ``"default"`` (the model's registered choice), ``"auto"`` (from the
+    input's brightness), the output's mean luma (0-1), or None for the net's own
+    (``nets.parse_exposure``).
     """
+    exposure = nets.parse_exposure(exposure)
     if backend not in BACKENDS:
         raise NightvidError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if on_out_of_range not in (None, "error", "eager"):
@@ -331,8 +334,8 @@ def create_engine(
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
     runners = _resolve_workers(workers, spec, torch_device, asked=backend)
     described = {"model": model, "precision": precision}
-    if exposure is not None:
-        described["exposure"] = f"{exposure:g}"
+    if exposure != nets.DEFAULT:
+        described["exposure"] = "none" if exposure is None else str(exposure)
 
     if spec.artifact is not None:
         try:
@@ -399,7 +402,7 @@ class EngineFactory:
     backend: BackendChoice | str = "auto"
     device: str | None = None
     precision: str = "fp32"
-    exposure: float | None = None
+    exposure: float | str | None = nets.DEFAULT
     workers: int | None = 1
 
     def __call__(self, model: str) -> Engine:
@@ -420,12 +423,12 @@ def engine_factory(
     weights: Path | str | None = "default",
     backend: str = "auto",
     device: str | None = None,
-    exposure: float | None = None,
+    exposure: float | str | None = nets.DEFAULT,
 ) -> EngineFactory:
     """The live preview's engines: ``first`` with ``weights``, then the shipped models (``model_cycle``).
 
     One frame at a time on all threads (``workers=1``): the lowest latency, which a live
-    view needs. ``exposure`` (the output's mean luma, 0-1) applies to every model.
+    view needs. ``exposure`` (see ``create_engine``) applies to every model.
     """
     return EngineFactory(
         models=tuple(model_cycle(first)), weights=weights, backend=backend, device=device, exposure=exposure

@@ -47,8 +47,8 @@ class EngineChoice:
     precision: str = "fp32"
     #: Frames run at once on the CPU (None: the backend's default).
     workers: int | None = None
-    #: The result's mean luma, 0-1 (None: the model's own).
-    exposure: float | None = None
+    #: "default" (the model's choice), "auto" (from the input's brightness), a mean luma 0-1, or None (its own).
+    exposure: float | str | None = "default"
     #: cpu | cuda | cuda:N (None: cuda if available).
     device: str | None = None
 

@@ -8,11 +8,15 @@ from nightvid.nets import kind as _kind  # noqa: F401  (registers "kind")
 from nightvid.nets import lednet as _lednet  # noqa: F401  (registers "lednet")
 from nightvid.nets import noiser as _noiser  # noqa: F401  (registers "noiser")
 from nightvid.nets._api import (
+    AUTO,
+    AUTO_EXPOSURE,
     CHAIN,
+    DEFAULT,
     Chain,
     Enhancer,
     NetContract,
     NetInfo,
+    auto_exposure_target,
     build,
     build_enhancer,
     chain_parts,
@@ -24,11 +28,17 @@ from nightvid.nets._api import (
     load_weights,
     net_contract,
     param_count,
+    parse_exposure,
     read_model_card,
     shipped_weights,
 )
 
 __all__ = [
+    "AUTO",
+    "DEFAULT",
+    "AUTO_EXPOSURE",
+    "auto_exposure_target",
+    "parse_exposure",
     "CHAIN",
     "Chain",
     "Enhancer",

@@ -42,6 +42,10 @@ __all__ = [
     "build",
     "build_enhancer",
     "chain_parts",
+    "AUTO",
+    "DEFAULT",
+    "AUTO_EXPOSURE",
+    "auto_exposure_target",
     "check_exposure",
     "exposure_curve",
     "flush_denormals",
@@ -50,6 +54,7 @@ __all__ = [
     "load_weights",
     "net_contract",
     "param_count",
+    "parse_exposure",
     "read_model_card",
     "read_weights",
     "register_net",
@@ -58,6 +63,12 @@ __all__ = [
 
 #: ``nn.Conv2d``'s border modes.
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
+#: ``exposure="auto"``: from the input's brightness (``AUTO_EXPOSURE``).
+AUTO = "auto"
+#: ``exposure="default"``: the registry's choice for the net (``NetInfo.default_exposure``).
+DEFAULT = "default"
+REC709_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -87,12 +98,11 @@ class NetInfo:
     paper: str
     #: File name inside ``nightvid/weights`` that ``--weights`` defaults to, if shipped.
     default_weights: str | None = None
-    #: The builder option that sets the output's brightness natively (KinD's
-    #: ``target_illumination``); None = ``--exposure`` is the Enhancer's tone curve.
-    exposure_option: str | None = None
     #: Share of the output whose colour the Enhancer takes from the input
     #: (``nets.colour.mix_input_colour``); 0 = the net's colour as it is.
     input_colour: float = 0.0
+    #: What ``exposure="default"`` means for this net: ``AUTO`` or None (its own brightness).
+    default_exposure: float | str | None = AUTO
 
 
 _REGISTRY: dict[str, NetInfo] = {}
@@ -104,15 +114,15 @@ def register_net(
     summary: str,
     paper: str,
     default_weights: str | None = None,
-    exposure_option: str | None = None,
     input_colour: float = 0.0,
+    default_exposure: float | str | None = AUTO,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"net {name!r} is already registered")
-        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights, exposure_option, input_colour)
+        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights, input_colour, default_exposure)
         return builder
 
     return decorate
@@ -236,7 +246,26 @@ def flush_denormals(tensor: Tensor) -> Tensor:
     return wide.masked_fill(tiny, 0.0).to(tensor.dtype) if bool(tiny.any()) else tensor
 
 
-def exposure_curve(image: Tensor, target: float, eps: float = 1e-3, steps: int = 3) -> Tensor:
+#: ``exposure="auto"``: the result's mean luma from the input's ``m`` as
+#: ``max(min(GAIN * m ** POWER, CAP), m)``: a darker scene stays darker (a night dashcam
+#: frame, m = 0.024, to 0.27; a phone at night, 0.016, to 0.23), an under-exposed day
+#: scene goes to CAP (SICE's low images, m = 0.016-0.16, whose references average 0.47),
+#: and a frame already brighter than CAP keeps its own mean. Chosen on 33 SICE *train*
+#: pairs against a fixed target and the models' own brightness (docs/BENCHMARKS.md)
+#: and by looking at the night clips: a fixed 0.38 turned the dashcam into grey fog.
+#: The default for KinD only (``NetInfo.default_exposure``); see docs/BENCHMARKS.md.
+AUTO_EXPOSURE = (1.2, 0.4, 0.45)
+
+
+def auto_exposure_target(source: Tensor) -> Tensor:
+    """Per image, the mean luma ``exposure="auto"`` aims at (see ``AUTO_EXPOSURE``), ``(B, 1, 1, 1)``."""
+    gain, power, cap = AUTO_EXPOSURE
+    level = (source.clamp(0.0, 1.0) * source.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
+    mean = level.mean(dim=(1, 2)).clamp(1e-4, 1.0).view(-1, 1, 1, 1)
+    return torch.maximum(torch.minimum(gain * mean.pow(power), mean.new_tensor(cap)), mean)
+
+
+def exposure_curve(image: Tensor, target: float | Tensor, eps: float = 1e-3, steps: int = 3) -> Tensor:
     """Each image through ``y ** p``, ``p`` chosen so its mean Rec. 709 luma becomes ``target``.
 
     A power curve keeps black at black and white at white and moves the mid-tones, as a
@@ -252,12 +281,13 @@ def exposure_curve(image: Tensor, target: float, eps: float = 1e-3, steps: int =
         >>> exposure_curve(torch.full((1, 3, 2, 2), 0.25), 0.5).flatten()[0]
         tensor(0.5000)
     """
-    weights = image.new_tensor((0.2126, 0.7152, 0.0722)).view(1, 3, 1, 1)
+    weights = image.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)
     base = image.clamp(eps * eps, 1.0)
     power = torch.ones(image.shape[0], 1, 1, 1, dtype=image.dtype, device=image.device)
+    log_target = torch.as_tensor(target, dtype=image.dtype, device=image.device).clamp(eps, 1 - eps).log()
     for _ in range(steps):
         level = (base.pow(power) * weights).sum(dim=1).mean(dim=(1, 2)).clamp(eps, 1 - eps).view(-1, 1, 1, 1)
-        power = (power * math.log(target) / level.log()).clamp(0.125, 8.0)
+        power = (power * log_target / level.log()).clamp(0.125, 8.0)
     return base.pow(power).clamp(0.0, 1.0)
 
 
@@ -279,7 +309,7 @@ class Enhancer(nn.Module):
         self,
         net: nn.Module,
         *,
-        exposure: float | None = None,
+        exposure: float | str | None = None,
         input_colour: float = 0.0,
         options: dict[str, Any] | None = None,
     ) -> None:
@@ -317,8 +347,10 @@ class Enhancer(nn.Module):
         y = y.clamp(0.0, 1.0)
         if self.input_colour:
             y = mix_input_colour(source, y, self.input_colour)
-        if self.exposure is not None:
-            y = exposure_curve(y, self.exposure)
+        if self.exposure == AUTO:
+            y = exposure_curve(y, auto_exposure_target(source))
+        elif self.exposure is not None:
+            y = exposure_curve(y, float(self.exposure))
         return y
 
 
@@ -341,17 +373,36 @@ class Chain(nn.Module):
         return x
 
 
-def check_exposure(exposure: float | None) -> None:
-    """A NightvidError unless ``exposure`` is None or a mean luma strictly between 0 and 1."""
-    if exposure is not None and not 0.0 < exposure < 1.0:
-        raise NightvidError(f"--exposure is the output's mean luma, between 0 and 1 (e.g. 0.35), got {exposure}")
+def parse_exposure(exposure: float | str | None) -> float | str | None:
+    """``--exposure``: ``"default"`` (the model's registered choice), ``"auto"``
+    (``AUTO_EXPOSURE``), ``"none"``/None (the net's own brightness) or a mean luma strictly
+    between 0 and 1; anything else is a NightvidError."""
+    if exposure is None or exposure in (AUTO, DEFAULT):
+        return exposure
+    if isinstance(exposure, str):
+        if exposure.strip().lower() in ("none", "own"):
+            return None
+        try:
+            exposure = float(exposure)
+        except ValueError:
+            exposure = math.nan
+    if not 0.0 < exposure < 1.0:
+        raise NightvidError(
+            f"--exposure is default, auto, none, or the output's mean luma between 0 and 1 (e.g. 0.35), got {exposure}"
+        )
+    return float(exposure)
+
+
+def check_exposure(exposure: float | str | None) -> None:
+    """A NightvidError unless ``parse_exposure`` accepts ``exposure``."""
+    parse_exposure(exposure)
 
 
 def build_enhancer(
     name: str,
     *,
     weights: Path | str | None = "default",
-    exposure: float | None = None,
+    exposure: float | str | None = DEFAULT,
     input_colour: float | None = None,
     **options: Any,
 ) -> Enhancer | Chain:
@@ -359,14 +410,15 @@ def build_enhancer(
 
     ``weights="default"`` loads the shipped file and fails if there is none; ``None``
     keeps the random initialisation (tests, benchmarks of speed only). ``exposure``
-    (the output's mean luma, 0-1; None = what the net makes of it) goes to the net's
-    own exposure option where it has one (KinD's illumination target), else to the
-    Enhancer's tone curve; in a chain, to its first model. A chain takes its models'
+    (``parse_exposure``: "default" is the registry's choice for the net, ``NetInfo.default_exposure``;
+    "auto" picks the result's mean luma from the input's, see ``AUTO_EXPOSURE``; a number
+    in (0, 1) is that mean luma; None is what the net makes of it) sets the Enhancer's
+    tone curve; in a chain, its first model's. A chain takes its models'
     shipped weights (or random ones with ``weights=None``), not one file.
     ``input_colour``: the share of colour taken from the input (None = the registry's
     measured default for the net, ``NetInfo.input_colour``).
     """
-    check_exposure(exposure)
+    exposure = parse_exposure(exposure)
     if CHAIN in name:
         parts = chain_parts(name)
         if weights not in ("default", None):
@@ -380,11 +432,15 @@ def build_enhancer(
 
 
 def _build_one(
-    name: str, *, weights: Path | str | None, exposure: float | None, input_colour: float | None = None, **options: Any
+    name: str,
+    *,
+    weights: Path | str | None,
+    exposure: float | str | None,
+    input_colour: float | None = None,
+    **options: Any,
 ) -> Enhancer:
-    native = get_info(name).exposure_option
-    if exposure is not None and native is not None:
-        options = {**options, native: exposure}
+    if exposure == DEFAULT:
+        exposure = get_info(name).default_exposure
     net = build(name, **options)
     if weights == "default":
         path = shipped_weights(name)
@@ -396,10 +452,9 @@ def _build_one(
         weights = path
     if weights is not None:
         load_weights(net, weights, name=name)
-    curve = exposure if native is None else None
     share = get_info(name).input_colour if input_colour is None else input_colour
     return Enhancer(
-        net, exposure=curve, input_colour=share, options={**options, "exposure": exposure, "input_colour": share}
+        net, exposure=exposure, input_colour=share, options={**options, "exposure": exposure, "input_colour": share}
     ).eval()
 
 

@@ -140,6 +140,7 @@ class Denoiser(nn.Module):
     summary="three-scale residual denoiser, trainable jointly with a frozen recognition net",
     paper="Liu et al. 2018, When Image Denoising Meets High-Level Vision Tasks (IJCAI)",
     default_weights="denoiser.safetensors",
+    default_exposure=None,  # a denoiser keeps the brightness it is given
 )
 def denoiser(**kwargs: Any) -> Denoiser:
     """Build the denoiser (widths of the official model)."""

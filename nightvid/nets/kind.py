@@ -315,9 +315,9 @@ class KinD(nn.Module):
     summary="Retinex decomposition + reflectance restoration + illumination adjustment with a user exposure ratio",
     paper="Zhang, Zhang & Guo 2019, Kindling the Darkness (KinD), ACM MM",
     default_weights="kind.safetensors",
-    # No ``exposure_option``: the shipped adjustment net ignores its ratio (the output's
-    # mean luma was 0.527 for targets 0.2-0.6 on a SICE image), so ``--exposure`` takes
-    # the tone curve, which does move it.
+    # ``--exposure`` is the Enhancer's tone curve, not KinD's ratio: the shipped adjustment
+    # net ignores its ratio (the output's mean luma was 0.527 for targets 0.2-0.6 on a
+    # SICE image).
     input_colour=0.7,
 )
 def kind(**kwargs: Any) -> KinD:

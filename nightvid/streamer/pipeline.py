@@ -33,7 +33,15 @@ from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
 from nightvid.streamer.tiling import tiled_engine
 
-__all__ = ["EnhanceSummary", "ProgressCallback", "batched", "decoded_items", "enhance_video", "stabilised"]
+__all__ = [
+    "run_stages",
+    "EnhanceSummary",
+    "ProgressCallback",
+    "batched",
+    "decoded_items",
+    "enhance_video",
+    "stabilised",
+]
 
 T = TypeVar("T")
 
@@ -104,7 +112,7 @@ def enhance_video(
                 tmp, info, colour=colour, options=encode or EncodeOptions(), display_matrix=display_matrix(first)
             )
             try:
-                done, truncated = _run_stages(
+                done, truncated = run_stages(
                     itertools.chain([first], frames),
                     writer,
                     engine,
@@ -172,7 +180,7 @@ def stabilised(
         yield (out if stabiliser is None else stabiliser(source, out)), pts
 
 
-def _run_stages(
+def run_stages(
     frames: Iterator[av.VideoFrame],
     writer: VideoWriter,
     engine: Engine,

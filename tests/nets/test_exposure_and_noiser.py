@@ -112,8 +112,8 @@ def test_registry_sets_how_much_colour_each_net_takes_from_the_input() -> None:
     assert nets.get_info("noiser").input_colour == 0.0  # NoiSER keeps colour inside its own net
     assert nets.get_info("denoiser").input_colour == 0.0
     x = dark_scene()
-    raw = nets.build_enhancer("kind", input_colour=0.0)
-    kept = nets.build_enhancer("kind")
+    raw = nets.build_enhancer("kind", input_colour=0.0, exposure=None)
+    kept = nets.build_enhancer("kind", exposure=None)
     assert kept.input_colour == 0.7 and kept.options["input_colour"] == 0.7
     from nightvid.nets.colour import mix_input_colour
 
@@ -158,3 +158,33 @@ def test_non_finite_weights_are_refused_and_denormals_flushed(tmp_path) -> None:
     assert bool((weight.view(-1)[:10] == 0).all())
     torch.testing.assert_close(weight.view(-1)[10:], tiny.view(-1)[10:], atol=0, rtol=0)
     assert nets.flush_denormals(torch.tensor([1e-40, 1.0, 0.0])).tolist() == [0.0, 1.0, 0.0]
+
+
+def test_auto_exposure_keeps_darker_scenes_darker_and_bright_ones_as_they_are() -> None:
+    means = torch.tensor([0.016, 0.024, 0.087, 0.3, 0.7])
+    frames = means.view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
+    target = nets.auto_exposure_target(frames).flatten()
+    gain, power, cap = nets.AUTO_EXPOSURE
+    assert target[0] < target[1] < target[2] <= cap  # night stays night, darker stays darker
+    assert target[1] == pytest.approx(gain * 0.024**power, rel=1e-4)
+    assert target[3] == pytest.approx(cap) and target[4] == pytest.approx(0.7)  # never darkened
+    assert float(target[1]) == pytest.approx(0.27, abs=0.01)
+
+
+def test_default_exposure_is_auto_for_kind_and_their_own_for_the_others() -> None:
+    assert [nets.get_info(n).default_exposure for n in ("lednet", "kind", "noiser", "denoiser")] == [
+        None,
+        "auto",
+        None,
+        None,
+    ]
+    x = dark_scene()
+    with torch.no_grad():
+        auto = nets.build_enhancer("kind", weights=None)(x)
+        own = nets.build_enhancer("kind", weights=None, exposure="none")(x)
+    assert mean_luma(auto) == pytest.approx(float(nets.auto_exposure_target(x)), abs=0.03)
+    assert not torch.equal(auto, own)
+    assert nets.build_enhancer("noiser").exposure is None
+    assert nets.parse_exposure("none") is None and nets.parse_exposure("0.3") == 0.3
+    with pytest.raises(NightvidError, match="default, auto, none"):
+        nets.parse_exposure("bright")

@@ -66,7 +66,7 @@ def baseline_method(name: str) -> Method:
 
 
 def model_method(
-    name: str, *, backend: str = "auto", device: str | None = None, exposure: float | None = None
+    name: str, *, backend: str = "auto", device: str | None = None, exposure: float | str | None = "default"
 ) -> Method:
     """A model's engine as a frame function; errors while running name the model.
 
@@ -74,7 +74,7 @@ def model_method(
     from nightvid import engines
 
     engine = engines.create_engine(name, backend=backend, device=device, workers=1, exposure=exposure)
-    label = name if exposure is None else f"{name}@{exposure:g}"
+    label = name if exposure == "default" else f"{name}@{'none' if exposure is None else exposure}"
 
     def run(rgb: np.ndarray) -> np.ndarray:
         try:
