@@ -15,8 +15,11 @@ Precision: fp32 on CPU (ONNX Runtime has few fp16/bf16 CPU kernels); fp32 or fp1
 
 from __future__ import annotations
 
+import contextlib
 import queue
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,38 @@ __all__ = ["OnnxBackend"]
 INSTALL_HINT = "install the onnx extra: pip install 'nightvid[onnx]'"
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP while the ONNX packages import, and deliver them after.
+
+    onnx and onnx_ir are nanobind extensions: a KeyboardInterrupt raised while their
+    module init runs Python code ends in ``terminate called after throwing an instance
+    of 'nanobind::python_error'`` and SIGABRT, not in a clean exit 130 (seen when Ctrl-C
+    came while the engine build was starting). Outside the main thread nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    pending: list[int] = []
+    before = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for signum in pending[:1]:
+            handler = before[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
 def _ort() -> Any:
     try:
-        import onnxruntime
+        with signals_held():
+            import onnxruntime
     except ImportError:
         raise NightvidError(f"the onnx backend needs onnxruntime; {INSTALL_HINT}") from None
     return onnxruntime
@@ -72,7 +104,9 @@ class OnnxBackend:
         self, enhancer: nn.Module, path: Path, *, shape_range: ShapeRange, device: torch.device, dtype: torch.dtype
     ) -> None:
         try:
-            import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+            with signals_held():
+                import onnx  # noqa: F401  (imported here, where a Ctrl-C is held; see signals_held)
+                import onnxscript  # noqa: F401  (the dynamo exporter needs it)
         except ImportError:
             raise NightvidError(f"ONNX export needs onnxscript; {INSTALL_HINT}") from None
         # Export on CPU: the ONNX graph does not depend on where it was traced.

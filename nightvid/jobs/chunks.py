@@ -28,7 +28,7 @@ import av
 from nightvid.errors import NightvidError
 from nightvid.streamer.decode import CorruptInputError, open_input
 
-__all__ = ["Cut", "Span", "SplitError", "plan_spans", "span_frames"]
+__all__ = ["Cut", "Span", "SplitError", "h264_nal_types", "plan_spans", "span_frames"]
 
 
 class SplitError(NightvidError):
@@ -150,10 +150,10 @@ def _clean_start(codec: str, extradata: bytes, data: bytes) -> bool:
     """
     if codec != "h264":
         return True
-    return 5 in _h264_nal_types(extradata, data)
+    return 5 in h264_nal_types(extradata, data)
 
 
-def _h264_nal_types(extradata: bytes, data: bytes) -> set[int]:
+def h264_nal_types(extradata: bytes, data: bytes) -> set[int]:
     """NAL unit types in an H.264 packet, length-prefixed (MP4/MKV: avcC extradata) or Annex B."""
     types: set[int] = set()
     if extradata[:1] == b"\x01" and len(extradata) > 4:

@@ -4,6 +4,7 @@
   ``kind``, ``denoiser``): recipe class, ``paper``/``cpu`` presets, train function,
   whether it needs data, progress counting; and ``--set`` overrides;
 - ``loop``: the shared, resumable training loop and its checkpoints;
+- ``distributed``: the same loop on several devices (torchrun, DDP; rank 0 writes);
 - ``common``: what every recipe shares: the seeded net, held-out splits,
   ``fit_and_finish`` (fit, then ``best.safetensors``, ``final.safetensors`` and
   ``model_card.json``), shipping weights into the package;

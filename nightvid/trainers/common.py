@@ -27,6 +27,7 @@ from nightvid import nets
 from nightvid.errors import NightvidError
 from nightvid.files import CARD_FILE, save_safetensors, save_weights, write_model_card
 from nightvid.nets._api import read_weights
+from nightvid.trainers import distributed
 from nightvid.trainers.loop import BEST_FILE, BatchSource, FitResult, LoopConfig, LossFn, fit
 
 __all__ = [
@@ -160,6 +161,9 @@ def fit_and_finish(
     weights are copied to it. ``run`` is the checkpoint's description of the run (a
     resume against another one is refused); ``data`` is the card's description of the
     training data.
+
+    Under DDP (``nightvid.trainers.distributed``) every rank trains and rank 0 alone
+    exports; the card then records the world size.
     """
     started = time.perf_counter()
     result = fit(
@@ -177,8 +181,10 @@ def fit_and_finish(
         on_log=on_log,
     )
     seconds = time.perf_counter() - started
-    final = save_weights(model, out_dir / FINAL_FILE, model_name=model_name)
     best = out_dir / BEST_FILE
+    if not distributed.is_writer():
+        return best
+    final = save_weights(model, out_dir / FINAL_FILE, model_name=model_name)
     if not best.exists():
         save_weights(model, best, model_name=model_name)
     write_run_card(
@@ -193,7 +199,7 @@ def fit_and_finish(
         final_loss=result.final.get("loss"),
         seconds=seconds,
         device=config.device,
-        extra=extra,
+        extra={**(extra or {}), **distributed.card_fields()},
     )
     log.info(
         "%s: %d steps, best validation PSNR %s at step %s -> %s (final weights %s)",

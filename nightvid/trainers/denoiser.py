@@ -51,6 +51,7 @@ from nightvid import nets
 from nightvid.errors import NightvidError
 from nightvid.files import save_weights
 from nightvid.nets import vgg
+from nightvid.trainers import distributed
 from nightvid.trainers.common import fit_and_finish, recipe_dict, seeded_net, split_files
 from nightvid.trainers.data import (
     Augment,
@@ -245,7 +246,8 @@ def make_high_level(recipe: DenoiserRecipe, files: list[Path], out_dir: Path) ->
     Loads the user's VGG-16 file, or trains the offline net (and for ``segment`` the
     head) on the tasks described in the module doc, seeded by ``recipe.seed`` (the
     global RNG is left as it was). The trained weights are kept in
-    ``out_dir/high_level.safetensors`` and reused.
+    ``out_dir/high_level.safetensors`` and reused. Under DDP every rank trains (or
+    reads) it, rank 0 alone writes it, and every rank then takes rank 0's weights.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
@@ -294,7 +296,9 @@ def _make_high_level(recipe: DenoiserRecipe, files: list[Path], out_dir: Path) -
             optimizer.step()
             if step % 50 == 0:
                 log.info("high-level %s step %d: loss %.4f", task, step, loss.item())
-        save_weights(trained, saved, model_name=f"high_level_{task}")
+        if distributed.is_writer():
+            save_weights(trained, saved, model_name=f"high_level_{task}")
+    distributed.broadcast_module(trained)  # one frozen net on every rank
     net.eval()
     with torch.no_grad():  # fresh draws the net was not trained on
         x, y = draw(images, step_generator(recipe.seed, 8), 64, recipe.hl_patch)
@@ -327,7 +331,8 @@ def train_denoiser(
     ``model_card.json``.
     """
     out_dir, data = Path(out_dir), Path(data)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_writer():
+        out_dir.mkdir(parents=True, exist_ok=True)
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
     sigma = recipe.sigma / 255.0
     crop = Augment(crop=recipe.patch)

@@ -53,6 +53,7 @@ from nightvid import nets
 from nightvid.errors import NightvidError
 from nightvid.files import save_weights
 from nightvid.nets.kind import KinD
+from nightvid.trainers import distributed
 from nightvid.trainers.common import hold_out, recipe_dict, seeded_net, write_run_card
 from nightvid.trainers.data import Augment, PairedImages, find_pairs, held_out, pair_batches, val_augment
 from nightvid.trainers.loop import BEST_FILE, FitResult, LoopConfig, cosine_schedule, fit
@@ -271,10 +272,12 @@ def train_kind(
     """Train KinD's three stages on a paired folder; return ``out_dir/best.safetensors``.
 
     ``data`` is any layout ``find_pairs`` reads (``split`` picks one of several). Records
-    passed to ``on_log`` carry a ``"stage"`` key.
+    passed to ``on_log`` carry a ``"stage"`` key. Under DDP each stage trains on every
+    rank and rank 0 alone assembles and writes the weights and the card.
     """
     out_dir, data = Path(out_dir), Path(data)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_writer():
+        out_dir.mkdir(parents=True, exist_ok=True)
     pairs = find_pairs(data, split=split)  # sorted; the last ``val_pairs`` are held out
     train_pairs, val_pairs = hold_out(pairs, held=recipe.val_pairs, what=f"pair(s) under {data}")
     train_set = PairedImages(train_pairs)
@@ -321,7 +324,9 @@ def train_kind(
     def adjust_step(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Mapping[str, Tensor]]:
         low, high = batch
         _, l_low, _, l_high = decompose(low, high)
-        coins = torch.arange(low.shape[0], device=low.device) % 2 == 0  # half brighten, half darken
+        # half brighten, half darken, by position in the global batch (the same on any world size)
+        first = distributed.shard_offset(low.shape[0])
+        coins = (torch.arange(low.shape[0], device=low.device) + first) % 2 == 0
         source, target, ratio = adjust_pair(l_low, l_high, coins)
         loss = adjust_loss(net(source, ratio), target)
         return loss, {}
@@ -349,6 +354,8 @@ def train_kind(
         validate=lambda _net: score_kind(kind),
         **common,
     )
+    if not distributed.is_writer():
+        return out_dir / BEST_FILE
     best_restoration = out_dir / "restoration" / BEST_FILE
     if best_restoration.exists():
         nets.load_weights(kind.restoration, best_restoration, name="kind.restoration")
@@ -377,7 +384,7 @@ def train_kind(
         final_loss=res.final.get("loss"),  # the last stage's: restoration
         seconds=time.perf_counter() - started,
         device=device,
-        extra={"stage_order": list(STAGES)},
+        extra={"stage_order": list(STAGES), **distributed.card_fields()},
     )
     log.info("KinD trained: best held-out PSNR %s -> %s", res.best, best)
     if not best.exists():

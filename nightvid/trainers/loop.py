@@ -29,6 +29,13 @@ Records passed to ``on_log`` (and written as JSON lines) have an ``"event"`` key
 
 Files are written with :mod:`nightvid.files` (atomic, fsynced). The library only logs
 (``logging``); progress display is the caller's job, from ``on_log``.
+
+Inside a :func:`nightvid.trainers.distributed.session` (torchrun, several devices) the
+same ``fit`` trains under DistributedDataParallel: every rank takes its slice of global
+batch ``i``, the loss terms in the records are averaged over the ranks (the global
+batch's), rank 0 alone writes the files above, validates and calls ``on_log``, and a
+resume hands rank 0's checkpoint to every rank (see that module for what a different
+world size means). A ``"start"`` record then also carries ``world_size``.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from nightvid.errors import NightvidError
 from nightvid.files import atomic_write, json_safe, save_weights
 from nightvid.memory import keep_freed_memory
+from nightvid.trainers import distributed
 
 __all__ = [
     "BEST_FILE",
@@ -69,6 +77,7 @@ __all__ = [
     "cpu_has_native_bf16",
     "fit",
     "load_checkpoint",
+    "read_checkpoint",
     "save_checkpoint",
     "step_generator",
     "step_schedule",
@@ -166,25 +175,25 @@ def step_schedule(milestones: Iterable[int], *, gamma: float = 0.5) -> Callable[
 # --------------------------------------------------------------------------- state
 
 
-def _rng_states() -> dict[str, Any]:
+def _rng_states(cuda: bool = True) -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = cast(tuple[Any, ...], np.random.get_state())
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if cuda and torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
-def _set_rng_states(states: Mapping[str, Any]) -> None:
+def _set_rng_states(states: Mapping[str, Any], cuda: bool = True) -> None:
     torch.set_rng_state(states["torch"])
     version, internal, gauss = states["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in states and torch.cuda.is_available():
+    if cuda and "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
@@ -205,6 +214,9 @@ class TrainState:
     #: The last train and validation records (for the model card).
     last_train: dict[str, Any] = field(default_factory=dict)
     last_val: dict[str, Any] = field(default_factory=dict)
+    #: Save and restore the CUDA RNG states of all GPUs. Off under DDP, where each process
+    #: owns one GPU and must not open the others (the nets draw no CUDA random numbers).
+    cuda_rng: bool = True
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -219,7 +231,7 @@ class TrainState:
             "window_steps": self.window_steps,
             "last_train": dict(self.last_train),
             "last_val": dict(self.last_val),
-            "rng": _rng_states(),
+            "rng": _rng_states(self.cuda_rng),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -232,7 +244,7 @@ class TrainState:
         self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
         self.window, self.window_steps = dict(state["window"]), state["window_steps"]
         self.last_train, self.last_val = dict(state["last_train"]), dict(state["last_val"])
-        _set_rng_states(state["rng"])
+        _set_rng_states(state["rng"], self.cuda_rng)
 
 
 def save_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, Any] | None = None) -> Path:
@@ -244,6 +256,11 @@ def save_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, An
 
 def load_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, Any] | None = None) -> None:
     """Restore ``state`` from ``path``; a checkpoint of a different ``run`` is refused."""
+    state.load_state_dict(read_checkpoint(path, run=run)["state"])
+
+
+def read_checkpoint(path: Path | str, *, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint at ``path`` as saved (``format``, ``run``, ``state``); another ``run``'s is refused."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (any unreadable file is the user's to fix)
@@ -256,7 +273,7 @@ def load_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, An
             f"checkpoint {path} belongs to a different run ({shown}); "
             "resume with the same settings or choose another output folder"
         )
-    state.load_state_dict(payload["state"])
+    return cast(dict[str, Any], payload)
 
 
 # --------------------------------------------------------------------------- loop
@@ -387,12 +404,21 @@ def _amp_dtype(device: torch.device, amp: bool, cpu_bf16: bool = False) -> torch
 
 
 def _train_step(
-    state: TrainState, loss_fn: LossFn, batch: Batch, config: LoopConfig, amp_dtype: torch.dtype | None
+    state: TrainState,
+    loss_fn: LossFn,
+    batch: Batch,
+    config: LoopConfig,
+    amp_dtype: torch.dtype | None,
+    net: nn.Module | None = None,
 ) -> dict[str, float]:
-    """One optimiser step; returns the loss terms as floats."""
+    """One optimiser step; returns the loss terms as floats (averaged over the ranks under DDP).
+
+    ``net`` is what the loss function calls: the model, or its DDP replica, whose
+    backward averages the gradients over the ranks before clipping and the step.
+    """
     device_type = torch.device(config.device).type
     with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        out = loss_fn(state.model, batch)
+        out = loss_fn(state.model if net is None else net, batch)
     loss, terms = out if isinstance(out, tuple) else (out, {})
     scaler = state.scaler
     assert scaler is not None, "fit gives every state a scaler (a disabled one without float16)"
@@ -405,7 +431,10 @@ def _train_step(
     scaler.update()
     if state.scheduler is not None:
         state.scheduler.step()
-    values = {"loss": loss.item(), **{k: float(v) for k, v in terms.items()}}
+    if distributed.current() is None:
+        values = {"loss": loss.item(), **{k: float(v) for k, v in terms.items()}}
+    else:
+        values = distributed.mean_values(loss, terms)
     if not math.isfinite(values["loss"]):
         raise NightvidError(f"training diverged: the loss is {values['loss']} at step {state.step + 1}")
     return values
@@ -467,11 +496,14 @@ def fit(
         on_log: receives every record written to ``metrics.jsonl`` (see module doc).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    world = distributed.current()
+    writer = distributed.is_writer()  # rank 0 under DDP: the only process that writes
+    if writer:
+        out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, device = out_dir / CHECKPOINT_FILE, torch.device(config.device)
     if device.type == "cpu":
         keep_freed_memory()  # activations and gradients are re-allocated every step
-    model.to(device)
+    model = distributed.with_sync_batchnorm(model.to(device))  # asked for, under DDP
     optimizer = make_optimizer(model.parameters())
     amp_dtype = _amp_dtype(device, config.amp, config.cpu_bf16)
     state = TrainState(
@@ -479,22 +511,35 @@ def fit(
         optimizer,
         make_scheduler(optimizer) if make_scheduler else None,
         torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16),
+        cuda_rng=world is None,
     )
-    if checkpoint.exists() and not resume:
-        raise NightvidError(f"{out_dir} already holds a training run; resume it or choose another output folder")
-    if checkpoint.exists():
-        load_checkpoint(checkpoint, state, run=run)
+
+    def resumed() -> dict[str, Any] | None:
+        if not checkpoint.exists():
+            return None
+        if not resume:
+            raise NightvidError(f"{out_dir} already holds a training run; resume it or choose another output folder")
+        return read_checkpoint(checkpoint, run=run)
+
+    payload = resumed() if world is None else distributed.from_rank0(resumed)
+    if payload is not None:
+        state.load_state_dict(payload["state"])
         log.info("resuming %s from step %d", out_dir, state.step)
-    emit = _MetricsLog(out_dir / METRICS_FILE, on_log, keep_until=state.step)
-    emit({"event": "start", "step": state.step, "iters": config.iters, "resumed": state.step > 0})
+    emit: Callable[[dict[str, Any]], None] = (
+        _MetricsLog(out_dir / METRICS_FILE, on_log, keep_until=state.step) if writer else lambda record: None
+    )
+    size = {} if world is None else {"world_size": world.size}
+    emit({"event": "start", "step": state.step, "iters": config.iters, "resumed": state.step > 0, **size})
     start_step, started = state.step, time.perf_counter()
+    net = distributed.replicate(model)  # DDP under torchrun, else the model itself
     source = batches.iterate(state.step)
 
     try:
         with _cpu_threads(config.threads):
-            model.train()
+            net.train()
             for step in range(state.step + 1, config.iters + 1):
-                terms = _train_step(state, loss_fn, _to_device(next(source), device), config, amp_dtype)
+                batch = distributed.shard(next(source))  # this rank's slice of global batch `step - 1`
+                terms = _train_step(state, loss_fn, _to_device(batch, device), config, amp_dtype, net)
                 state.step, state.window_steps = step, state.window_steps + 1
                 for name, value in terms.items():
                     state.window[name] = state.window.get(name, 0.0) + value
@@ -514,11 +559,16 @@ def fit(
                             "elapsed_s": elapsed,
                         }
                     )
-                if validate is not None and _due(step, config.validate_every, config.iters):
+                if writer and validate is not None and _due(step, config.validate_every, config.iters):
                     emit(_validate(state, validate, config, out_dir / BEST_FILE, model_name))
-                if _due(step, config.checkpoint_every, config.iters):
+                if writer and _due(step, config.checkpoint_every, config.iters):
                     save_checkpoint(checkpoint, state, run=run)
                     emit({"event": "checkpoint", "step": step, "path": str(checkpoint)})
+    except RuntimeError as err:
+        lost = distributed.comm_error(err, step=state.step + 1)
+        if lost is None:
+            raise
+        raise lost from None
     finally:
         if hasattr(source, "close"):
             source.close()  # stops DataLoader workers, if any

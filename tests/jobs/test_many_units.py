@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nightvid.errors import NightvidError
-from nightvid.jobs.chunks import SplitError, _h264_nal_types, plan_spans, span_frames
+from nightvid.jobs.chunks import SplitError, h264_nal_types, plan_spans, span_frames
 from nightvid.jobs.inputs import find_videos, output_name
 from nightvid.jobs.manifest import MANIFEST_NAME, Fingerprint, Manifest
 from nightvid.jobs.many import ManyJob, output_options
@@ -186,8 +186,8 @@ def test_open_gop_and_non_idr_keyframes_are_no_cut(tmp_path: Path) -> None:
     avcc = bytes([1, 0x64, 0, 0x1F, 0xFF])
     idr = (2).to_bytes(4, "big") + bytes([0x65, 0x88]) + (2).to_bytes(4, "big") + bytes([0x06, 0x05])
     non_idr = (2).to_bytes(4, "big") + bytes([0x41, 0x9A])
-    assert 5 in _h264_nal_types(avcc, idr) and 5 not in _h264_nal_types(avcc, non_idr)
-    assert _h264_nal_types(b"", b"\x00\x00\x00\x01\x67\x00\x00\x01\x65\x88") == {7, 5}
+    assert 5 in h264_nal_types(avcc, idr) and 5 not in h264_nal_types(avcc, non_idr)
+    assert h264_nal_types(b"", b"\x00\x00\x00\x01\x67\x00\x00\x01\x65\x88") == {7, 5}
 
 
 def test_a_piece_must_decode_to_its_packets(tmp_path: Path) -> None:
