@@ -363,3 +363,25 @@ def test_denoiser_trains_on_brightened_night_frames(clean_dir: Path, tmp_path: P
     assert "brightened" in nets.read_model_card(best)["data"]["pairs"]
     with pytest.raises(NightvidError, match="noise must be"):
         train_denoiser(DenoiserRecipe.cpu_reduced(noise="pink"), clean_dir, tmp_path / "bad")
+
+
+def test_lednet_ssim_weight_adds_a_one_minus_ssim_term() -> None:
+    from nightvid.nets.lednet import LEDNet
+    from nightvid.trainers.lednet import lednet_loss
+
+    torch.manual_seed(0)
+    net = LEDNet()
+    batch = (torch.rand(1, 3, 32, 32) * 0.2, torch.rand(1, 3, 32, 32))
+    plain, terms = lednet_loss(net, batch, recipe=replace(TINY_LEDNET, ssim_weight=0.0), perceptual=None)
+    with_ssim, ssim_terms = lednet_loss(net, batch, recipe=replace(TINY_LEDNET, ssim_weight=0.5), perceptual=None)
+    assert "dssim_out" not in terms and 0 < float(ssim_terms["dssim_out"]) <= 2
+    assert float(with_ssim) == pytest.approx(float(plain) + 0.5 * float(ssim_terms["dssim_out"]), rel=1e-4)
+
+
+def test_denoiser_mixed_noise_is_half_gaussian_half_night_video(clean_dir: Path) -> None:
+    from nightvid.trainers.data import Augment, MixedPairs
+    from nightvid.trainers.denoiser import NOISES
+
+    files = sorted(clean_dir.iterdir())
+    mixed = NOISES["mixed"](files, 25 / 255, Augment(crop=32))
+    assert isinstance(mixed, MixedPairs) and len(mixed) == 2 * len(files)
