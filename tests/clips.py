@@ -95,8 +95,9 @@ def make_clip(
             frame.time_base = tb
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
-        if sound is not None:
+        if sound is not None:  # from the first frame's time, as long as the frames
             seconds = frames / rate
+            first = round((pts[0] if pts is not None else 0) * tb * 44100)
             samples = int(44100 * seconds)
             t = np.arange(samples) / 44100
             tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
@@ -104,7 +105,7 @@ def make_clip(
             for start in range(0, samples, chunk):
                 part = av.AudioFrame.from_ndarray(tone[:, start : start + chunk].copy(), format="fltp", layout="mono")
                 part.sample_rate = 44100
-                part.pts = start
+                part.pts = first + start
                 out.mux(sound.encode(part))
             out.mux(sound.encode(None))
     return path
@@ -150,3 +151,146 @@ def read_video(path: Path) -> dict:
         audio = inp.streams.audio
         info["audio"] = [bytes(p) for p in inp.demux(audio[0]) if p.size] if audio else []
     return info
+
+
+def _encoded_segment(path: Path, rate: int, frames: int, first: int) -> Path:
+    """An x264 MP4 (B-frames, edit list) of ``frames`` dark frames at ``rate`` fps."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(dark_frame(first + i, 64, 48), format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def make_concat_join(path: Path, segments: Sequence[tuple[int, int]] = ((30, 15), (12, 6), (25, 10))) -> Path:
+    """Segments of (fps, frames) joined packet by packet as ``ffmpeg -f concat -c copy`` leaves them.
+
+    Each segment starts two of its predecessor's frames before that one ends (the
+    concat demuxer's offset misses the B-frame delay), and the muxer's fix-up keeps
+    dts increasing by raising a late dts and any pts below it: at each join the pts go
+    back and repeat, the dts do not. The file's time base is the first segment's.
+    """
+    parts = []
+    first = 0
+    for k, (rate, frames) in enumerate(segments):
+        parts.append(_encoded_segment(path.with_name(f".{path.stem}-segment{k}.mp4"), rate, frames, first))
+        first += frames
+    with av.open(str(parts[0])) as probe:
+        time_base = probe.streams.video[0].time_base
+    offset, last_dts = Fraction(0), None
+    with av.open(str(path), "w") as out:
+        copy = None
+        for part, (rate, frames) in zip(parts, segments, strict=True):
+            with av.open(str(part)) as source:
+                stream = source.streams.video[0]
+                copy = copy or out.add_stream_from_template(stream)
+                copy.time_base = time_base
+                for packet in source.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    pts = round((packet.pts * stream.time_base + offset) / time_base)
+                    dts = round((packet.dts * stream.time_base + offset) / time_base)
+                    if last_dts is not None and dts <= last_dts:
+                        pts, dts = max(pts, last_dts + 1), last_dts + 1
+                    packet.pts, packet.dts, packet.time_base, packet.stream = pts, dts, time_base, copy
+                    last_dts = dts
+                    out.mux(packet)
+            offset += Fraction(frames - 2, rate)
+    for part in parts:
+        part.unlink()
+    return path
+
+
+def make_rich_streams(path: Path, *, frames: int = 10) -> Path:
+    """A clip with more than audio beside its video: a second video stream, text subtitles
+    (subrip, or mov_text in MP4/MOV), a font attachment (Matroska), a timecode (MP4/MOV:
+    a tmcd track), cover art (MP4), file tags, a language tag and two chapters."""
+    from av.stream import Disposition
+
+    quicktime = path.suffix in (".mp4", ".mov")
+    with av.open(str(path), "w") as out:
+        out.metadata["title"] = "night drive"
+        out.metadata["comment"] = "dashcam 2"
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.metadata["language"] = "fra"
+        if quicktime:
+            video.metadata["timecode"] = "01:02:03:04"
+        rear = out.add_stream("libx264", rate=25)
+        rear.width, rear.height, rear.pix_fmt = 32, 24, "yuv420p"
+        subtitles = out.add_mux_stream("mov_text" if quicktime else "subrip")
+        subtitles.time_base = Fraction(1, 1000)
+        subtitles.metadata["language"] = "eng"
+        art = out.add_mux_stream("mjpeg", width=16, height=16) if path.suffix == ".mp4" else None
+        if art is not None:
+            art.disposition = Disposition.attached_pic
+        if not quicktime:
+            out.add_attachment("night.ttf", "font/ttf", b"\x00\x01\x00\x00 not really a font")
+        out.set_chapters(_chapters(frames / 25))
+        for i in range(frames):
+            for stream, (w, h) in ((video, (64, 48)), (rear, (32, 24))):
+                frame = av.VideoFrame.from_ndarray(dark_frame(i, w, h), format="rgb24").reformat(format="yuv420p")
+                frame.pts = i
+                out.mux(stream.encode(frame))
+        out.mux(video.encode(None))
+        out.mux(rear.encode(None))
+        text = b"\x00\x05hello" if quicktime else b"hello"
+        cue = av.Packet(text)
+        cue.pts = cue.dts = 100
+        cue.duration, cue.time_base, cue.stream = 200, Fraction(1, 1000), subtitles
+        out.mux(cue)
+        if art is not None:
+            picture = av.Packet(_jpeg(16, 16))
+            picture.pts = picture.dts = 0
+            picture.time_base, picture.stream = Fraction(1, 25), art
+            out.mux(picture)
+    return path
+
+
+def _chapters(seconds: float) -> list[dict]:
+    half = int(seconds * 500)
+    return [
+        {"id": 1, "start": 0, "end": half, "time_base": Fraction(1, 1000), "metadata": {"title": "street"}},
+        {"id": 2, "start": half, "end": 2 * half, "time_base": Fraction(1, 1000), "metadata": {"title": "bridge"}},
+    ]
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    context = av.CodecContext.create("mjpeg", "w")
+    context.width, context.height, context.pix_fmt, context.time_base = width, height, "yuvj420p", Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8), format="rgb24")
+    return bytes(context.encode(frame.reformat(format="yuvj420p"))[0])
+
+
+#: HDR10 static metadata as x265 takes it, and what a decoder reads back from it.
+HDR10_MASTER = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10_LIGHT = (1000, 400)
+
+
+def make_hdr10(path: Path, *, frames: int = 5) -> Path:
+    """A 10-bit HEVC clip tagged BT.2020/PQ with mastering-display and content-light SEI."""
+    params = f"master-display={HDR10_MASTER}:max-cll={HDR10_LIGHT[0]},{HDR10_LIGHT[1]}:log-level=error"
+    return make_clip(
+        path,
+        frames=frames,
+        audio=False,
+        codec="libx265",
+        pix_fmt="yuv420p10le",
+        colour={"colorspace": 9, "color_primaries": 9, "color_trc": 16, "color_range": 1},
+        options={"x265-params": params},
+    )
+
+
+def make_interlaced(path: Path, *, frames: int = 6, size: tuple[int, int] = (64, 48)) -> Path:
+    """An interlaced (top field first) H.264 clip whose fields come from different instants."""
+
+    def woven(index: int, width: int, height: int) -> np.ndarray:
+        frame = dark_frame(2 * index, width, height, level=60)
+        frame[1::2] = dark_frame(2 * index + 1, width, height, level=60)[1::2]
+        return frame
+
+    return make_clip(path, frames=frames, size=size, audio=False, content=woven, options={"flags": "+ildct+ilme"})

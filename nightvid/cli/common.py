@@ -35,6 +35,7 @@ __all__ = [
     "Batch",
     "Backend",
     "Device",
+    "EncoderOpt",
     "Exposure",
     "Model",
     "Precision",
@@ -188,7 +189,7 @@ Weights = Annotated[Path | None, typer.Option(help="safetensors weights (default
 Backend = Annotated[
     str,
     typer.Option(
-        help="auto|eager|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)"
+        help="auto|eager|fused|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)"
     ),
 ]
 Precision = Annotated[
@@ -226,6 +227,15 @@ Preset = Annotated[str | None, typer.Option(help="encoder speed preset (x264/x26
 PixFmt = Annotated[
     str,
     typer.Option("--pix-fmt", help="output pixel format; auto: yuv420p, 10-bit for 10-bit sources where the codec can"),
+]
+EncoderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--encoder-opt",
+        metavar="KEY=VALUE",
+        help="an option of the video encoder, passed as is (repeatable): e.g. tune=grain, profile=high, "
+        "x264-params=keyint=60:bframes=2; checked when the encoder opens",
+    ),
 ]
 Batch = Annotated[int, typer.Option(help="frames per inference call")]
 Stabilize = Annotated[

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from nightvid.cli.common import (
     Backend,
@@ -14,6 +15,7 @@ from nightvid.cli.common import (
     Codec,
     Crf,
     Device,
+    EncoderOpt,
     Exposure,
     Model,
     PixFmt,
@@ -45,6 +47,9 @@ def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
     with reported(interrupted="interrupted; no output written", terminate=True, writing=job.dst):
         with ProgressLine(f"enhance {job.src.name}", quiet=quiet or as_json) as progress:
             summary = job.run(on_progress=progress)
+    if not quiet:
+        for line in summary.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(summary.as_dict()))
     elif not quiet:
@@ -74,6 +79,7 @@ def enhance(
     crf: Crf = ENCODE.crf,
     preset: Preset = ENCODE.preset,
     pix_fmt: PixFmt = ENCODE.pix_fmt,
+    encoder_opt: EncoderOpt = None,
     batch: Batch = 1,
     overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
     keep_partial: Annotated[
@@ -94,7 +100,9 @@ def enhance(
         exposure=exposure,
         device=device,
     )
-    encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    encode = EncodeOptions(
+        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=tuple(encoder_opt or ()), quiet=quiet
+    )
     job = EnhanceJob(
         src,
         dst,

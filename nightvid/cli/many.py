@@ -15,6 +15,7 @@ from nightvid.cli.common import (
     Codec,
     Crf,
     Device,
+    EncoderOpt,
     Exposure,
     Model,
     PixFmt,
@@ -59,6 +60,7 @@ def enhance_many(
     crf: Crf = ENCODE.crf,
     preset: Preset = ENCODE.preset,
     pix_fmt: PixFmt = ENCODE.pix_fmt,
+    encoder_opt: EncoderOpt = None,
     batch: Batch = 1,
     overwrite: Annotated[
         bool, typer.Option(help="replace outputs that exist but were not written by an earlier enhance-many")
@@ -120,7 +122,9 @@ def enhance_many(
         Path("in"),
         Path("out"),
         engine=engine,
-        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+        encode=EncodeOptions(
+            codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=tuple(encoder_opt or ()), quiet=quiet
+        ),
         batch=batch,
         overwrite=overwrite,
         keep_partial=keep_partial,
@@ -178,6 +182,8 @@ def print_summary(summary: ManySummary) -> None:
             note = f"{v.parts} parts" + (f"; {note}" if note else "")
         if v.attempts > 1:
             note = f"{note}; {v.attempts} attempts".lstrip("; ")
+        if v.warnings:
+            note = "; ".join([note, *v.warnings]).lstrip("; ")
         fps = f"{v.fps:.1f}" if v.status == "done" else ""
         seconds = f"{v.seconds:.1f}" if v.status == "done" else ""
         table.add_row(v.name, f"[{style}]{v.status}[/]", str(v.frames), fps, seconds, note)

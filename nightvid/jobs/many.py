@@ -68,6 +68,8 @@ class VideoResult:
     parts: int = 1
     #: Why a long video ran in one pass after all, or that the input was corrupt part-way.
     note: str | None = None
+    #: What enhance repaired or left out (``EnhanceSummary.warnings``; one-pass videos only).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
     the same picture made faster is the same output.
     """
     engine = job.engine
-    return {
+    options: dict[str, Any] = {
         "model": engine.model,
         "weights": _weights_identity(engine.model, engine.weights),
         "precision": engine.precision,
@@ -139,6 +141,9 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
         "tile": str(job.tile),
         "keep_partial": job.keep_partial,
     }
+    if job.encode.extra:  # only when given, so manifests of earlier runs still match
+        options["encoder_opts"] = list(job.encode.extra)
+    return options
 
 
 def _weights_identity(model: str, weights: Path | str) -> str:
@@ -527,7 +532,8 @@ class _Scheduler:
             summary = outcome.value
             video.fingerprint = outcome.fingerprint
             video.frames = int(summary["frames"])
-            self._done(video, frames=video.frames, truncated=bool(summary.get("truncated")))
+            warnings = tuple(summary.get("warnings", ()))
+            self._done(video, frames=video.frames, truncated=bool(summary.get("truncated")), warnings=warnings)
 
     def _planned(self, video: _Video, outcome: Outcome) -> None:
         spans: list[Span] = outcome.value
@@ -586,7 +592,7 @@ class _Scheduler:
             reason = failure.reason
         self._end(video, "failed", reason=reason)
 
-    def _done(self, video: _Video, *, frames: int, truncated: bool) -> None:
+    def _done(self, video: _Video, *, frames: int, truncated: bool, warnings: tuple[str, ...] = ()) -> None:
         assert video.fingerprint is not None
         if not video.item.dst.exists():
             reason = (
@@ -605,7 +611,7 @@ class _Scheduler:
         note = video.note
         if truncated:
             note = "input corrupt part-way: kept the frames before the damage"
-        self._end(video, "done", frames=frames, seconds=seconds, parts=parts, note=note)
+        self._end(video, "done", frames=frames, seconds=seconds, parts=parts, note=note, warnings=warnings)
 
     def _end(self, video: _Video, status: str, **fields: Any) -> None:
         seconds = float(fields.pop("seconds", 0.0))

@@ -8,14 +8,16 @@ range unless the pixel format is a full-range ``yuvj*`` one.
 
 from __future__ import annotations
 
+import struct
 import threading
 from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.sidedata.sidedata import SideData
 from av.video.reformatter import VideoReformatter
 
-__all__ = ["ColourTags", "bit_depth", "tags_for"]
+__all__ = ["ColourTags", "HdrMetadata", "bit_depth", "hdr_metadata", "tags_for"]
 
 # FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange.
 UNSPECIFIED = 2
@@ -116,3 +118,72 @@ def bit_depth(pix_fmt: str | None) -> int:
         return av.VideoFormat(pix_fmt).components[0].bits
     except (ValueError, av.error.FFmpegError):
         return 8
+
+
+#: What each encoder takes the HDR10 static metadata in: (option, mastering key, light key, format).
+_HDR_OPTIONS = {
+    "libx265": ("x265-params", "master-display", "max-cll", "x26x"),
+    "libx264": ("x264-params", "mastering-display", "cll", "x26x"),
+    "libsvtav1": ("svtav1-params", "mastering-display", "content-light", "svt"),
+}
+
+
+@dataclass(frozen=True)
+class HdrMetadata:
+    """HDR10 static metadata of a source: mastering display (SMPTE ST 2086) and content light level.
+
+    ``primaries``: (x, y) of red, green, blue and the white point; luminances in cd/m2.
+    Read from the first frame's side data, written back through the encoder's own
+    parameters, since FFmpeg's encoders take it only that way from PyAV.
+    """
+
+    primaries: tuple[tuple[float, float], ...] | None
+    luminance: tuple[float, float] | None  # (max, min)
+    light: tuple[int, int] | None  # (MaxCLL, MaxFALL)
+
+    def encoder_options(self, codec: str) -> tuple[str, str] | None:
+        """(option, value) that makes ``codec`` write this metadata; None when it cannot."""
+        spec = _HDR_OPTIONS.get(codec)
+        if spec is None:
+            return None
+        option, master_key, light_key, style = spec
+        parts = []
+        if self.primaries is not None and self.luminance is not None:
+            parts.append(f"{master_key}={self._mastering(style)}")
+        if self.light is not None:
+            parts.append(f"{light_key}={self.light[0]},{self.light[1]}")
+        return option, ":".join(parts)
+
+    def _mastering(self, style: str) -> str:
+        """x264/x265 count chromaticity in 1/50000 and luminance in 1/10000 cd/m2; SVT-AV1 takes decimals."""
+        assert self.primaries is not None and self.luminance is not None
+        (rx, ry), (gx, gy), (bx, by), (wx, wy) = self.primaries
+        high, low = self.luminance
+        svt = style == "svt"
+
+        def xy(x: float, y: float) -> str:
+            return f"({x:.5f},{y:.5f})" if svt else f"({round(x * 50000)},{round(y * 50000)})"
+
+        light = f"({high:.4f},{low:.4f})" if svt else f"({round(high * 10000)},{round(low * 10000)})"
+        return f"G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(wx, wy)}L{light}"
+
+
+def hdr_metadata(frame: av.VideoFrame) -> HdrMetadata | None:
+    """The HDR10 metadata attached to ``frame`` (None when it has neither kind)."""
+    master = frame.side_data.get("MASTERING_DISPLAY_METADATA")
+    light = frame.side_data.get("CONTENT_LIGHT_LEVEL")
+    master = master if isinstance(master, SideData) else None
+    light = light if isinstance(light, SideData) else None
+    if master is None and light is None:
+        return None
+    primaries = luminance = None
+    if master is not None:
+        # AVMasteringDisplayMetadata: 3x2 + 2 + 2 AVRationals, then has_primaries, has_luminance.
+        values = struct.unpack("<20i2i", bytes(master)[:88])
+        ratios = [values[i] / values[i + 1] if values[i + 1] else 0.0 for i in range(0, 20, 2)]
+        if values[20]:
+            primaries = tuple((ratios[i], ratios[i + 1]) for i in range(0, 8, 2))
+        if values[21]:
+            luminance = (ratios[9], ratios[8])
+    cll = struct.unpack("<2I", bytes(light)[:8]) if light is not None else None
+    return HdrMetadata(primaries, luminance, cll)

@@ -15,10 +15,20 @@ from pathlib import Path
 
 import av
 from av.sidedata.sidedata import SideData
+from av.stream import Disposition
 
 from nightvid.errors import NightvidError
 
-__all__ = ["CorruptInputError", "VideoInfo", "check_input", "display_matrix", "iter_frames", "open_input"]
+__all__ = [
+    "CorruptInputError",
+    "VideoInfo",
+    "check_input",
+    "deinterlaced",
+    "display_matrix",
+    "field_order",
+    "iter_frames",
+    "open_input",
+]
 
 # Demuxers that read still images; a PNG renamed .mp4 opens as one of these.
 #: Demuxers of still images; an image format that can animate is a still only with one frame.
@@ -68,8 +78,15 @@ class VideoInfo:
     time_base: Fraction
     #: Frame count from the header: an estimate for progress, not a promise.
     frames_hint: int | None
-    #: Streams copied to the output untouched (audio, subtitles).
+    #: Streams copied to the output untouched where it can hold them (``carry.Carrier``):
+    #: every stream but the enhanced one (audio, subtitles, data, attachments, other video).
     carried: tuple[int, ...]
+    #: Pixel shape (anamorphic DVD, HDV: 64/45, 4/3); None for square pixels or unknown.
+    aspect: Fraction | None = None
+    #: Index of the enhanced video stream in the container.
+    index: int = 0
+    #: Seconds the input starts after 0 (a TS cut from a longer recording); the output starts at 0.
+    start: Fraction = Fraction(0)
 
 
 def check_input(path: Path) -> None:
@@ -114,9 +131,11 @@ def open_input(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
             kinds = ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "none"
             raise NightvidError(f"{path} has no video stream (streams: {kinds})")
         stream = container.streams.video[0]
+        if all(s.disposition & Disposition.attached_pic for s in container.streams.video):
+            raise NightvidError(f"{path} has no video stream, only cover art (an audio file?)")
         if not stream.width or not stream.height:
             raise NightvidError(f"{path}: the video stream has no frame size; the file is damaged")
-        carried = tuple(s.index for s in container.streams if s.type in ("audio", "subtitle"))
+        carried = tuple(s.index for s in container.streams if s.index != stream.index)
         info = VideoInfo(
             path=path,
             width=stream.width,
@@ -127,11 +146,20 @@ def open_input(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
             time_base=stream.time_base or Fraction(1, 90000),
             frames_hint=stream.frames or None,
             carried=carried,
+            index=stream.index,
+            start=_start(container),
+            aspect=stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio or None,
         )
     except BaseException:
         container.close()
         raise
     return container, info
+
+
+def _start(container: av.container.InputContainer) -> Fraction:
+    """When the first stream starts, in seconds, if later than 0 (earlier starts are kept: edit lists)."""
+    start = container.start_time
+    return Fraction(start, 1_000_000) if start and start > 0 else Fraction(0)
 
 
 #: Codecs whose every video packet is one shown frame: fewer frames than packets is damage.
@@ -195,3 +223,61 @@ def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     if not isinstance(side, SideData):
         return None
     return struct.unpack("<9i", bytes(side))
+
+
+#: AVFieldOrder values of interlaced video, as the field shown first (TB: top coded, bottom shown first).
+_FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "bottom field first", 5: "top field first"}
+
+
+def field_order(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> str | None:
+    """How ``frame`` is interlaced ("top field first", ...), or None when it is progressive."""
+    if not frame.interlaced_frame:
+        return None
+    return _FIELD_ORDERS.get(stream.codec_context.field_order, "interlaced")
+
+
+def deinterlaced(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
+    """``frames`` through FFmpeg's bwdif: one progressive frame per frame, with its pts.
+
+    Nets see a frame as one picture; two fields 1/50 s apart woven together would be
+    smeared into each other by every convolution. ``deint=interlaced`` passes frames not
+    marked interlaced untouched (streams that switch); a change of size starts a new graph.
+    """
+    graph: av.filter.Graph | None = None
+    shape: tuple[int, int, str] | None = None
+    for frame in frames:
+        if graph is None or (frame.width, frame.height, frame.format.name) != shape:
+            if graph is not None:
+                yield from _drained(graph, time_base, flush=True)
+            graph, shape = _bwdif(frame, time_base), (frame.width, frame.height, frame.format.name)
+        graph.push(frame)
+        yield from _drained(graph, time_base)
+    if graph is not None:
+        yield from _drained(graph, time_base, flush=True)
+
+
+def _bwdif(frame: av.VideoFrame, time_base: Fraction) -> av.filter.Graph:
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format, time_base=time_base)
+    bwdif = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+    sink = graph.add("buffersink")
+    source.link_to(bwdif)
+    bwdif.link_to(sink)
+    graph.configure()
+    return graph
+
+
+def _drained(graph: av.filter.Graph, time_base: Fraction, *, flush: bool = False) -> Iterator[av.VideoFrame]:
+    """The frames ``graph`` has ready (all of them with ``flush``), pts back in ``time_base``."""
+    if flush:
+        graph.push(None)
+    while True:
+        try:
+            out = graph.pull()
+        except (BlockingIOError, av.error.EOFError):
+            return
+        assert isinstance(out, av.VideoFrame)
+        if out.pts is not None and out.time_base:
+            out.pts = round(out.pts * out.time_base / time_base)
+        out.time_base = time_base
+        yield out

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nightvid.errors import NightvidError
+
 __all__ = [
     "AUTO_CODECS",
     "CRF_ONLY_CODECS",
@@ -72,9 +74,33 @@ class EncodeOptions:
     preset: str | None = DEFAULT_PRESET
     #: ``auto``: yuv420p, or its 10/12-bit variant for deeper sources when the codec has it.
     pix_fmt: str = "auto"
+    #: ``--encoder-opt KEY=VALUE``, as given: the encoder's own AVOptions (``x264-params``,
+    #: ``tune``, ``profile``), checked when the encoder opens; they win over crf and preset.
+    extra: tuple[str, ...] = ()
+    #: ``--quiet``: also silence encoders that print to the console themselves (x265's summary).
+    quiet: bool = False
 
     def codec_options(self) -> dict[str, str]:
-        """The encoder's own options for ``crf`` and ``preset`` (see ``QUALITY_OPTIONS``)."""
+        """The encoder's own options: ``crf`` and ``preset`` (see ``QUALITY_OPTIONS``), then ``extra``."""
+        opts = self._quality_options()
+        opts.update(self.extra_options())
+        if self.quiet and self.codec == "libx265":
+            # x265 writes its settings and summary to stderr itself, not through FFmpeg's log.
+            params = opts.get("x265-params")
+            opts["x265-params"] = f"{params}:log-level=error" if params else "log-level=error"
+        return opts
+
+    def extra_options(self) -> dict[str, str]:
+        """``extra`` as a dict; a NightvidError naming an item that is not KEY=VALUE."""
+        opts = {}
+        for item in self.extra:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value:
+                raise NightvidError(f"--encoder-opt takes KEY=VALUE (e.g. tune=film), got {item!r}")
+            opts[key.strip()] = value
+        return opts
+
+    def _quality_options(self) -> dict[str, str]:
         opts: dict[str, str] = {}
         if self.codec in CRF_PRESET_CODECS | CRF_ONLY_CODECS and self.crf is not None:
             opts["crf"] = str(self.crf)

@@ -24,8 +24,15 @@ import numpy as np
 
 from nightvid.engines.base import Engine
 from nightvid.errors import NightvidError
-from nightvid.streamer.colour import ColourTags, tags_for
-from nightvid.streamer.decode import CorruptInputError, display_matrix, iter_frames, open_input
+from nightvid.streamer.colour import ColourTags, hdr_metadata, tags_for
+from nightvid.streamer.decode import (
+    CorruptInputError,
+    deinterlaced,
+    display_matrix,
+    field_order,
+    iter_frames,
+    open_input,
+)
 from nightvid.streamer.encode import VideoWriter
 from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.stabilise import BrightnessStabiliser
@@ -40,6 +47,7 @@ __all__ = [
     "batched",
     "decoded_items",
     "enhance_video",
+    "queue_depth",
     "stabilised",
 ]
 
@@ -63,6 +71,10 @@ class EnhanceSummary:
     pix_fmt: str
     #: True when the input was corrupt part-way and ``keep_partial`` kept what decoded.
     truncated: bool = False
+    #: What was repaired or left out, one line each (timestamps moved, deinterlaced, dropped streams).
+    warnings: tuple[str, ...] = ()
+    #: Source streams the output does not hold: index, type, codec and reason each.
+    dropped: tuple[dict, ...] = ()
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -107,13 +119,24 @@ def enhance_video(
         colour = tags_for(first)
         engine = tiled_engine(engine, info.height, info.width, tile=tile)
         started = time.perf_counter()
+        source: Iterator[av.VideoFrame] = itertools.chain([first], frames)
+        fields = field_order(first, container.streams.video[0])
+        if fields is not None:
+            source = deinterlaced(source, info.time_base)
         with temporary_output(dst) as tmp:
             writer = VideoWriter(
-                tmp, info, colour=colour, options=encode or EncodeOptions(), display_matrix=display_matrix(first)
+                tmp,
+                info,
+                colour=colour,
+                options=encode or EncodeOptions(),
+                display_matrix=display_matrix(first),
+                hdr=hdr_metadata(first),
             )
+            if fields is not None:
+                writer.warnings.append(f"input is interlaced ({fields}); deinterlaced (bwdif, a frame per frame)")
             try:
                 done, truncated = run_stages(
-                    itertools.chain([first], frames),
+                    source,
                     writer,
                     engine,
                     colour,
@@ -141,6 +164,8 @@ def enhance_video(
         height=info.height,
         pix_fmt=writer.pix_fmt,
         truncated=truncated,
+        warnings=tuple(writer.notes()),
+        dropped=tuple(d.as_dict() for d in writer.dropped),
     )
 
 
@@ -163,6 +188,24 @@ def decoded_items(
             raise
         return True
     return False
+
+
+#: Bytes of frames one queue between two stages may hold (a bound, not a reservation).
+QUEUE_BYTES = 64 * 2**20
+
+
+def queue_depth(frame_bytes: int, batch: int) -> int:
+    """Frames each queue between stages holds: ``2 * batch + 2``, fewer for large frames.
+
+    Two batches plus slack let decode and encode run ahead of inference; at 4K (25 MB
+    per RGB frame) that was 100 MB a queue, so the depth is capped by ``QUEUE_BYTES``,
+    but never below 2, which still lets a stage hand over one frame while making the next.
+
+    Example:
+        >>> queue_depth(640 * 360 * 3, 1), queue_depth(3840 * 2160 * 3, 1)
+        (4, 2)
+    """
+    return max(2, min(2 * batch + 2, QUEUE_BYTES // max(frame_bytes, 1)))
 
 
 def batched(source: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -195,8 +238,9 @@ def run_stages(
 ) -> tuple[int, bool]:
     """Decode and encode threads around inference in this thread; (frames written, truncated)."""
     stop = threading.Event()
-    decoded: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
-    enhanced: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
+    depth = queue_depth(size[0] * size[1] * 3 * (2 if writer.deep else 1), batch)
+    decoded: queue.Queue = queue.Queue(maxsize=depth)
+    enhanced: queue.Queue = queue.Queue(maxsize=depth)
     source = decoded_items(frames, size=size, colour=colour, deep=writer.deep, keep_partial=keep_partial)
     decoder = Stage.producing("nightvid-decode", source, stop, out=decoded)
     encoder = Stage.consuming("nightvid-encode", enhanced, lambda item: writer.write(*item), stop)
