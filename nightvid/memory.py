@@ -26,16 +26,25 @@ these calls do nothing.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import os
 import platform
 import threading
+from pathlib import Path
 
 import torch
 
-__all__ = ["PeakMemory", "free_memory_bytes", "keep_freed_memory", "release_freed_memory", "rss_mib"]
+__all__ = [
+    "PeakMemory",
+    "cgroup_headroom",
+    "free_memory_bytes",
+    "keep_freed_memory",
+    "release_freed_memory",
+    "rss_mib",
+]
 
 
 def rss_mib() -> float:
@@ -45,15 +54,49 @@ def rss_mib() -> float:
 
 
 def free_memory_bytes(device: torch.device) -> int:
-    """Free GPU memory on CUDA; MemAvailable of the host otherwise."""
+    """Free GPU memory on CUDA; on the CPU the host's MemAvailable, or less when this
+    process's cgroup (a container's memory limit) leaves less (``cgroup_headroom``)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    with open("/proc/meminfo") as meminfo:
+    available = 4 * 2**30
+    with contextlib.suppress(OSError), open("/proc/meminfo") as meminfo:
         for line in meminfo:
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 4 * 2**30
+                available = int(line.split()[1]) * 1024
+                break
+    headroom = cgroup_headroom()
+    return available if headroom is None else min(available, headroom)
+
+
+def cgroup_headroom(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes this process's memory cgroup may still grow by, or None without a limit.
+
+    Why: inside a container MemAvailable is the host's, so ``--tile auto`` would plan a
+    4K frame for 20 GB the container cannot have and be killed. cgroup v2
+    (``memory.max`` - ``memory.current``) and v1 (``memory.limit_in_bytes`` -
+    ``memory.usage_in_bytes``) are read; "max" or v1's huge "no limit" count as none.
+    """
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            files = (root / path.lstrip("/") / "memory.max", root / path.lstrip("/") / "memory.current")
+        elif "memory" in controllers.split(","):
+            folder = root / "memory" / path.lstrip("/")
+            files = (folder / "memory.limit_in_bytes", folder / "memory.usage_in_bytes")
+        else:
+            continue
+        try:
+            limit, used = (f.read_text().strip() for f in files)
+        except OSError:
+            continue
+        if limit != "max" and int(limit) < 2**60:
+            return max(0, int(limit) - int(used))
+    return None
 
 
 class PeakMemory:

@@ -112,7 +112,7 @@ def test_workers_with_a_backend_that_cannot_split_is_a_clear_error(tmp_path: Pat
     result = runner.invoke(
         app, ["enhance", str(src), str(tmp_path / "out.mp4"), "--backend", "eager", "--workers", "2"]
     )
-    assert result.exit_code == 1 and "only the onnx backend on the CPU" in result.output
+    assert result.exit_code == 1 and "only the fused or onnx backend on the CPU" in result.output
     assert not (tmp_path / "out.mp4").exists()
     result = runner.invoke(app, ["bench", "--size", "64x48", "--frames", "2", "--backend", "eager", "--workers", "2"])
     assert result.exit_code == 1 and result.output.startswith("error: ")

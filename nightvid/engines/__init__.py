@@ -7,6 +7,7 @@ run (the preview's ``m`` key) engines by name. Backends (one row each in
 ``backends.BACKEND_SPECS``, which holds every per-backend fact):
 
 - ``eager``: the module as it is (``eager.py``); CPU and CUDA, any shape.
+- ``fused``: NoiSER only, one native pass per frame on the CPU (``fused.py``); any shape.
 - ``inductor``: an AOTInductor package ``.pt2`` from the engine cache (``inductor.py``).
 - ``inductor-jit``: ``torch.compile`` in this process, nothing saved (``inductor.py``).
 - ``onnx``: an ``.onnx`` file from the cache run by ONNX Runtime (``onnxrt.py``).
@@ -124,8 +125,12 @@ log = logging.getLogger(__name__)
 # - lednet: eager, within 5% of every saved artifact, with no build (AOTInductor 221 s)
 #   and a quarter of onnx's memory.
 # inductor-jit is never chosen: it recompiles in every process.
+# - noiser: fused first (engines/fused.py, session 8, 2026-11-29, 2-core Intel Xeon with
+#   AVX-512): one 1280x720 frame in about 63 ms of one core against 126 ms of two for
+#   one ONNX session, and 9 bytes of working memory a pixel against 228 (docs/BENCHMARKS.md,
+#   "Fused NoiSER"); the rest of the order is kept for machines without a C++ compiler.
 AUTO_CPU: dict[str, tuple[BackendName, ...]] = {
-    "noiser": ("onnx", "inductor", "eager"),
+    "noiser": ("fused", "onnx", "inductor", "eager"),
     "denoiser": ("inductor", "onnx", "eager"),
     "kind": ("onnx", "inductor", "eager"),
     "lednet": ("eager",),
@@ -137,10 +142,13 @@ AUTO_CUDA: tuple[BackendName, ...] = ("tensorrt", "eager")
 
 
 def _available(spec: BackendSpec, device: torch.device, dtype: torch.dtype) -> bool:
-    if spec.artifact is None:
+    if spec.artifact is None and spec.check is None:
         return True
     try:
-        spec.artifact(ArtifactOptions()).check(device, dtype)
+        if spec.check is not None:
+            spec.check(device, dtype)
+        if spec.artifact is not None:
+            spec.artifact(ArtifactOptions()).check(device, dtype)
     except NightvidError:
         return False
     return True
@@ -375,7 +383,14 @@ def create_engine(
                 },
             )
     assert spec.build is not None, f"{spec.name} has neither artifact nor builder"
-    return spec.build(enhancer, device=torch_device, dtype=dtype).with_details(**described)
+    try:
+        engine = spec.build(enhancer, device=torch_device, dtype=dtype, workers=runners)
+    except NightvidError as err:
+        if backend != "auto" or spec.name == "eager":
+            raise
+        log.warning("backend auto: %s failed (%s); using eager", spec.name, err)
+        engine = build_eager(enhancer, device=torch_device, dtype=dtype)
+    return engine.with_details(**described)
 
 
 def model_cycle(first: str) -> list[str]:

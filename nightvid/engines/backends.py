@@ -8,7 +8,7 @@ Adding a backend is adding a row (and its file).
 
 Example:
     >>> BACKENDS
-    ('auto', 'eager', 'inductor', 'inductor-jit', 'onnx', 'tensorrt')
+    ('auto', 'eager', 'fused', 'inductor', 'inductor-jit', 'onnx', 'tensorrt')
     >>> COMPILED_BACKENDS
     ('inductor', 'onnx', 'tensorrt')
 """
@@ -24,6 +24,7 @@ from torch import nn
 
 from nightvid.engines.base import ArtifactBackend, BackendName, Engine
 from nightvid.engines.eager import build_eager
+from nightvid.engines.fused import build_fused, check_fused
 from nightvid.engines.inductor import InductorBackend, build_torch_compile
 from nightvid.engines.onnxrt import OnnxBackend
 from nightvid.engines.shapes import DEFAULT_RANGE, DEFAULT_TRT_RANGE, ShapeRange
@@ -50,13 +51,19 @@ __all__ = [
 ]
 
 #: What ``--backend`` accepts: a concrete backend, or ``auto``.
-BackendChoice = Literal["auto", "eager", "inductor", "inductor-jit", "onnx", "tensorrt"]
+BackendChoice = Literal["auto", "eager", "fused", "inductor", "inductor-jit", "onnx", "tensorrt"]
 
 
 class InProcessBuilder(Protocol):
-    """Builds an engine in this process from an ``Enhancer``, with no artifact."""
+    """Builds an engine in this process from an ``Enhancer``, with no artifact.
 
-    def __call__(self, enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype) -> Engine: ...
+    ``workers``: batches the engine will run at once (``Engine.workers``); more than 1
+    only for a ``multi_worker`` backend, which splits the CPU threads among them.
+    """
+
+    def __call__(
+        self, enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype, workers: int = 1
+    ) -> Engine: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,9 @@ class BackendSpec:
     multi_worker: bool = False
     #: The range a compiled artifact covers unless ``--min/--opt/--max`` say otherwise.
     shape_range: ShapeRange | None = None
+    #: In-process backends that need something of the machine: raises ``NightvidError``
+    #: when it cannot run on ``(device, dtype)`` here, so ``auto`` moves on.
+    check: Callable[[torch.device, torch.dtype], None] | None = None
 
     def __post_init__(self) -> None:
         if (self.artifact is None) == (self.build is None):
@@ -97,6 +107,9 @@ class BackendSpec:
 
 _SPECS = (
     BackendSpec("eager", "the net as it is", build=build_eager),
+    BackendSpec(
+        "fused", "NoiSER as one native pass on the CPU", build=build_fused, multi_worker=True, check=check_fused
+    ),
     BackendSpec(
         "inductor",
         "AOTInductor, cached",
@@ -157,12 +170,12 @@ def default_range(backend: str) -> ShapeRange:
 
 
 def default_workers(backend: str, device: torch.device) -> int:
-    """Batches to run at once (``Engine.workers``): 2 for onnx on a CPU with 2+ threads.
+    """Batches to run at once (``Engine.workers``): 2 for a multi-worker backend on a CPU with 2+ threads.
 
-    Only ONNX Runtime keeps its threads per session, so only it can split the cores
-    between frames (``BackendSpec.multi_worker``); two are enough to fill the gaps one
-    leaves (NoiSER at 640x360 on 2 cores: inference 32.0 vs 23.4 fps, end to end 27.4 vs
-    21.7; docs/BENCHMARKS.md), and each more holds another frame's working memory.
+    Only ONNX Runtime (threads per session) and the fused kernel (threads per call) can
+    split the cores between frames (``BackendSpec.multi_worker``); two are enough to fill
+    the gaps one leaves (NoiSER at 640x360 on 2 cores: inference 32.0 vs 23.4 fps, end to
+    end 27.4 vs 21.7; docs/BENCHMARKS.md), and each more holds another frame's working memory.
     """
     spec = BACKEND_SPECS.get(backend)  # type: ignore[call-overload]
     multi = spec is not None and spec.multi_worker

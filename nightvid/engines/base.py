@@ -70,7 +70,7 @@ def resolve_dtype(precision: str) -> torch.dtype:
 
 
 #: The concrete backends (``engines.BACKEND_SPECS`` holds one entry for each).
-BackendName = Literal["eager", "inductor", "inductor-jit", "onnx", "tensorrt"]
+BackendName = Literal["eager", "fused", "inductor", "inductor-jit", "onnx", "tensorrt"]
 
 
 class EngineControls:
@@ -141,6 +141,11 @@ class Engine:
     workers: int = 1
     #: Output gain, changed while it runs (the preview's +/- keys).
     controls: EngineControls = field(default_factory=EngineControls)
+    #: CPU only, optional: integer frames straight to integer frames, ``frames_fn(batch,
+    #: gain)`` on ``(B, H, W, 3)``, or None for a batch it does not take (then ``fn`` runs
+    #: with the conversions around it). Equal to that path within rounding; the fused
+    #: kernel reads and writes 8-bit frames itself, which saves two float copies per frame.
+    frames_fn: Callable[[np.ndarray, float], np.ndarray | None] | None = None
     _runtime: _Runtime = field(default_factory=_Runtime, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,11 +157,11 @@ class Engine:
         The copy shares ``controls`` (a gain set on either reaches both) and
         makes its own staging buffers and worker threads on first use.
         """
-        return replace(self, fn=fn, details={**self.details, **details})
+        return replace(self, fn=fn, frames_fn=None, details={**self.details, **details})
 
     def with_details(self, **details: str) -> Engine:
-        """This engine with ``details`` added (see ``with_fn``)."""
-        return self.with_fn(self.fn, **details)
+        """This engine with ``details`` added (see ``with_fn``; a ``frames_fn`` is kept)."""
+        return replace(self, details={**self.details, **details})
 
     def __call__(self, batch: Tensor) -> Tensor:
         with torch.inference_mode():
@@ -207,6 +212,10 @@ class Engine:
         return PendingBatch(future=runtime.pool.submit(self._run_on_cpu, frames))
 
     def _run_on_cpu(self, batch: np.ndarray) -> np.ndarray:
+        if self.frames_fn is not None:
+            direct = self.frames_fn(batch, self.controls.gain)
+            if direct is not None:
+                return direct
         with torch.inference_mode():
             x = torch.from_numpy(batch)
             return to_frames(self.fn(to_input(x, self.dtype)), x.dtype, self.controls.gain).numpy()

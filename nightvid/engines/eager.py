@@ -16,8 +16,9 @@ def build_eager(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
     channels_last: bool | None = None,
+    workers: int = 1,
 ) -> Engine:
-    """Run ``enhancer`` eagerly.
+    """Run ``enhancer`` eagerly (``workers`` is always 1: torch's threads are per process).
 
     ``channels_last``: None = on CUDA only, where convolutions prefer it. On the CPU it
     gains nothing once freed memory is kept (``nightvid.memory``): at 640x360, fp32, 2 cores,
@@ -34,4 +35,5 @@ def build_eager(
     def run(batch: torch.Tensor) -> torch.Tensor:
         return module(batch.contiguous(memory_format=memory_format))
 
+    assert workers == 1, "the eager backend runs one batch at a time"
     return Engine(fn=run, backend="eager", device=device, dtype=dtype)

@@ -67,12 +67,13 @@ class InductorBackend:
         return runner
 
 
-def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype) -> Engine:
-    """``torch.compile`` the enhancer in this process; compiles on the first call.
+def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype, workers: int = 1) -> Engine:
+    """``torch.compile`` the enhancer in this process; compiles on the first call (one batch at a time).
 
     ``dynamic=True`` compiles shape-generic code, so new frame sizes do not recompile
     (batch 1 and batch > 1 are still two graphs: torch specialises size-1 dimensions).
     A net's exposure ratio is traced as a constant, so only the output gain is a control.
     """
+    assert workers == 1, "the inductor-jit backend runs one batch at a time"
     module = enhancer.to(device=device, dtype=dtype).eval()
     return Engine(fn=torch.compile(module, dynamic=True), backend="inductor-jit", device=device, dtype=dtype)

@@ -38,18 +38,18 @@ def identity(workers: int = 1) -> Engine:
 
 def test_one_row_per_backend_and_what_the_cli_needs() -> None:
     assert BACKEND_NAMES == typing.get_args(BackendName) == tuple(BACKEND_SPECS)
-    assert BACKENDS == ("auto", "eager", "inductor", "inductor-jit", "onnx", "tensorrt")
+    assert BACKENDS == ("auto", "eager", "fused", "inductor", "inductor-jit", "onnx", "tensorrt")
     assert COMPILED_BACKENDS == ("inductor", "onnx", "tensorrt")
     assert COMPILE_BACKEND_HELP == "inductor|onnx|tensorrt"
     # The CLI's --backend help, unchanged by the table:
     assert BACKEND_HELP == (
-        "auto|eager|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)"
+        "auto|eager|fused|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)"
     )
     for name, spec in BACKEND_SPECS.items():
         assert spec.name == name and spec.help and f"{name}: {spec.help}" in BACKEND_DETAILS
         assert spec.compiled == (spec.artifact is not None) != (spec.build is not None)
         assert (spec.shape_range is not None) == spec.compiled
-    assert [n for n, s in BACKEND_SPECS.items() if s.multi_worker] == ["onnx"]
+    assert [n for n, s in BACKEND_SPECS.items() if s.multi_worker] == ["fused", "onnx"]
 
 
 def test_default_ranges_come_from_the_table() -> None:

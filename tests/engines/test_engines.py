@@ -165,7 +165,7 @@ def test_out_of_range_falls_back_to_eager_under_auto(
 def test_auto_mapping_covers_every_net_and_prefers_installed() -> None:
     assert set(engines.AUTO_CPU) == set(NETS)
     for name in NETS:
-        assert engines.auto_backend(name, "cpu") in ("inductor", "onnx", "eager")
+        assert engines.auto_backend(name, "cpu") in ("fused", "inductor", "onnx", "eager")
 
 
 def test_unknown_backend_and_policy_are_named() -> None:

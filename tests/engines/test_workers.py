@@ -78,7 +78,7 @@ def test_onnx_workers_match_one_session(engine_cache: Path) -> None:
 
 
 def test_workers_only_where_a_backend_can_split_threads(engine_cache: Path) -> None:
-    with pytest.raises(NightvidError, match="only the onnx backend on the CPU"):
+    with pytest.raises(NightvidError, match="only the fused or onnx backend on the CPU"):
         create_engine("noiser", weights=None, backend="eager", workers=2)
     with pytest.raises(NightvidError, match="at least 1"):
         create_engine("noiser", weights=None, backend="onnx", workers=0, cache_dir=engine_cache, shape_range=TEST_RANGE)
@@ -88,6 +88,6 @@ def test_workers_only_where_a_backend_can_split_threads(engine_cache: Path) -> N
 def test_default_workers() -> None:
     cpu = torch.device("cpu")
     expected = 2 if torch.get_num_threads() >= 2 else 1
-    assert default_workers("onnx", cpu) == expected
+    assert default_workers("onnx", cpu) == default_workers("fused", cpu) == expected
     assert default_workers("inductor", cpu) == 1
     assert default_workers("onnx", torch.device("cuda")) == 1

@@ -1,0 +1,206 @@
+"""The ``fused`` backend: NoiSER as one native pass over row tiles on the CPU.
+
+Why: NoiSER has 1,763 parameters and is memory-bound everywhere else. Eager, ONNX
+Runtime and AOTInductor each write its 32-channel map (118 MB per 720p frame in fp32)
+and read it back several times; here a first pass sums the input's patch statistics
+(``noiser_fold``), and the second computes conv1 (normalisation folded in) -> GELU ->
+conv2 -> tanh -> the colour post-step row by row in ``engines/kernels/noiser.cpp``, so
+only the 3-channel frame touches memory. Numbers: docs/BENCHMARKS.md, "Fused NoiSER".
+
+The Enhancer around the net keeps its meaning: [0, 1] in and out, clamped, then the
+optional input-colour mix and exposure curve (``nets.mix_input_colour``,
+``nets.exposure_curve``) in torch, as ``Enhancer.forward`` does. NoiSER takes any size
+(``size_multiple`` 1), so there is no padding to do. fp32 only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from nightvid import nets
+from nightvid.engines.base import Engine
+from nightvid.engines.native import load_kernel
+from nightvid.engines.noiser_fold import NoiserWeights, fold
+from nightvid.errors import NightvidError
+from nightvid.nets.colour import REC709, keep_input_colour, mix_input_colour
+from nightvid.nets.noiser import NoiSER
+
+__all__ = ["FusedNoiser", "build_fused", "check_fused"]
+
+_F32 = ctypes.POINTER(ctypes.c_float)
+_F64 = ctypes.POINTER(ctypes.c_double)
+_U8 = ctypes.POINTER(ctypes.c_ubyte)
+_INT, _LONG = ctypes.c_int, ctypes.c_long
+_WEIGHTS = [_F32] * 5  # w1, b1, w2, b2, post
+
+
+def _signatures(lib: ctypes.CDLL) -> ctypes.CDLL:
+    for kind, pointer in (("f32", _F32), ("u8", _U8)):
+        stats = getattr(lib, f"nv_noiser_stats_{kind}")
+        stats.argtypes = [pointer, _LONG, _LONG, _LONG, _INT, _INT, _F32, _F64, _F64, _INT]
+        stats.restype = _INT
+    lib.nv_noiser_run_f32.argtypes = [_F32, _LONG, _LONG, _LONG, _INT, _INT, _F32, _LONG, _LONG, _LONG, *_WEIGHTS, _INT]
+    lib.nv_noiser_run_u8.argtypes = [
+        _U8,
+        *(_LONG,) * 3,
+        _INT,
+        _INT,
+        _U8,
+        *(_LONG,) * 3,
+        ctypes.c_float,
+        *_WEIGHTS,
+        _INT,
+    ]
+    lib.nv_noiser_run_f32.restype = lib.nv_noiser_run_u8.restype = lib.nv_noiser_hidden.restype = _INT
+    return lib
+
+
+def _ptr(t: Tensor, kind: type[ctypes._Pointer]) -> ctypes._Pointer:
+    return ctypes.cast(t.data_ptr(), kind)
+
+
+def _parts(net: nn.Module) -> tuple[nn.Conv2d, nn.InstanceNorm2d, nn.Conv2d]:
+    """NoiSER's layers, or a NightvidError saying why the kernel cannot run this net."""
+    if not isinstance(net, NoiSER):
+        raise NightvidError(f"the fused backend runs NoiSER only, not {type(net).__name__}")
+    conv1, norm, conv2 = net.body[0], net.body[1], net.body[3]
+    assert isinstance(conv1, nn.Conv2d) and isinstance(norm, nn.InstanceNorm2d) and isinstance(conv2, nn.Conv2d)
+    if conv1.out_channels != load_kernel("noiser").nv_noiser_hidden():
+        raise NightvidError(f"the fused kernel is built for 32 hidden channels, this NoiSER has {conv1.out_channels}")
+    if conv1.padding_mode != "replicate" or conv2.padding_mode != "replicate" or norm.affine:
+        raise NightvidError("the fused kernel covers NoiSER with replicate padding and a plain instance norm")
+    return conv1, norm, conv2
+
+
+class FusedNoiser:
+    """An ``Enhancer`` of NoiSER as a callable on float ``(B, 3, H, W)`` [0, 1] CPU batches."""
+
+    def __init__(self, enhancer: nn.Module, threads: int | None = None) -> None:
+        net = getattr(enhancer, "net", None)
+        if not isinstance(enhancer, nets.Enhancer) or net is None:
+            raise NightvidError("the fused backend runs a single NoiSER model, not a chain")
+        conv1, norm, conv2 = _parts(net)
+        self.lib = _signatures(load_kernel("noiser"))
+        self.weights = NoiserWeights.of(conv1, conv2, norm.eps)
+        eps = float(inspect.signature(keep_input_colour).parameters["eps"].default)
+        self.post = torch.tensor([net.colour, net.max_gain, net.dark_level, eps, *REC709], dtype=torch.float32)
+        self.enhancer = enhancer
+        self.threads = threads
+
+    def _folded(self, image: Tensor, chw: tuple[int, int, int], centre: Tensor, *, u8: bool) -> tuple[Tensor, ...]:
+        """Pass 1: the frame's patch statistics -> the kernel's weights (w1, b1, w2, b2, post), norm folded in."""
+        s1 = torch.zeros(27, dtype=torch.float64)
+        s2 = torch.zeros(27, 27, dtype=torch.float64)
+        stats = self.lib.nv_noiser_stats_u8 if u8 else self.lib.nv_noiser_stats_f32
+        height, width = image.shape[chw[1]], image.shape[chw[2]]
+        strides = (image.stride(chw[0]), image.stride(chw[1]), image.stride(chw[2]))
+        pointer = _U8 if u8 else _F32
+        centre = centre.float().contiguous()
+        code = stats(
+            _ptr(image, pointer),
+            *strides,
+            height,
+            width,
+            _ptr(centre, _F32),
+            _ptr(s1, _F64),
+            _ptr(s2, _F64),
+            self._threads(),
+        )
+        assert code == 0, f"nv_noiser_stats failed on a {height}x{width} image"
+        conv1 = fold(self.weights, centre, s1, s2, height * width)
+        return conv1.w1, conv1.b1, self.weights.w2, self.weights.b2, self.post
+
+    def _threads(self) -> int:
+        return self.threads or torch.get_num_threads()
+
+    def _one(self, x: Tensor, out: Tensor) -> None:
+        """One image ``(3, H, W)`` in [0, 1] into ``out`` (same shape, any strides)."""
+        _, height, width = x.shape
+        weights = self._folded(x, (0, 1, 2), x.mean(dim=(1, 2)), u8=False)
+        code = self.lib.nv_noiser_run_f32(
+            _ptr(x, _F32),
+            *x.stride(),
+            height,
+            width,
+            _ptr(out, _F32),
+            *out.stride(),
+            *(_ptr(t, _F32) for t in weights),
+            self._threads(),
+        )
+        assert code == 0, f"nv_noiser_run failed on a {height}x{width} image"
+
+    def frames(self, batch: np.ndarray, gain: float) -> np.ndarray | None:
+        """8-bit ``(B, H, W, 3)`` frames straight to 8-bit frames (``Engine.frames_fn``); None
+        for deeper video or when the Enhancer adds a colour mix or an exposure curve."""
+        if batch.dtype != np.uint8 or self.enhancer.input_colour or self.enhancer.exposure is not None:
+            return None
+        frames = torch.from_numpy(np.ascontiguousarray(batch))
+        out = torch.empty_like(frames)
+        height, width = frames.shape[1:3]
+        for image, target in zip(frames, out, strict=True):
+            centre = image[::8, ::8].reshape(-1, 3).float().mean(dim=0) / 255.0
+            weights = self._folded(image, (2, 0, 1), centre, u8=True)
+            code = self.lib.nv_noiser_run_u8(
+                _ptr(image, _U8),
+                image.stride(2),
+                image.stride(0),
+                image.stride(1),
+                height,
+                width,
+                _ptr(target, _U8),
+                target.stride(2),
+                target.stride(0),
+                target.stride(1),
+                gain,
+                *(_ptr(t, _F32) for t in weights),
+                self._threads(),
+            )
+            assert code == 0, f"nv_noiser_run failed on a {height}x{width} image"
+        return out.numpy()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise NightvidError(f"the fused backend takes (B, 3, H, W) batches, got {tuple(x.shape)}")
+        if x.dtype != torch.float32 or x.device.type != "cpu":
+            x = x.to(device="cpu", dtype=torch.float32)
+        y = torch.empty_like(x)
+        for source, target in zip(x, y, strict=True):
+            self._one(source, target)
+        return self._tail(x, y)
+
+    def _tail(self, source: Tensor, y: Tensor) -> Tensor:
+        """What ``Enhancer.forward`` does after the net: the colour mix, then the exposure curve."""
+        enhancer = self.enhancer
+        if enhancer.input_colour:
+            y = mix_input_colour(source, y, enhancer.input_colour)
+        if enhancer.exposure == nets.AUTO:
+            y = nets.exposure_curve(y, nets.auto_exposure_target(source))
+        elif enhancer.exposure is not None:
+            y = nets.exposure_curve(y, float(enhancer.exposure))
+        return y
+
+
+def check_fused(device: torch.device, dtype: torch.dtype) -> None:
+    """A NightvidError unless the fused kernel can run here: CPU, fp32, a compiler that builds it."""
+    if device.type != "cpu":
+        raise NightvidError(f"the fused backend runs on the CPU, not {device.type}")
+    if dtype != torch.float32:
+        raise NightvidError("the fused backend runs fp32 only; use --precision fp32")
+    load_kernel("noiser")
+
+
+def build_fused(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype, workers: int = 1) -> Engine:
+    """The fused engine for a NoiSER ``Enhancer`` (see the module docstring).
+
+    ``workers`` frames run at once, each call on its share of torch's CPU threads.
+    """
+    check_fused(device, dtype)
+    fused = FusedNoiser(enhancer, threads=max(1, torch.get_num_threads() // workers))
+    fn: Callable[[Tensor], Tensor] = fused
+    return Engine(fn=fn, backend="fused", device=device, dtype=dtype, workers=workers, frames_fn=fused.frames)
