@@ -204,7 +204,7 @@ Exposure = Annotated[
     typer.Option(
         help="brightness of the result: auto (darker scenes stay darker: a night dashcam at 0.27, an "
         "under-exposed day scene at 0.45), a mean luma 0-1 (night: 0.25-0.35), none (the model's own), "
-        "or default (auto for KinD, none for the others)"
+        "or default (auto for KinD and LEDNet, none for the others)"
     ),
 ]
 Workers = Annotated[

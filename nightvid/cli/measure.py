@@ -104,14 +104,19 @@ def eval_cmd(
     sigma: Annotated[float | None, typer.Option(help="denoising: add N(0, S/255) noise (seeded)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="score only the first N images")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
+    exposure: Exposure = "default",
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON on stdout")] = False,
 ) -> None:
-    """RGB PSNR/SSIM of MODEL per image and mean, beside plain baselines on the same images."""
+    """RGB PSNR/SSIM of MODEL per image and mean, beside plain baselines on the same images.
+
+    --exposure 0.45 scores MODEL at the global-gain baseline's brightness (like for like)."""
     from nightvid.trainers.evaluate import evaluate_model
 
     setup_logging(quiet=as_json)
     with reported():
-        report = evaluate_model(model, data, weights=weights or "default", sigma=sigma, limit=limit, device=device)
+        report = evaluate_model(
+            model, data, weights=weights or "default", sigma=sigma, limit=limit, device=device, exposure=exposure
+        )
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
         return
@@ -123,7 +128,9 @@ def _print_eval(report: EvalReport) -> None:
     table = Table(
         "image",
         *(f"{m} PSNR / SSIM" for m in methods),
-        title=f"{report.model} on {report.data}" + (f", sigma {report.sigma:g}" if report.sigma else ""),
+        title=f"{report.model} on {report.data}"
+        + (f", sigma {report.sigma:g}" if report.sigma else "")
+        + ("" if report.exposure == "default" else f", exposure {report.as_dict()['exposure']}"),
     )
     for i, name in enumerate(report.images):
         table.add_row(name, *(f"{report.scores[m][i][0]:.2f} / {report.scores[m][i][1]:.3f}" for m in methods))

@@ -18,7 +18,11 @@ Every method's output is clamped to [0, 1] and scored with :func:`metrics.psnr` 
   clamped (enhancement only).
 
 Inference runs the registered net through ``nets.build_enhancer`` in eval mode without
-gradients, one image at a time, at full size.
+gradients, one image at a time, at full size, at the model's default brightness unless
+``exposure`` says otherwise (``nets.parse_exposure``). ``exposure=0.45`` scores the model at
+the global-gain baseline's brightness: a like-for-like comparison of what each method
+does beyond exposure, since PSNR on these pairs moves by several dB with the mean
+brightness alone (the ground truths are exposed like day, a night scene should not be).
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ class EvalReport:
     data: str
     sigma: float | None
     images: list[str]
+    #: the ``--exposure`` the model ran at ("default": its registered choice).
+    exposure: float | str | None = "default"
     #: method -> list of ``(psnr, ssim)`` per image, in ``images`` order.
     scores: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -114,6 +120,7 @@ class EvalReport:
             "weights": self.weights,
             "data": self.data,
             "sigma": self.sigma,
+            "exposure": "none" if self.exposure is None else self.exposure,
             "baselines": {
                 "input": "the input as is" + (" (noisy, clamped to [0, 1])" if self.sigma else ""),
                 **(
@@ -180,11 +187,13 @@ def evaluate_model(
     limit: int | None = None,
     seed: int = 0,
     device: str = "cpu",
+    exposure: float | str | None = "default",
 ) -> EvalReport:
     """Score ``model`` (a registered net name; None = baselines only) and the baselines on ``data``.
 
     ``weights="default"`` uses the shipped file. ``sigma`` (0-255) switches to denoising:
     ``data`` is then a folder of clean images. ``limit`` keeps the first N images.
+    ``exposure`` is the model's brightness (``nets.parse_exposure``; see the module doc).
     """
     data = Path(data)
     if sigma is not None and sigma <= 0:
@@ -193,7 +202,7 @@ def evaluate_model(
     if model is not None:
         if torch.device(device).type == "cpu":
             keep_freed_memory()  # each image's feature maps are freed and re-allocated
-        net = nets.build_enhancer(model, weights=weights).to(device)
+        net = nets.build_enhancer(model, weights=weights, exposure=exposure).to(device)
         methods[model] = lambda x: net(x.to(device)).cpu()
     wanted = ("input",) if sigma is not None else tuple(BASELINES)
     methods.update({name: BASELINES[name] for name in wanted})
@@ -203,4 +212,13 @@ def evaluate_model(
         shown: str | None = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(model))
     else:
         shown = None if weights is None else str(weights)
-    return EvalReport(model or "-", shown, str(data), sigma, names, scores, time.perf_counter() - started)
+    return EvalReport(
+        model or "-",
+        shown,
+        str(data),
+        sigma,
+        names,
+        exposure=nets.parse_exposure(exposure),
+        scores=scores,
+        seconds=time.perf_counter() - started,
+    )

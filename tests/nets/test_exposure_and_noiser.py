@@ -13,6 +13,7 @@ from nightvid import nets
 from nightvid.cli import app
 from nightvid.engines import create_engine
 from nightvid.errors import NightvidError
+from nightvid.nets.colour import luma
 from nightvid.nets.noiser import NoiSER, keep_input_colour
 
 REC709 = torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)
@@ -36,6 +37,18 @@ def test_exposure_curve_hits_the_target_keeps_black_and_white() -> None:
     ends = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2).expand(1, 3, 1, 2)
     out = nets.exposure_curve(torch.cat([ends, torch.full((1, 3, 1, 2), 0.1)], dim=2), 0.4)
     assert out[0, :, 0, 0].max() < 0.5 / 255 and out[0, :, 0, 1].min() == 1.0  # black rounds to 0
+
+
+def test_exposure_curve_keeps_each_pixels_colour() -> None:
+    """The curve scales a pixel's R, G and B by one factor (a gain would), so hue and
+    saturation stay; a per-channel power curve would pull the channels together (grey)."""
+    x = dark_scene()
+    for target in (0.15, 0.4):  # darker and brighter than the scene's own
+        out = nets.exposure_curve(x, target)
+        unclipped = (out < 1.0).all(dim=1, keepdim=True) & (x > 1e-3).all(dim=1, keepdim=True)
+        ratio = out / x.clamp_min(1e-6)
+        spread = (ratio.amax(dim=1, keepdim=True) - ratio.amin(dim=1, keepdim=True)) / ratio.amin(dim=1, keepdim=True)
+        assert float(spread[unclipped].max()) < 1e-3
 
 
 def test_exposure_goes_to_the_tone_curve_of_every_model() -> None:
@@ -171,9 +184,36 @@ def test_auto_exposure_keeps_darker_scenes_darker_and_bright_ones_as_they_are() 
     assert float(target[1]) == pytest.approx(0.27, abs=0.01)
 
 
-def test_default_exposure_is_auto_for_kind_and_their_own_for_the_others() -> None:
+def test_auto_exposure_holds_lamp_lit_scenes_to_a_night_brightness() -> None:
+    """Lamps burnt to white mark a night scene: "auto" lifts it to at most twice its mean
+    (never under LIT_SCENE's floor); a few white pixels change nothing; the hold grows
+    smoothly with the lit share (no jump for a frame with one more lamp)."""
+    white, start, full, lit_gain, floor = nets.LIT_SCENE
+
+    def frame(mean: float, lit_share: float) -> torch.Tensor:
+        x = torch.full((1, 3, 100, 100), mean)
+        x.view(-1)[: round(lit_share * 10_000)] = 1.0  # the first rows of the red plane...
+        x[:, 1:] = x[:, :1]  # ...and the same pixels in green and blue: white
+        return x
+
+    unlit, lit = frame(0.13, 0.0), frame(0.13, 0.01)
+    assert float(nets.auto_exposure_target(unlit)) == pytest.approx(nets.AUTO_EXPOSURE[2])
+    m = float(luma(lit).mean())
+    assert float(nets.auto_exposure_target(lit)) == pytest.approx(max(lit_gain * m, floor), rel=1e-4)
+    dark_lit = frame(0.02, 0.01)  # a very dark lit frame (m 0.03, unlit target 0.29) keeps the floor
+    assert float(nets.auto_exposure_target(dark_lit)) == pytest.approx(floor)
+    darker_lit = frame(0.005, 0.01)  # its unlit target (0.23) is under the floor: unchanged
+    unlit_darker = frame(float(luma(darker_lit).mean()), 0.0)
+    assert float(nets.auto_exposure_target(darker_lit)) == pytest.approx(float(nets.auto_exposure_target(unlit_darker)))
+    shares = [0.0, start, (start + full) / 2, full, 2 * full]
+    targets = [float(nets.auto_exposure_target(frame(0.13, s))) for s in shares]
+    assert targets[0] > targets[2] > targets[3] and targets[1] == pytest.approx(targets[0], abs=0.01)
+    assert all(abs(a - b) < 0.13 for a, b in zip(targets, targets[1:], strict=False))
+
+
+def test_default_exposure_is_auto_for_kind_and_lednet_and_their_own_for_the_others() -> None:
     assert [nets.get_info(n).default_exposure for n in ("lednet", "kind", "noiser", "denoiser")] == [
-        None,
+        "auto",
         "auto",
         None,
         None,

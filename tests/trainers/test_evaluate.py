@@ -11,7 +11,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from nightvid import nets
 from nightvid.cli import app
+from nightvid.nets.colour import luma
 from nightvid.trainers.data import find_pairs, read_image
 from nightvid.trainers.evaluate import evaluate_model, global_gain
 from nightvid.trainers.metrics import psnr, ssim
@@ -52,6 +54,31 @@ def test_cli_eval_json(same_pairs: Path) -> None:
     assert report["methods"]["input"]["mean"]["ssim"] == 1.0
     table = CliRunner().invoke(app, ["eval", "noiser", "--data", str(same_pairs)])
     assert table.exit_code == 0 and "global gain" in table.stdout and "mean" in table.stdout
+
+
+def test_eval_exposure_sets_the_models_brightness(same_pairs: Path) -> None:
+    """--exposure 0.45 brings the model's result to the global gain's brightness; the
+    report says which exposure ran, and a bad value is one error line."""
+    dark = same_pairs / "dark"
+    for sub in ("low", "high"):
+        (dark / sub).mkdir(parents=True)
+        for name in ("0.png", "1.png"):
+            img = cv2.imread(str(same_pairs / sub / name))
+            cv2.imwrite(str(dark / sub / name), img // 8 if sub == "low" else img)
+    own = evaluate_model("noiser", dark, limit=1)
+    matched = evaluate_model("noiser", dark, limit=1, exposure=0.45)
+    assert own.exposure == "default" and matched.exposure == 0.45
+    assert own.scores["noiser"] != matched.scores["noiser"]
+    net = nets.build_enhancer("noiser", exposure="0.45")
+    with torch.no_grad():
+        assert abs(float(luma(net(read_image(dark / "low" / "0.png")[None])).mean()) - 0.45) < 0.03
+    result = CliRunner().invoke(
+        app, ["eval", "noiser", "--data", str(dark), "--json", "--limit", "1", "--exposure", "0.45"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["exposure"] == 0.45
+    bad = CliRunner().invoke(app, ["eval", "noiser", "--data", str(dark), "--exposure", "2"])
+    assert bad.exit_code == 1 and "error:" in bad.output and "Traceback" not in bad.output
 
 
 def test_cli_eval_without_weights_fails_cleanly(same_pairs: Path, tmp_path: Path) -> None:
