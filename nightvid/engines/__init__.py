@@ -125,7 +125,7 @@ log = logging.getLogger(__name__)
 # - lednet: eager, within 5% of every saved artifact, with no build (AOTInductor 221 s)
 #   and a quarter of onnx's memory.
 # inductor-jit is never chosen: it recompiles in every process.
-# - noiser: fused first (engines/fused.py, session 8, 2026-11-29, 2-core Intel Xeon with
+# - noiser: fused first (engines/fused.py, session 7, 2026-11-29, 2-core Intel Xeon with
 #   AVX-512): one 1280x720 frame in about 63 ms of one core against 126 ms of two for
 #   one ONNX session, and 9 bytes of working memory a pixel against 228 (docs/BENCHMARKS.md,
 #   "Fused NoiSER"); the rest of the order is kept for machines without a C++ compiler.
