@@ -8,8 +8,8 @@ conv2 -> tanh -> the colour post-step row by row in ``engines/kernels/noiser.cpp
 only the 3-channel frame touches memory. Numbers: docs/BENCHMARKS.md, "Fused NoiSER".
 
 The Enhancer around the net keeps its meaning: [0, 1] in and out, clamped, then the
-optional input-colour mix and exposure curve (``nets.mix_input_colour``,
-``nets.exposure_curve``) in torch, as ``Enhancer.forward`` does. NoiSER takes any size
+optional input-colour mix and exposure curve, by calling ``Enhancer.finish`` as
+``Enhancer.forward`` does. NoiSER takes any size
 (``size_multiple`` 1), so there is no padding to do. fp32 only.
 """
 
@@ -28,7 +28,7 @@ from nightvid.engines.base import Engine
 from nightvid.engines.native import load_kernel
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
-from nightvid.nets.colour import REC709, keep_input_colour, mix_input_colour
+from nightvid.nets.colour import REC709, keep_input_colour
 from nightvid.nets.noiser import NoiSER
 
 __all__ = ["FusedNoiser", "build_fused", "check_fused"]
@@ -172,18 +172,7 @@ class FusedNoiser:
         y = torch.empty_like(x)
         for source, target in zip(x, y, strict=True):
             self._one(source, target)
-        return self._tail(x, y)
-
-    def _tail(self, source: Tensor, y: Tensor) -> Tensor:
-        """What ``Enhancer.forward`` does after the net: the colour mix, then the exposure curve."""
-        enhancer = self.enhancer
-        if enhancer.input_colour:
-            y = mix_input_colour(source, y, enhancer.input_colour)
-        if enhancer.exposure == nets.AUTO:
-            y = nets.exposure_curve(y, nets.auto_exposure_target(source))
-        elif enhancer.exposure is not None:
-            y = nets.exposure_curve(y, float(enhancer.exposure))
-        return y
+        return self.enhancer.finish(x, y)
 
 
 def check_fused(device: torch.device, dtype: torch.dtype) -> None:

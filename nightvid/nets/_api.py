@@ -302,14 +302,15 @@ def exposure_curve(image: Tensor, target: float | Tensor, eps: float = 1e-3, ste
         >>> exposure_curve(torch.full((1, 3, 2, 2), 0.25), 0.5).flatten()[0]
         tensor(0.5000)
     """
+    image = image.clamp(0.0, 1.0)
     weights = image.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)
-    level = (image.clamp(0.0, 1.0) * weights).sum(dim=1, keepdim=True).clamp(eps * eps, 1.0)
+    level = (image * weights).sum(dim=1, keepdim=True).clamp(eps * eps, 1.0)
     power = torch.ones(image.shape[0], 1, 1, 1, dtype=image.dtype, device=image.device)
     log_target = torch.as_tensor(target, dtype=image.dtype, device=image.device).clamp(eps, 1 - eps).log()
     for _ in range(steps):
         mean = level.pow(power).mean(dim=(1, 2, 3)).clamp(eps, 1 - eps).view(-1, 1, 1, 1)
         power = (power * log_target / mean.log()).clamp(0.125, 8.0)
-    return (image.clamp(0.0, 1.0) * (level.pow(power - 1.0))).clamp(0.0, 1.0)
+    return (image * level.pow(power - 1.0)).clamp(0.0, 1.0)
 
 
 class Enhancer(nn.Module):
@@ -365,7 +366,11 @@ class Enhancer(nn.Module):
             y = (y - self.lo) / (self.hi - self.lo)
         if self.multiple > 1:
             y = F.pad(y, (0, -pad_w, 0, -pad_h))
-        y = y.clamp(0.0, 1.0)
+        return self.finish(source, y.clamp(0.0, 1.0))
+
+    def finish(self, source: Tensor, y: Tensor) -> Tensor:
+        """What follows the net: the input-colour mix, then the exposure curve. Shared with
+        engines that run the net another way (``engines.fused``), so the two cannot drift."""
         if self.input_colour:
             y = mix_input_colour(source, y, self.input_colour)
         if self.exposure == AUTO:
