@@ -178,9 +178,13 @@ class LocalPool:
 
 
 def _serve(conn: Any, device: str | None, threads: int, levels: dict[str, int], runner: Any, parent: int) -> None:
-    """A worker's life: take tasks from ``conn`` until it says stop (None) or closes."""
-    _become_worker(threads, levels, parent)
+    """A worker's life: take tasks from ``conn`` until it says stop (None) or closes.
+
+    Setup sits inside the ``try``: a stop signal can arrive while torch is still importing (a
+    worker respawned just before Ctrl-C), and that must end the worker quietly too.
+    """
     try:
+        _become_worker(threads, levels, parent)
         while True:
             try:
                 message = conn.recv()

@@ -244,3 +244,14 @@ def test_many_job_checks_its_own_options(tmp_path: Path) -> None:
     touch(tmp_path / "file")
     with pytest.raises(NightvidError, match="not a folder"):
         replace(job, out_dir=tmp_path / "file").checked()
+
+
+def test_a_worker_stopped_while_it_starts_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM during a respawned worker's torch import once printed a traceback on Ctrl-C (CI)."""
+    from nightvid.jobs import local_pool
+
+    def interrupted_setup(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_pool, "_become_worker", interrupted_setup)
+    assert local_pool._serve(None, None, 1, {}, None, os.getpid()) is None
