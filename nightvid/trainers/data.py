@@ -34,7 +34,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nightvid.errors import NightvidError
-from nightvid.trainers.degrade import LowLightConfig, add_gaussian_noise, synthesize_low_light
+from nightvid.trainers.degrade import (
+    LowLightConfig,
+    add_gaussian_noise,
+    linear_to_srgb,
+    random_reduce_exposure,
+    srgb_to_linear,
+    synthesize_low_light,
+)
 from nightvid.trainers.loop import SeededBatches, step_generator
 
 __all__ = [
@@ -324,6 +331,35 @@ class MixedPairs:
             return self.real.sample(index, generator)
         pick = int(torch.randint(0, len(self.synthetic), (), generator=generator))
         return self.synthetic.sample(pick, generator)
+
+
+class WellExposed(CleanPhotos):
+    """Pairs ``(photo dimmed a little in linear light, photo)``: inputs that need little or nothing.
+
+    Trained only on under-exposed pairs, LEDNet and KinD brighten and recolour everything,
+    so a photo that is already partly well exposed (a blue sky over a dark street, DICM)
+    came out with a pale cyan sky. These pairs (factor log-uniform in ``exposure``; 1 is
+    the photo itself) teach the net to leave well-exposed pictures and regions alone and
+    to pass their detail through. ``exposure`` is a linear-light factor, as in
+    :func:`~nightvid.trainers.degrade.reduce_exposure`.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        *,
+        exposure: tuple[float, float] = (0.5, 1.0),
+        augment: Augment | None = Augment(),
+    ) -> None:
+        super().__init__(files, augment=augment)
+        if not 0.0 < exposure[0] <= exposure[1] <= 1.0:
+            raise NightvidError(f"exposure must be 0 < low <= high <= 1, got {exposure}")
+        self.exposure = exposure
+
+    def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        clean = self.clean(index, generator)
+        low = random_reduce_exposure(srgb_to_linear(clean), generator, factor=self.exposure)
+        return linear_to_srgb(low).clamp(0.0, 1.0), clean
 
 
 class BrightenedNight(SyntheticLowLight):

@@ -53,6 +53,7 @@ from nightvid.trainers.data import (
     MixedPairs,
     PairedImages,
     SyntheticLowLight,
+    WellExposed,
     detect_layout,
     find_pairs,
     held_out,
@@ -112,6 +113,10 @@ class LEDNetRecipe:
     degradation: str = "basic"
     #: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16/AMX); no effect elsewhere.
     cpu_bf16: bool = False
+    #: Paired data: share of items that are the training references themselves, dimmed
+    #: at most to half their linear light (``data.WellExposed``), so the net leaves
+    #: well-exposed pictures and regions (a sky) alone; 0 = under-exposed pairs only.
+    bright_share: float = 0.0
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> LEDNetRecipe:
@@ -225,6 +230,12 @@ def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any
                 synthetic_share=recipe.synthetic_share,
                 degradation=repr(config),
             )
+        if not 0.0 <= recipe.bright_share < 1.0:
+            raise NightvidError(f"bright_share must be in [0, 1), got {recipe.bright_share}")
+        if recipe.bright_share > 0:
+            bright = WellExposed([high for _, high in train_pairs], augment=crop)
+            train_set = MixedPairs(train_set, bright, synthetic_share=recipe.bright_share)
+            described.update(bright_share=recipe.bright_share, bright="the train references, dimmed x0.5-1")
         return train_set, PairedImages(val_pairs, augment=val_crop), described
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
     return (

@@ -213,3 +213,18 @@ def test_mixed_pairs_keep_every_real_pair_and_the_synthetic_share(tmp_path: Path
     assert low.shape == high.shape == (3, 16, 16) and low.mean() < high.mean()
     with pytest.raises(NightvidError):
         D.MixedPairs(real, synthetic, synthetic_share=1.0)
+
+
+def test_well_exposed_pairs_dim_the_photo_a_little_or_not_at_all(tmp_path: Path) -> None:
+    write(tmp_path / "a.png", value=200)
+    same = D.WellExposed.from_folder(tmp_path, exposure=(1.0, 1.0), augment=None)
+    low, high = same.sample(0, torch.Generator().manual_seed(0))
+    assert torch.allclose(low, high, atol=1e-5)  # factor 1: the photo itself
+    dimmed = D.WellExposed.from_folder(tmp_path, exposure=(0.5, 0.5), augment=None)
+    low, high = dimmed.sample(0, torch.Generator().manual_seed(0))
+    from nightvid.trainers.degrade import linear_to_srgb, srgb_to_linear
+
+    assert torch.allclose(low, linear_to_srgb(0.5 * srgb_to_linear(high)), atol=1e-5)
+    assert 0.6 < (low.mean() / high.mean()).item() < 0.85  # a little darker, not night
+    with pytest.raises(NightvidError, match="exposure"):
+        D.WellExposed.from_folder(tmp_path, exposure=(0.5, 2.0))
