@@ -55,7 +55,16 @@ from nightvid.files import save_weights
 from nightvid.nets.kind import KinD
 from nightvid.trainers import distributed
 from nightvid.trainers.common import hold_out, recipe_dict, seeded_net, write_run_card
-from nightvid.trainers.data import Augment, PairedImages, find_pairs, held_out, pair_batches, val_augment
+from nightvid.trainers.data import (
+    Augment,
+    MixedPairs,
+    PairedImages,
+    WellExposed,
+    find_pairs,
+    held_out,
+    pair_batches,
+    val_augment,
+)
 from nightvid.trainers.loop import BEST_FILE, FitResult, LoopConfig, cosine_schedule, fit
 from nightvid.trainers.losses import l1_loss, mse_loss
 from nightvid.trainers.metrics import ssim, validator
@@ -110,6 +119,12 @@ class KinDRecipe:
     #: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16/AMX): the restoration
     #: step 1.3-1.55x faster on this project's Xeon (docs/BENCHMARKS.md); no effect elsewhere.
     cpu_bf16: bool = False
+    #: Whole-KinD weights to start from (a next phase, e.g. the shipped file); with it, a
+    #: decomposition or adjustment stage of 0 steps keeps the stage as loaded.
+    init: str | None = None
+    #: Share of items that are the training references dimmed at most to half their
+    #: light (``data.WellExposed``), so well-exposed photos and skies keep their colour.
+    bright_share: float = 0.0
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> KinDRecipe:
@@ -230,7 +245,10 @@ def _fit_stage(
     checkpoint_every: int,
     log_every: int,
 ) -> FitResult:
-    dataset = PairedImages(train_set.pairs, augment=Augment(crop=stage.patch))
+    dataset: Any = PairedImages(train_set.pairs, augment=Augment(crop=stage.patch))
+    if recipe.bright_share > 0:
+        bright = WellExposed([high for _, high in train_set.pairs], augment=Augment(crop=stage.patch))
+        dataset = MixedPairs(dataset, bright, synthetic_share=recipe.bright_share)
     config = LoopConfig.from_recipe(
         recipe,
         iters=stage.iters,
@@ -255,6 +273,17 @@ def _fit_stage(
         resume=resume,
         on_log=tagged,
     )
+
+
+def _check_phases(recipe: KinDRecipe) -> None:
+    """Refuse a recipe that would leave a stage untrained or mix in no data at all."""
+    if not 0.0 <= recipe.bright_share < 1.0:
+        raise NightvidError(f"bright_share must be in [0, 1), got {recipe.bright_share}")
+    if recipe.restoration.iters <= 0:
+        raise NightvidError("restoration.iters must be positive: it is the stage that is validated")
+    skipped = [name for name in ("decom", "adjust") if getattr(recipe, name).iters <= 0]
+    if skipped and recipe.init is None:
+        raise NightvidError(f"{', '.join(skipped)}.iters=0 needs --set init=KIND.safetensors to keep them from")
 
 
 def train_kind(
@@ -284,6 +313,9 @@ def train_kind(
     held = held_out(PairedImages(val_pairs, augment=val_augment(recipe.val_crop)), seed=recipe.seed)
 
     kind = cast(KinD, seeded_net("kind", recipe.seed))
+    _check_phases(recipe)
+    if recipe.init is not None:
+        nets.load_weights(kind, recipe.init, name="kind")
     common: dict[str, Any] = {
         "device": device,
         "resume": resume,
@@ -310,9 +342,10 @@ def train_kind(
             mutual=recipe.mutual_weight,
         )
 
-    results["decom"] = _fit_stage(
-        "decom", kind.decom, decom_step, recipe.decom, recipe, train_set, out_dir, validate=None, **common
-    )
+    if recipe.decom.iters > 0:
+        results["decom"] = _fit_stage(
+            "decom", kind.decom, decom_step, recipe.decom, recipe, train_set, out_dir, validate=None, **common
+        )
     kind.decom.requires_grad_(False).eval()
 
     def decompose(low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -331,9 +364,10 @@ def train_kind(
         loss = adjust_loss(net(source, ratio), target)
         return loss, {}
 
-    results["adjust"] = _fit_stage(
-        "adjust", kind.adjust, adjust_step, recipe.adjust, recipe, train_set, out_dir, validate=None, **common
-    )
+    if recipe.adjust.iters > 0:
+        results["adjust"] = _fit_stage(
+            "adjust", kind.adjust, adjust_step, recipe.adjust, recipe, train_set, out_dir, validate=None, **common
+        )
     kind.adjust.requires_grad_(False).eval()
 
     # 3. reflectance restoration, validated as the whole KinD pipeline

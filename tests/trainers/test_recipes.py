@@ -18,6 +18,7 @@ from nightvid.trainers import recipes
 from nightvid.trainers.denoiser import DenoiserRecipe, make_high_level, train_denoiser
 from nightvid.trainers.kind import KinDRecipe, StageRecipe, decom_loss, train_kind
 from nightvid.trainers.lednet import LEDNetRecipe, edge_loss, train_lednet
+from nightvid.trainers.loop import save_weights
 from nightvid.trainers.perceptual import perceptual_loss
 
 
@@ -149,6 +150,39 @@ def test_kind_stages_train_and_assemble(pairs_dir: Path, tmp_path: Path) -> None
     assert card["iterations"] == {"decom": 8, "adjust": 8, "restoration": 2}
     net = nets.build_enhancer("kind", weights=best)
     assert net(torch.rand(1, 3, 33, 35)).shape == (1, 3, 33, 35)
+
+
+def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_dir: Path, tmp_path: Path) -> None:
+    start = nets.build("kind")
+    torch.manual_seed(3)
+    for param in start.parameters():
+        param.data.normal_(0.0, 0.05)
+    init = save_weights(start, tmp_path / "start.safetensors", model_name="kind")
+    recipe = KinDRecipe(
+        decom=StageRecipe(iters=0, batch=2, patch=32),
+        adjust=StageRecipe(iters=0, batch=2, patch=32),
+        restoration=StageRecipe(iters=2, batch=2, patch=32),
+        val_pairs=1,
+        val_crop=None,
+        validate_every=0,
+        threads=1,
+        init=str(init),
+        bright_share=0.5,
+    )
+    best = train_kind(recipe, pairs_dir, tmp_path / "run")
+    tuned = nets.build("kind")
+    nets.load_weights(tuned, best, name="kind")
+    for stage in ("decom", "adjust"):  # 0 steps: exactly as loaded
+        before, after = getattr(start, stage).state_dict(), getattr(tuned, stage).state_dict()
+        assert all(torch.equal(before[key], after[key]) for key in before), stage
+    before, after = start.restoration.state_dict(), tuned.restoration.state_dict()
+    assert any(not torch.equal(before[key], after[key]) for key in before)
+    card = nets.read_model_card(best)
+    assert card["iterations"] == {"restoration": 2} and card["recipe"]["bright_share"] == 0.5
+    with pytest.raises(NightvidError, match="init"):
+        train_kind(replace(recipe, init=None), pairs_dir, tmp_path / "bad")
+    with pytest.raises(NightvidError, match="bright_share"):
+        train_kind(replace(recipe, bright_share=1.5), pairs_dir, tmp_path / "bad")
 
 
 def test_decom_loss_terms_use_the_paper_weights() -> None:
