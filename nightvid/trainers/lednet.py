@@ -67,7 +67,7 @@ from nightvid.trainers.losses import colour_angle_loss, l1_loss
 from nightvid.trainers.metrics import ssim
 from nightvid.trainers.perceptual import LEDNET_LAYERS, PerceptualLoss
 
-__all__ = ["LEDNetRecipe", "edge_loss", "lednet_loss", "train_lednet"]
+__all__ = ["LEDNetRecipe", "edge_loss", "lednet_datasets", "lednet_loss", "train_lednet"]
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,8 @@ def _low_light_config(recipe: LEDNetRecipe) -> LowLightConfig:
     return DEGRADATIONS[recipe.degradation](blur_prob=recipe.blur_prob)
 
 
-def _datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any]]:
+def lednet_datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """The recipe's training set, validation set and their description for the card, from ``data``."""
     crop, val_crop = Augment(crop=recipe.patch), val_augment(recipe.val_crop)
     config = _low_light_config(recipe)
     try:
@@ -274,7 +275,7 @@ def train_lednet(
             f"with --vgg19 the patch must be at least 64 px (the 1/8 side output goes "
             f"through VGG-19 up to conv4_4), got {recipe.patch}"
         )
-    train_set, val_set, described = _datasets(recipe, data)
+    train_set, val_set, described = lednet_datasets(recipe, data)
     validate = validator(held_out(val_set, seed=recipe.seed), device=device)
     if recipe.vgg19 is not None:
         perceptual: Callable | None = PerceptualLoss(recipe.vgg19).to(device)

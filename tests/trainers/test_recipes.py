@@ -384,14 +384,14 @@ def test_lednet_mixes_real_pairs_with_night_video_synthesis_and_colour_loss(
 
 def test_lednet_bright_share_mixes_in_the_references_as_well_exposed_inputs(pairs_dir: Path, tmp_path: Path) -> None:
     from nightvid.trainers.data import MixedPairs, WellExposed
-    from nightvid.trainers.lednet import _datasets
+    from nightvid.trainers.lednet import lednet_datasets
 
-    plain, _, _ = _datasets(replace(TINY_LEDNET, bright_share=0.0), pairs_dir)
-    train, _, described = _datasets(replace(TINY_LEDNET, bright_share=0.25), pairs_dir)
+    plain, _, _ = lednet_datasets(replace(TINY_LEDNET, bright_share=0.0), pairs_dir)
+    train, _, described = lednet_datasets(replace(TINY_LEDNET, bright_share=0.25), pairs_dir)
     assert isinstance(train, MixedPairs) and isinstance(train.synthetic, WellExposed)
     assert len(train) == len(plain) + round(len(plain) / 3) and described["bright_share"] == 0.25
     with pytest.raises(NightvidError, match="bright_share"):
-        _datasets(replace(TINY_LEDNET, bright_share=1.0), pairs_dir)
+        lednet_datasets(replace(TINY_LEDNET, bright_share=1.0), pairs_dir)
 
 
 def test_denoiser_trains_on_brightened_night_frames(clean_dir: Path, tmp_path: Path) -> None:
