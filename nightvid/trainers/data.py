@@ -55,11 +55,13 @@ __all__ = [
     "PairedImages",
     "PairedLayout",
     "SyntheticLowLight",
+    "WellExposed",
     "augment",
     "detect_layout",
     "find_pairs",
     "held_out",
     "list_images",
+    "mix_well_exposed",
     "noise_batch",
     "pair_batches",
     "read_image",
@@ -360,6 +362,18 @@ class WellExposed(CleanPhotos):
         clean = self.clean(index, generator)
         low = random_reduce_exposure(srgb_to_linear(clean), generator, factor=self.exposure)
         return linear_to_srgb(low).clamp(0.0, 1.0), clean
+
+
+def mix_well_exposed(dataset: PairDataset, references: Sequence[Path], share: float, augment: Augment) -> Any:
+    """``dataset`` with ``share`` of its items :class:`WellExposed` pairs of ``references`` (0: as it is).
+
+    The recipes' ``bright_share``: LEDNet mixes them into its pairs, KinD into every stage.
+    """
+    if not 0.0 <= share < 1.0:
+        raise NightvidError(f"bright_share must be in [0, 1), got {share}")
+    if share == 0:
+        return dataset
+    return MixedPairs(dataset, WellExposed(references, augment=augment), synthetic_share=share)
 
 
 class BrightenedNight(SyntheticLowLight):

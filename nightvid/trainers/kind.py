@@ -57,11 +57,10 @@ from nightvid.trainers import distributed
 from nightvid.trainers.common import hold_out, recipe_dict, seeded_net, write_run_card
 from nightvid.trainers.data import (
     Augment,
-    MixedPairs,
     PairedImages,
-    WellExposed,
     find_pairs,
     held_out,
+    mix_well_exposed,
     pair_batches,
     val_augment,
 )
@@ -245,10 +244,9 @@ def _fit_stage(
     checkpoint_every: int,
     log_every: int,
 ) -> FitResult:
-    dataset: Any = PairedImages(train_set.pairs, augment=Augment(crop=stage.patch))
-    if recipe.bright_share > 0:
-        bright = WellExposed([high for _, high in train_set.pairs], augment=Augment(crop=stage.patch))
-        dataset = MixedPairs(dataset, bright, synthetic_share=recipe.bright_share)
+    crop = Augment(crop=stage.patch)
+    references = [high for _, high in train_set.pairs]
+    dataset = mix_well_exposed(PairedImages(train_set.pairs, augment=crop), references, recipe.bright_share, crop)
     config = LoopConfig.from_recipe(
         recipe,
         iters=stage.iters,
@@ -276,9 +274,7 @@ def _fit_stage(
 
 
 def _check_phases(recipe: KinDRecipe) -> None:
-    """Refuse a recipe that would leave a stage untrained or mix in no data at all."""
-    if not 0.0 <= recipe.bright_share < 1.0:
-        raise NightvidError(f"bright_share must be in [0, 1), got {recipe.bright_share}")
+    """Refuse a recipe that would leave a stage untrained."""
     if recipe.restoration.iters <= 0:
         raise NightvidError("restoration.iters must be positive: it is the stage that is validated")
     skipped = [name for name in ("decom", "adjust") if getattr(recipe, name).iters <= 0]

@@ -53,11 +53,11 @@ from nightvid.trainers.data import (
     MixedPairs,
     PairedImages,
     SyntheticLowLight,
-    WellExposed,
     detect_layout,
     find_pairs,
     held_out,
     list_images,
+    mix_well_exposed,
     pair_batches,
     val_augment,
 )
@@ -231,11 +231,8 @@ def lednet_datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[st
                 synthetic_share=recipe.synthetic_share,
                 degradation=repr(config),
             )
-        if not 0.0 <= recipe.bright_share < 1.0:
-            raise NightvidError(f"bright_share must be in [0, 1), got {recipe.bright_share}")
+        train_set = mix_well_exposed(train_set, [high for _, high in train_pairs], recipe.bright_share, crop)
         if recipe.bright_share > 0:
-            bright = WellExposed([high for _, high in train_pairs], augment=crop)
-            train_set = MixedPairs(train_set, bright, synthetic_share=recipe.bright_share)
             described.update(bright_share=recipe.bright_share, bright="the train references, dimmed x0.5-1")
         return train_set, PairedImages(val_pairs, augment=val_crop), described
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
