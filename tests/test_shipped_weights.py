@@ -28,3 +28,17 @@ def test_shipped_model_brightens_real_pairs_towards_the_truth(model: str, shared
             score, random_score = (float(psnr(net(low).clamp(0, 1), high)) for net in (enhancer, untrained))
         # Measured: shipped 13.2-18.1 dB, random init 4.4-8.7, dark input 5.7-9.1.
         assert score > float(psnr(low, high)) + 4.0 and score > random_score + 4.0, low_path.name
+
+
+@pytest.mark.parametrize("model", ["lednet", "kind"])
+def test_a_sunlit_photo_keeps_its_blue_sky(model: str, shared_data: Path) -> None:
+    """DICM 43 (a station under a blue sky, mean luma 0.46): brighter than any training input."""
+    photo = read_image(shared_data / "lowlight/DICM/43.jpg")[None]
+    photo = F.interpolate(photo, size=(240, 320), mode="area")
+    sky = (photo[0, 2] - photo[0, 0] > 0.15) & (photo[0, 2] > 0.5)
+    with torch.inference_mode():
+        out = nets.build_enhancer(model)(photo)[0]
+    blue_over_green = float((out[2] - out[1])[sky].mean())
+    # Measured: input 0.151; dimmed first 0.038 (LEDNet) / 0.067 (KinD); not dimmed, the
+    # sky burnt to cyan-white: 0.002 / 0.000.
+    assert blue_over_green > 0.02, blue_over_green

@@ -85,6 +85,8 @@ class FusedNoiser:
         net = getattr(enhancer, "net", None)
         if not isinstance(enhancer, nets.Enhancer) or net is None:
             raise NightvidError("the fused backend runs a single NoiSER model, not a chain")
+        if enhancer.brightest_input is not None:
+            raise NightvidError("the fused kernel does not dim bright inputs (brightest_input); use another backend")
         conv1, norm, conv2 = _parts(net)
         self.lib = _signatures(load_kernel("noiser"))
         self.weights = NoiserWeights.of(conv1, conv2, norm.eps)

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
 from nightvid.files import CARD_FILE
-from nightvid.nets.colour import mix_input_colour
+from nightvid.nets.colour import dim_to_mean_luma, mix_input_colour
 
 __all__ = [
     "CHAIN",
@@ -45,6 +45,7 @@ __all__ = [
     "AUTO",
     "DEFAULT",
     "AUTO_EXPOSURE",
+    "SICE_BRIGHTEST_INPUT",
     "auto_exposure_target",
     "check_exposure",
     "exposure_curve",
@@ -103,6 +104,14 @@ class NetInfo:
     input_colour: float = 0.0
     #: What ``exposure="default"`` means for this net: ``AUTO`` or None (its own brightness).
     default_exposure: float | str | None = AUTO
+    #: Inputs brighter than this mean luma are dimmed to it before the net
+    #: (``nets.colour.dim_to_mean_luma``); None = every input as it is.
+    brightest_input: float | None = None
+
+
+#: The brightest mean luma among the SICE train pairs' low images (0.016-0.158), the
+#: inputs LEDNet and KinD learned from: their ``brightest_input``.
+SICE_BRIGHTEST_INPUT = 0.16
 
 
 _REGISTRY: dict[str, NetInfo] = {}
@@ -116,13 +125,16 @@ def register_net(
     default_weights: str | None = None,
     input_colour: float = 0.0,
     default_exposure: float | str | None = AUTO,
+    brightest_input: float | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"net {name!r} is already registered")
-        _REGISTRY[name] = NetInfo(name, builder, summary, paper, default_weights, input_colour, default_exposure)
+        _REGISTRY[name] = NetInfo(
+            name, builder, summary, paper, default_weights, input_colour, default_exposure, brightest_input
+        )
         return builder
 
     return decorate
@@ -320,7 +332,9 @@ class Enhancer(nn.Module):
     [0, 1] to the net's input range and back, keeps the first output of nets that return
     several, and clamps to [0, 1]. ``input_colour`` (0-1) takes that share of the
     result's colour from the input (``nets.colour.mix_input_colour``); ``exposure`` (a
-    mean luma in (0, 1)) then passes it through :func:`exposure_curve`. Written without
+    mean luma in (0, 1)) then passes it through :func:`exposure_curve`. ``brightest_input``
+    (a mean luma) dims brighter inputs to it before the net (``nets.colour.dim_to_mean_luma``);
+    the colour mix and the exposure target still look at the input as it came. Written without
     data-dependent control flow so that it exports with dynamic batch, height and width.
 
     Shape:
@@ -333,11 +347,13 @@ class Enhancer(nn.Module):
         *,
         exposure: float | str | None = None,
         input_colour: float = 0.0,
+        brightest_input: float | None = None,
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
         self.input_colour = float(input_colour)
+        self.brightest_input = brightest_input
         contract = net_contract(net)
         self.lo, self.hi = contract.input_range
         self.multiple = contract.size_multiple
@@ -348,6 +364,8 @@ class Enhancer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         source = x
         height, width = x.shape[-2], x.shape[-1]
+        if self.brightest_input is not None:
+            x = dim_to_mean_luma(x, self.brightest_input)
         if self.multiple > 1:
             # Pad to m * ceil(size / m) and crop back with a negative pad: written so, an
             # exporter sees padded sizes that are visibly multiples of m and a crop that
@@ -478,9 +496,11 @@ def _build_one(
         weights = path
     if weights is not None:
         load_weights(net, weights, name=name)
-    share = get_info(name).input_colour if input_colour is None else input_colour
+    info = get_info(name)
+    share = info.input_colour if input_colour is None else input_colour
+    built = {**options, "exposure": exposure, "input_colour": share, "brightest_input": info.brightest_input}
     return Enhancer(
-        net, exposure=exposure, input_colour=share, options={**options, "exposure": exposure, "input_colour": share}
+        net, exposure=exposure, input_colour=share, brightest_input=info.brightest_input, options=built
     ).eval()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-__all__ = ["REC709", "keep_input_colour", "luma", "mix_input_colour"]
+__all__ = ["REC709", "dim_to_mean_luma", "keep_input_colour", "luma", "mix_input_colour"]
 
 REC709 = (0.2126, 0.7152, 0.0722)
 
@@ -39,3 +39,21 @@ def keep_input_colour(source: Tensor, enhanced: Tensor, *, max_gain: float = 12.
 def mix_input_colour(source: Tensor, enhanced: Tensor, share: float) -> Tensor:
     """``share * keep_input_colour(source, enhanced) + (1 - share) * enhanced``."""
     return share * keep_input_colour(source, enhanced) + (1.0 - share) * enhanced
+
+
+def dim_to_mean_luma(x: Tensor, brightest: float) -> Tensor:
+    """Each image brighter than mean luma ``brightest``, scaled down to it; darker ones unchanged.
+
+    Why: a net trained only on under-exposed photos brightens whatever it is given, and
+    on an input already brighter than any it saw (a backlit day scene, a sky) it burns
+    the bright half to white, which no curve afterwards can bring back (skies came out
+    cyan-white, flowers grey). Shown such a photo at the brightness it knows, the net
+    enhances it as it learned to. A plain gain below one: hue, saturation and detail
+    kept, no clipping, the mean luma exactly ``brightest``.
+
+    Example:
+        >>> dim_to_mean_luma(torch.full((1, 3, 1, 1), 0.5), 0.25).flatten()
+        tensor([0.2500, 0.2500, 0.2500])
+    """
+    mean = luma(x).mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return x * (brightest / mean).clamp(max=1.0)

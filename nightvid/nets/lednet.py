@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
-from nightvid.nets._api import read_weights, register_net
+from nightvid.nets._api import SICE_BRIGHTEST_INPUT, read_weights, register_net
 from nightvid.nets.checks import check_image_batch, checks_enabled
 
 __all__ = [
@@ -533,6 +533,10 @@ def _pick_params(blob: Any, path: Path, param_key: str | None) -> dict[str, Tens
     # lifted the CCTV clip to mean luma 136). Colour share 0.6 re-checked with this curve
     # on the 125 SICE train pairs: 0.45 / 0.6 tie (19.78 dB), 0.3 and 0.75 lose.
     default_exposure="auto",
+    # A sunlit photo was burnt to white and its sky came out cyan (DICM 43, 37); dimmed
+    # to the brightest SICE input first, sky and clouds stay blue. SICE eval unchanged
+    # (its inputs are all darker).
+    brightest_input=SICE_BRIGHTEST_INPUT,
 )
 def lednet(**kwargs: Any) -> LEDNet:
     """Build LEDNet (channels 32-64-128-128; ``input_range=(0, 1)`` as the paper model)."""

@@ -8,7 +8,8 @@ sees padding instead of the neighbouring content) never reach the output, as lon
 ``overlap / 4`` covers the net's effective receptive radius.
 
 Nets with whole-frame statistics (NoiSER's instance norm, LEDNet's global pyramid
-pooling bin, KinD's automatic exposure ratio) see per-tile statistics instead; use the
+pooling bin, KinD's automatic exposure ratio, the Enhancer's exposure target and its
+dimming of bright inputs) see per-tile statistics instead; use the
 largest tiles that fit.
 """
 

@@ -122,6 +122,10 @@ def test_the_backend_row_auto_and_its_fallbacks(monkeypatch: pytest.MonkeyPatch)
         create_engine("noiser", backend="fused", precision="bf16")
     with pytest.raises(NightvidError, match="32 hidden channels"):
         build_fused(nets.build_enhancer("noiser", weights=None, hidden=8), device=cpu, dtype=torch.float32)
+    dimming = nets.build_enhancer("noiser", weights=None)
+    dimming.brightest_input = 0.16
+    with pytest.raises(NightvidError, match="does not dim bright inputs"):
+        build_fused(dimming, device=cpu, dtype=torch.float32)
 
     def refuse(enhancer: torch.nn.Module, **kwargs: object) -> Engine:
         raise NightvidError("refused")

@@ -228,3 +228,46 @@ def test_default_exposure_is_auto_for_kind_and_lednet_and_their_own_for_the_othe
     assert nets.parse_exposure("none") is None and nets.parse_exposure("0.3") == 0.3
     with pytest.raises(NightvidError, match="default, auto, none"):
         nets.parse_exposure("bright")
+
+
+def test_dim_to_mean_luma_scales_only_images_brighter_than_the_limit() -> None:
+    from nightvid.nets.colour import dim_to_mean_luma
+
+    g = torch.Generator().manual_seed(1)
+    bright = 0.3 + 0.6 * torch.rand(1, 3, 8, 8, generator=g)
+    dark = 0.2 * torch.rand(1, 3, 8, 8, generator=g)
+    out = dim_to_mean_luma(torch.cat([bright, dark]), 0.16)
+    assert mean_luma(out[:1]) == pytest.approx(0.16, abs=1e-6)
+    assert torch.equal(out[1:], dark)  # already darker: untouched
+    ratio = out[0] / bright[0]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio.mean())))  # one gain: colour kept
+
+
+class _Spy(torch.nn.Module):
+    """A net that passes its input through and remembers it."""
+
+    input_range = (0.0, 1.0)
+    size_multiple = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen = x.clone()
+        return x
+
+
+def test_lednet_and_kind_see_bright_inputs_dimmed_but_finish_against_the_real_input() -> None:
+    assert nets.get_info("lednet").brightest_input == nets.SICE_BRIGHTEST_INPUT == 0.16
+    assert nets.get_info("kind").brightest_input == 0.16
+    assert nets.get_info("noiser").brightest_input is None and nets.get_info("denoiser").brightest_input is None
+    assert nets.build_enhancer("kind", weights=None).options["brightest_input"] == 0.16  # part of the cache key
+    sunlit = (0.55 + 0.3 * torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    spy = _Spy()
+    enhancer = nets.Enhancer(spy, exposure=nets.AUTO, brightest_input=0.16)
+    with torch.no_grad():
+        out = enhancer(sunlit)
+    assert mean_luma(spy.seen) == pytest.approx(0.16, abs=1e-5)
+    # The exposure target comes from the photo as it came (bright: its own mean), not the dimmed copy.
+    assert mean_luma(out) == pytest.approx(mean_luma(sunlit), abs=0.01)
+    night = dark_scene()
+    with torch.no_grad():
+        enhancer(night)
+    assert torch.equal(spy.seen, night)
