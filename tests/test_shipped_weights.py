@@ -42,3 +42,21 @@ def test_a_sunlit_photo_keeps_its_blue_sky(model: str, shared_data: Path) -> Non
     # Measured: input 0.151; dimmed first 0.038 (LEDNet) / 0.067 (KinD); not dimmed, the
     # sky burnt to cyan-white: 0.002 / 0.000.
     assert blue_over_green > 0.02, blue_over_green
+
+
+@pytest.mark.parametrize("model", ["noiser", "lednet", "kind"])
+def test_a_phone_night_sky_comes_out_without_a_purple_cast(model: str, shared_data: Path) -> None:
+    """The night phone clip's camera has a magenta black floor (R 2.5, G 0.3, B 4.1 of 255)."""
+    import av
+
+    with av.open(str(shared_data / "video/night-phone-portrait.mp4")) as container:
+        frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 120).to_ndarray(format="rgb24")
+    x = F.interpolate(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, scale_factor=0.5, mode="area")
+    level = nets.colour.luma(x)[0, 0]
+    darkest = level <= level.quantile(0.3)
+    with torch.inference_mode():
+        out = nets.build_enhancer(model)(x)[0]
+    red, green, blue = (out[:, darkest].mean(dim=1) * 255).tolist()
+    # Measured, levels of green below the lesser of red and blue: 11.5 / 8.8 / 11.5 before the
+    # black-floor step (NoiSER / LEDNet / KinD), -4.8 / -1.1 / -1.5 with it.
+    assert min(red, blue) - green < 2.0, (red, green, blue)

@@ -28,7 +28,7 @@ from nightvid.engines.base import Engine
 from nightvid.engines.native import load_kernel
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
-from nightvid.nets.colour import REC709, keep_input_colour
+from nightvid.nets.colour import BLACK_FLOOR, REC709, black_floor_tint, keep_input_colour, neutral_black
 from nightvid.nets.noiser import NoiSER
 
 __all__ = ["FusedNoiser", "build_fused", "check_fused"]
@@ -43,7 +43,8 @@ _WEIGHTS = [_F32] * 5  # w1, b1, w2, b2, post
 def _signatures(lib: ctypes.CDLL) -> ctypes.CDLL:
     for kind, pointer in (("f32", _F32), ("u8", _U8)):
         stats = getattr(lib, f"nv_noiser_stats_{kind}")
-        stats.argtypes = [pointer, _LONG, _LONG, _LONG, _INT, _INT, _F32, _F64, _F64, _INT]
+        read = [_F32] if kind == "u8" else []  # an 8-bit level's scale and shift per channel
+        stats.argtypes = [pointer, _LONG, _LONG, _LONG, _INT, _INT, *read, _F32, _F64, _F64, _INT]
         stats.restype = _INT
     lib.nv_noiser_run_f32.argtypes = [_F32, _LONG, _LONG, _LONG, _INT, _INT, _F32, _LONG, _LONG, _LONG, *_WEIGHTS, _INT]
     lib.nv_noiser_run_u8.argtypes = [
@@ -51,6 +52,7 @@ def _signatures(lib: ctypes.CDLL) -> ctypes.CDLL:
         *(_LONG,) * 3,
         _INT,
         _INT,
+        _F32,
         _U8,
         *(_LONG,) * 3,
         ctypes.c_float,
@@ -95,20 +97,22 @@ class FusedNoiser:
         self.enhancer = enhancer
         self.threads = threads
 
-    def _folded(self, image: Tensor, chw: tuple[int, int, int], centre: Tensor, *, u8: bool) -> tuple[Tensor, ...]:
-        """Pass 1: the frame's patch statistics -> the kernel's weights (w1, b1, w2, b2, post), norm folded in."""
+    def _folded(
+        self, image: Tensor, chw: tuple[int, int, int], centre: Tensor, *, read: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
+        """Pass 1: the frame's patch statistics -> the kernel's weights (w1, b1, w2, b2, post),
+        norm folded in. ``read``: how an 8-bit frame's levels are read (``_read_u8``); None for floats."""
         s1 = torch.zeros(27, dtype=torch.float64)
         s2 = torch.zeros(27, 27, dtype=torch.float64)
-        stats = self.lib.nv_noiser_stats_u8 if u8 else self.lib.nv_noiser_stats_f32
         height, width = image.shape[chw[1]], image.shape[chw[2]]
         strides = (image.stride(chw[0]), image.stride(chw[1]), image.stride(chw[2]))
-        pointer = _U8 if u8 else _F32
         centre = centre.float().contiguous()
+        head: tuple[object, ...] = (_ptr(image, _F32), *strides, height, width)
+        stats = self.lib.nv_noiser_stats_f32
+        if read is not None:
+            head, stats = (_ptr(image, _U8), *strides, height, width, _ptr(read, _F32)), self.lib.nv_noiser_stats_u8
         code = stats(
-            _ptr(image, pointer),
-            *strides,
-            height,
-            width,
+            *head,
             _ptr(centre, _F32),
             _ptr(s1, _F64),
             _ptr(s2, _F64),
@@ -118,13 +122,24 @@ class FusedNoiser:
         conv1 = fold(self.weights, centre, s1, s2, height * width)
         return conv1.w1, conv1.b1, self.weights.w2, self.weights.b2, self.post
 
+    def _read_u8(self, image: Tensor) -> Tensor:
+        """How the kernel reads an 8-bit ``(H, W, 3)`` frame: per channel ``level * scale + shift``
+        as ``(scale_r, scale_g, scale_b, shift_r, shift_g, shift_b)``: level / 255, then the
+        Enhancer's black-floor step (``nets.colour.neutral_black``) on the same pixels."""
+        tint = torch.zeros(3)
+        if self.enhancer.neutral_black:
+            step = BLACK_FLOOR[2]
+            grid = image[::step, ::step].permute(2, 0, 1)[None].float() / 255.0
+            tint = black_floor_tint(grid, step=1).flatten()
+        return torch.cat([1.0 / (255.0 * (1.0 - tint)), -tint / (1.0 - tint)]).float().contiguous()
+
     def _threads(self) -> int:
         return self.threads or torch.get_num_threads()
 
     def _one(self, x: Tensor, out: Tensor) -> None:
         """One image ``(3, H, W)`` in [0, 1] into ``out`` (same shape, any strides)."""
         _, height, width = x.shape
-        weights = self._folded(x, (0, 1, 2), x.mean(dim=(1, 2)), u8=False)
+        weights = self._folded(x, (0, 1, 2), x.mean(dim=(1, 2)))
         code = self.lib.nv_noiser_run_f32(
             _ptr(x, _F32),
             *x.stride(),
@@ -146,8 +161,9 @@ class FusedNoiser:
         out = torch.empty_like(frames)
         height, width = frames.shape[1:3]
         for image, target in zip(frames, out, strict=True):
-            centre = image[::8, ::8].reshape(-1, 3).float().mean(dim=0) / 255.0
-            weights = self._folded(image, (2, 0, 1), centre, u8=True)
+            read = self._read_u8(image)
+            centre = image[::8, ::8].reshape(-1, 3).float().mean(dim=0) * read[:3] + read[3:]
+            weights = self._folded(image, (2, 0, 1), centre, read=read)
             code = self.lib.nv_noiser_run_u8(
                 _ptr(image, _U8),
                 image.stride(2),
@@ -155,6 +171,7 @@ class FusedNoiser:
                 image.stride(1),
                 height,
                 width,
+                _ptr(read, _F32),
                 _ptr(target, _U8),
                 target.stride(2),
                 target.stride(0),
@@ -171,6 +188,8 @@ class FusedNoiser:
             raise NightvidError(f"the fused backend takes (B, 3, H, W) batches, got {tuple(x.shape)}")
         if x.dtype != torch.float32 or x.device.type != "cpu":
             x = x.to(device="cpu", dtype=torch.float32)
+        if self.enhancer.neutral_black:
+            x = neutral_black(x)
         y = torch.empty_like(x)
         for source, target in zip(x, y, strict=True):
             self._one(source, target)

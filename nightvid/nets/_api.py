@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
 from nightvid.files import CARD_FILE
-from nightvid.nets.colour import dim_to_mean_luma, mix_input_colour
+from nightvid.nets.colour import dim_to_mean_luma, mix_input_colour, neutral_black
 
 __all__ = [
     "CHAIN",
@@ -107,6 +107,8 @@ class NetInfo:
     #: Inputs brighter than this mean luma are dimmed to it before the net
     #: (``nets.colour.dim_to_mean_luma``); None = every input as it is.
     brightest_input: float | None = None
+    #: Take the camera's magenta black floor off the input first (``nets.colour.neutral_black``).
+    neutral_black: bool = False
 
 
 #: The brightest mean luma among the SICE train pairs' low images (0.016-0.158), the
@@ -126,6 +128,7 @@ def register_net(
     input_colour: float = 0.0,
     default_exposure: float | str | None = AUTO,
     brightest_input: float | None = None,
+    neutral_black: bool = False,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
@@ -133,7 +136,15 @@ def register_net(
         if name in _REGISTRY:
             raise ValueError(f"net {name!r} is already registered")
         _REGISTRY[name] = NetInfo(
-            name, builder, summary, paper, default_weights, input_colour, default_exposure, brightest_input
+            name,
+            builder,
+            summary,
+            paper,
+            default_weights,
+            input_colour,
+            default_exposure,
+            brightest_input,
+            neutral_black,
         )
         return builder
 
@@ -334,7 +345,9 @@ class Enhancer(nn.Module):
     result's colour from the input (``nets.colour.mix_input_colour``); ``exposure`` (a
     mean luma in (0, 1)) then passes it through :func:`exposure_curve`. ``brightest_input``
     (a mean luma) dims brighter inputs to it before the net (``nets.colour.dim_to_mean_luma``);
-    the colour mix and the exposure target still look at the input as it came. Written without
+    the colour mix and the exposure target still look at the input as it came.
+    ``neutral_black`` first takes the camera's magenta black floor off the input
+    (``nets.colour.neutral_black``), for the net and the colour mix alike. Written without
     data-dependent control flow so that it exports with dynamic batch, height and width.
 
     Shape:
@@ -348,12 +361,14 @@ class Enhancer(nn.Module):
         exposure: float | str | None = None,
         input_colour: float = 0.0,
         brightest_input: float | None = None,
+        neutral_black: bool = False,
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
         self.input_colour = float(input_colour)
         self.brightest_input = brightest_input
+        self.neutral_black = neutral_black
         contract = net_contract(net)
         self.lo, self.hi = contract.input_range
         self.multiple = contract.size_multiple
@@ -362,6 +377,8 @@ class Enhancer(nn.Module):
         self.options = dict(options or {})
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.neutral_black:
+            x = neutral_black(x)
         source = x
         height, width = x.shape[-2], x.shape[-1]
         if self.brightest_input is not None:
@@ -498,9 +515,20 @@ def _build_one(
         load_weights(net, weights, name=name)
     info = get_info(name)
     share = info.input_colour if input_colour is None else input_colour
-    built = {**options, "exposure": exposure, "input_colour": share, "brightest_input": info.brightest_input}
+    built = {
+        **options,
+        "exposure": exposure,
+        "input_colour": share,
+        "brightest_input": info.brightest_input,
+        "neutral_black": info.neutral_black,
+    }
     return Enhancer(
-        net, exposure=exposure, input_colour=share, brightest_input=info.brightest_input, options=built
+        net,
+        exposure=exposure,
+        input_colour=share,
+        brightest_input=info.brightest_input,
+        neutral_black=info.neutral_black,
+        options=built,
     ).eval()
 
 

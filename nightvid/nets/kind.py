@@ -322,6 +322,8 @@ class KinD(nn.Module):
     # A sunlit photo came out with a cyan sky and grey flowers (DICM 43, 61, 66); dimmed to
     # the brightest SICE input first, they keep their colour. SICE eval unchanged.
     brightest_input=SICE_BRIGHTEST_INPUT,
+    # The phone clip's purple night sky (its camera's magenta black floor). SICE eval unchanged.
+    neutral_black=True,
 )
 def kind(**kwargs: Any) -> KinD:
     """Build KinD (``ratio=None``: automatic exposure to ``target_illumination=0.5``)."""

@@ -537,6 +537,8 @@ def _pick_params(blob: Any, path: Path, param_key: str | None) -> dict[str, Tens
     # to the brightest SICE input first, sky and clouds stay blue. SICE eval unchanged
     # (its inputs are all darker).
     brightest_input=SICE_BRIGHTEST_INPUT,
+    # The phone clip's purple night sky (its camera's magenta black floor). SICE eval unchanged.
+    neutral_black=True,
 )
 def lednet(**kwargs: Any) -> LEDNet:
     """Build LEDNet (channels 32-64-128-128; ``input_range=(0, 1)`` as the paper model)."""

@@ -73,6 +73,28 @@ def test_4k_frame_matches_eager() -> None:
     assert diff.max() <= 1 and diff.mean() < 0.01
 
 
+def magenta_floor(frames: torch.Tensor) -> torch.Tensor:
+    """8-bit frames with a camera's magenta black floor: red and blue lifted 3 and 4 levels."""
+    return (frames.float() + torch.tensor([3.0, 0.0, 4.0])).clamp(0, 255).to(torch.uint8)
+
+
+def test_a_magenta_black_floor_is_taken_off_as_the_eager_engine_does() -> None:
+    frames = magenta_floor((dark((2, 48, 64, 3), seed=9, top=0.03) * 255).round().to(torch.uint8))
+    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    got, want = fast.enhance_frames(frames.numpy()).astype(int), eager.enhance_frames(frames.numpy()).astype(int)
+    assert np.abs(got - want).max() <= 1 and np.abs(got - want).mean() < 0.01
+    x = frames.permute(0, 3, 1, 2).float() / 255
+    enhancer = nets.build_enhancer("noiser")
+    with torch.inference_mode():
+        torch.testing.assert_close(FusedNoiser(enhancer)(x), enhancer(x), atol=2e-5, rtol=0)
+    read = FusedNoiser(enhancer)._read_u8(frames[0])
+    assert float(read[3]) < -0.005 and float(read[4]) == 0.0 and float(read[5]) < -0.005  # red, blue lowered
+    enhancer.neutral_black = False
+    kept = FusedNoiser(enhancer)
+    assert torch.equal(kept._read_u8(frames[0])[3:], torch.zeros(3))
+    assert np.abs(kept.frames(frames.numpy(), 1.0).astype(int) - got).max() > 3
+
+
 def test_gain_exposure_and_colour_keep_the_enhancer_meaning() -> None:
     frames = (dark((1, 40, 60, 3), seed=7) * 255).round().to(torch.uint8).numpy()
     for options in ({"exposure": 0.3}, {"exposure": "auto"}):

@@ -271,3 +271,45 @@ def test_lednet_and_kind_see_bright_inputs_dimmed_but_finish_against_the_real_in
     with torch.no_grad():
         enhancer(night)
     assert torch.equal(spy.seen, night)
+
+
+def test_neutral_black_takes_a_magenta_floor_off_and_leaves_other_floors_alone() -> None:
+    from nightvid.nets.colour import black_floor_tint, neutral_black
+
+    g = torch.Generator().manual_seed(3)
+    grey_night = 0.02 * torch.rand(1, 1, 32, 32, generator=g).expand(1, 3, 32, 32)
+    lamp = torch.zeros(1, 3, 32, 32)
+    lamp[..., :4, :4] = 1.0
+    magenta = (grey_night + torch.tensor([3.0, 0.0, 4.0]).view(1, 3, 1, 1) / 255 + lamp).clamp(0, 1)
+    tint = black_floor_tint(magenta).flatten()
+    assert float(tint[1]) == 0.0 and float(tint[0]) == float(tint[2]) == pytest.approx(3.0 / 255, abs=2e-4)
+    out = neutral_black(magenta)
+    dark = (luma(grey_night) < 0.015).expand_as(out)[0]
+    floor = out[0][dark].view(3, -1).mean(dim=1) * 255
+    assert floor[0] == pytest.approx(floor[1], abs=0.05) and floor[2] - floor[1] == pytest.approx(1.0, abs=0.05)
+    assert torch.equal(out[..., :4, :4], lamp[..., :4, :4])  # white stays white
+    # Floors that are not magenta (grey, warm like SICE's shadows, blue) and frames with no
+    # near-black pixels pass through unchanged.
+    for offset in ([0.0, 0.0, 0.0], [3.0, 3.7, 1.3], [0.0, 0.2, 2.0], [1.0, 2.0, 3.0]):
+        other = (grey_night + torch.tensor(offset).view(1, 3, 1, 1) / 255).clamp(0, 1)
+        assert torch.equal(neutral_black(other), other), offset
+    day = 0.4 + 0.5 * torch.rand(1, 3, 16, 16, generator=g)
+    assert torch.equal(neutral_black(day), day)
+
+
+def test_enhancement_nets_take_the_black_floor_off_before_the_net_and_the_colour_mix() -> None:
+    assert [nets.get_info(n).neutral_black for n in ("noiser", "lednet", "kind", "denoiser")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert nets.build_enhancer("lednet", weights=None).options["neutral_black"] is True  # part of the cache key
+    from nightvid.nets.colour import neutral_black
+
+    night = (dark_scene() + torch.tensor([3.0, 0.0, 4.0]).view(1, 3, 1, 1) / 255).clamp(0, 1)
+    spy = _Spy()
+    with torch.no_grad():
+        out = nets.Enhancer(spy, input_colour=1.0, neutral_black=True)(night)
+    assert torch.equal(spy.seen, neutral_black(night)) and not torch.equal(spy.seen, night)
+    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the cleaned input

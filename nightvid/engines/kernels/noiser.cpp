@@ -100,14 +100,16 @@ inline vf vtanh(vf x) {
     return vdiv(p, q);
 }
 
-// A 3-channel image of floats in [0, 1] or of 8-bit levels (`scale` 1/255), any strides.
+// A 3-channel image of floats in [0, 1] or of 8-bit levels, any strides, read per channel
+// as max(value * scale[c] + shift[c], 0): 8-bit levels with scale 1/255, and the
+// Enhancer's black-floor step (nets.colour.neutral_black) folded in for 8-bit frames.
 template <typename T>
 struct Image {
     const T* data;
     long sc, sy, sx;
     int h, w;
-    float scale;
-    float at(int c, int y, int x) const { return data[c * sc + y * sy + x * sx] * scale; }
+    float scale[3];
+    float shift[3];
 };
 
 // Where results go: floats as they are, or 8-bit levels rounded half to even (as torch)
@@ -165,24 +167,25 @@ class Rows {
             if (im_.sx == 3 && im_.sc == 1) {  // interleaved RGB (decoded frames): one pass, vectorised
                 const T* src = im_.data + y * im_.sy;
                 float *r = planes + 1, *g = planes + width_ + 1, *b = planes + 2 * width_ + 1;
-                const float k = im_.scale;
+                const float kr = im_.scale[0], kg = im_.scale[1], kb = im_.scale[2];
+                const float sr = im_.shift[0], sg = im_.shift[1], sb = im_.shift[2];
                 for (int x = 0; x < im_.w; ++x) {
-                    r[x] = src[3 * x] * k;
-                    g[x] = src[3 * x + 1] * k;
-                    b[x] = src[3 * x + 2] * k;
+                    r[x] = std::max(src[3 * x] * kr + sr, 0.0f);
+                    g[x] = std::max(src[3 * x + 1] * kg + sg, 0.0f);
+                    b[x] = std::max(src[3 * x + 2] * kb + sb, 0.0f);
                 }
             }
             for (int c = 0; c < 3; ++c) {
                 const T* src = im_.data + c * im_.sc + y * im_.sy;
                 float* row = planes + c * width_;
-                const float k = im_.scale;
+                const float k = im_.scale[c], sh = im_.shift[c];
                 const long sx = im_.sx;
                 if (sx == 3 && im_.sc == 1) {
                     // converted above
                 } else if (sx == 1) {
-                    for (int x = 0; x < im_.w; ++x) row[x + 1] = src[x] * k;
+                    for (int x = 0; x < im_.w; ++x) row[x + 1] = std::max(src[x] * k + sh, 0.0f);
                 } else {
-                    for (int x = 0; x < im_.w; ++x) row[x + 1] = src[x * sx] * k;
+                    for (int x = 0; x < im_.w; ++x) row[x + 1] = std::max(src[x * sx] * k + sh, 0.0f);
                 }
                 row[0] = row[1];
                 std::fill(row + im_.w + 1, row + width_, row[im_.w]);
@@ -512,21 +515,25 @@ int run(const Image<T>& im, const Target<U>& out, const Weights& wt, int threads
     return 0;
 }
 
+Image<unsigned char> u8_image(const unsigned char* in, long sc, long sy, long sx, int h, int w, const float* read) {
+    return Image<unsigned char>{in, sc, sy, sx, h, w, {read[0], read[1], read[2]}, {read[3], read[4], read[5]}};
+}
+
 }  // namespace
 
 extern "C" {
 
 // Sums over every output pixel of the centred patch (patch - centre[channel]): s1[k] and
 // s2[i * 27 + j] (symmetric). Both are added to (zero them first). Float
-// planes in [0, 1] (_f32) or 8-bit levels (_u8, read as level / 255).
+// planes in [0, 1] (_f32) or 8-bit levels (_u8, read as max(level * read[c] + read[3 + c], 0)).
 int nv_noiser_stats_f32(const float* in, long sc, long sy, long sx, int h, int w, const float* centre, double* s1,
                         double* s2, int threads) {
-    return stats(Image<float>{in, sc, sy, sx, h, w, 1.0f}, centre, s1, s2, threads);
+    return stats(Image<float>{in, sc, sy, sx, h, w, {1.0f, 1.0f, 1.0f}, {0.0f, 0.0f, 0.0f}}, centre, s1, s2, threads);
 }
 
-int nv_noiser_stats_u8(const unsigned char* in, long sc, long sy, long sx, int h, int w, const float* centre,
-                       double* s1, double* s2, int threads) {
-    return stats(Image<unsigned char>{in, sc, sy, sx, h, w, 1.0f / 255.0f}, centre, s1, s2, threads);
+int nv_noiser_stats_u8(const unsigned char* in, long sc, long sy, long sx, int h, int w, const float* read,
+                       const float* centre, double* s1, double* s2, int threads) {
+    return stats(u8_image(in, sc, sy, sx, h, w, read), centre, s1, s2, threads);
 }
 
 // The fused net on one image: out = the Enhancer's [0, 1] output before its optional
@@ -534,14 +541,15 @@ int nv_noiser_stats_u8(const unsigned char* in, long sc, long sy, long sx, int h
 int nv_noiser_run_f32(const float* in, long sc, long sy, long sx, int h, int w, float* out, long oc, long oy, long ox,
                       const float* w1, const float* b1, const float* w2, const float* b2, const float* post,
                       int threads) {
-    return run(Image<float>{in, sc, sy, sx, h, w, 1.0f}, Target<float>{out, oc, oy, ox, 1.0f},
+    return run(Image<float>{in, sc, sy, sx, h, w, {1.0f, 1.0f, 1.0f}, {0.0f, 0.0f, 0.0f}},
+               Target<float>{out, oc, oy, ox, 1.0f},
                Weights{w1, b1, w2, b2, post}, threads);
 }
 
-int nv_noiser_run_u8(const unsigned char* in, long sc, long sy, long sx, int h, int w, unsigned char* out, long oc,
-                     long oy, long ox, float gain, const float* w1, const float* b1, const float* w2, const float* b2,
-                     const float* post, int threads) {
-    return run(Image<unsigned char>{in, sc, sy, sx, h, w, 1.0f / 255.0f},
+int nv_noiser_run_u8(const unsigned char* in, long sc, long sy, long sx, int h, int w, const float* read,
+                     unsigned char* out, long oc, long oy, long ox, float gain, const float* w1, const float* b1,
+                     const float* w2, const float* b2, const float* post, int threads) {
+    return run(u8_image(in, sc, sy, sx, h, w, read),
                Target<unsigned char>{out, oc, oy, ox, 255.0f * gain}, Weights{w1, b1, w2, b2, post}, threads);
 }
 
