@@ -60,3 +60,17 @@ def test_a_phone_night_sky_comes_out_without_a_purple_cast(model: str, shared_da
     # Measured, levels of green below the lesser of red and blue: 11.5 / 8.8 / 11.5 before the
     # black-floor step (NoiSER / LEDNet / KinD), -4.8 / -1.1 / -1.5 with it.
     assert min(red, blue) - green < 2.0, (red, green, blue)
+
+
+def test_noiser_by_default_keeps_a_lamp_lit_cctv_scene_a_night(shared_data: Path) -> None:
+    """The highway CCTV clip (mean luma 0.13, about 1% lamps burnt white)."""
+    import av
+
+    with av.open(str(shared_data / "video/night-cctv-highway.mp4")) as container:
+        frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 30).to_ndarray(format="rgb24")
+    x = F.interpolate(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, scale_factor=0.5, mode="area")
+    with torch.inference_mode():
+        default, own = (nets.build_enhancer("noiser", exposure=e)(x) for e in ("default", "none"))
+    # Measured at full size: its own brightness 0.42 (a lavender fog), "lit" 0.27.
+    assert float(nets.colour.luma(own).mean()) > 0.36
+    assert float(nets.colour.luma(default).mean()) < 0.30

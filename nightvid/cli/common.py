@@ -204,7 +204,8 @@ Exposure = Annotated[
     typer.Option(
         help="brightness of the result: auto (darker scenes stay darker: a night dashcam at 0.27, an "
         "under-exposed day scene at 0.45), a mean luma 0-1 (night: 0.25-0.35), none (the model's own), "
-        "or default (auto for KinD and LEDNet, none for the others)"
+        "lit (the model's own, held down in lamp-lit scenes as auto does), "
+        "or default (auto for KinD and LEDNet, lit for NoiSER, none for the denoiser)"
     ),
 ]
 Workers = Annotated[

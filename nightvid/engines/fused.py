@@ -154,8 +154,12 @@ class FusedNoiser:
 
     def frames(self, batch: np.ndarray, gain: float) -> np.ndarray | None:
         """8-bit ``(B, H, W, 3)`` frames straight to 8-bit frames (``Engine.frames_fn``); None
-        for deeper video or when the Enhancer adds a colour mix or an exposure curve."""
-        if batch.dtype != np.uint8 or self.enhancer.input_colour or self.enhancer.exposure is not None:
+        for deeper video or when the Enhancer adds a colour mix or an exposure curve (``lit``
+        only bends a lamp-lit frame, so frames that cannot be lamp-lit stay on this path)."""
+        if batch.dtype != np.uint8 or self.enhancer.input_colour:
+            return None
+        exposure = self.enhancer.exposure
+        if exposure is not None and not (exposure == nets.LIT and not _may_be_lamp_lit(batch)):
             return None
         frames = torch.from_numpy(np.ascontiguousarray(batch))
         out = torch.empty_like(frames)
@@ -194,6 +198,17 @@ class FusedNoiser:
         for source, target in zip(x, y, strict=True):
             self._one(source, target)
         return self.enhancer.finish(x, y)
+
+
+def _may_be_lamp_lit(batch: np.ndarray) -> bool:
+    """False only if no 8-bit frame of ``batch`` can count as lamp-lit (``nets.lamp_lit_share``
+    above 0): a pixel reaches luma WHITE only if its green does (luma weighs green by 0.72 and
+    red and blue add at most 0.28), so too few such greens settle it without computing luma."""
+    white, start = nets.LIT_SCENE[:2]
+    least_green = int((white - REC709[0] - REC709[2]) / REC709[1] * 255) - 1
+    pixels = batch.shape[1] * batch.shape[2]
+    bright = np.count_nonzero(batch[..., 1] >= least_green, axis=(1, 2))
+    return bool((bright >= 0.99 * start * pixels).any())
 
 
 def check_fused(device: torch.device, dtype: torch.dtype) -> None:

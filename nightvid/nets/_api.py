@@ -44,13 +44,16 @@ __all__ = [
     "chain_parts",
     "AUTO",
     "DEFAULT",
+    "LIT",
     "AUTO_EXPOSURE",
     "SICE_BRIGHTEST_INPUT",
     "auto_exposure_target",
+    "lamp_lit_share",
     "check_exposure",
     "exposure_curve",
     "flush_denormals",
     "get_info",
+    "hold_lamp_lit",
     "list_nets",
     "load_weights",
     "net_contract",
@@ -67,6 +70,9 @@ PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 #: ``exposure="auto"``: from the input's brightness (``AUTO_EXPOSURE``).
 AUTO = "auto"
+#: ``exposure="lit"``: the net's own brightness, held down in a lamp-lit scene as ``auto``
+#: holds it (``LIT_SCENE``); elsewhere exactly the net's own.
+LIT = "lit"
 #: ``exposure="default"``: the registry's choice for the net (``NetInfo.default_exposure``).
 DEFAULT = "default"
 REC709_WEIGHTS = (0.2126, 0.7152, 0.0722)
@@ -291,16 +297,37 @@ AUTO_EXPOSURE = (1.2, 0.4, 0.45)
 LIT_SCENE = (0.95, 0.001, 0.004, 2.0, 0.25)
 
 
-def auto_exposure_target(source: Tensor) -> Tensor:
-    """Per image, the mean luma ``exposure="auto"`` aims at (``AUTO_EXPOSURE``, ``LIT_SCENE``): ``(B, 1, 1, 1)``."""
-    gain, power, cap = AUTO_EXPOSURE
+def lamp_lit_share(source: Tensor) -> tuple[Tensor, Tensor]:
+    """Per image, how lamp-lit (0-1, ``LIT_SCENE``) and the brightness a lamp-lit scene is held
+    to, ``max(GAIN * m, FLOOR)``: both ``(B, 1, 1, 1)``."""
     white, start, full, lit_gain, floor = LIT_SCENE
     level = (source.clamp(0.0, 1.0) * source.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
     mean = level.mean(dim=(1, 2)).clamp(1e-4, 1.0).view(-1, 1, 1, 1)
-    target = torch.maximum(torch.minimum(gain * mean.pow(power), mean.new_tensor(cap)), mean)
     lit = ((level >= white).to(level.dtype).mean(dim=(1, 2)).view(-1, 1, 1, 1) - start) / (full - start)
-    held = torch.minimum(target, torch.clamp(lit_gain * mean, min=floor))
-    return torch.lerp(target, held, lit.clamp(0.0, 1.0))
+    return lit.clamp(0.0, 1.0), torch.clamp(lit_gain * mean, min=floor)
+
+
+def auto_exposure_target(source: Tensor) -> Tensor:
+    """Per image, the mean luma ``exposure="auto"`` aims at (``AUTO_EXPOSURE``, ``LIT_SCENE``): ``(B, 1, 1, 1)``."""
+    gain, power, cap = AUTO_EXPOSURE
+    level = (source.clamp(0.0, 1.0) * source.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
+    mean = level.mean(dim=(1, 2)).clamp(1e-4, 1.0).view(-1, 1, 1, 1)
+    target = torch.maximum(torch.minimum(gain * mean.pow(power), mean.new_tensor(cap)), mean)
+    lit, held = lamp_lit_share(source)
+    return torch.lerp(target, torch.minimum(target, held), lit)
+
+
+def hold_lamp_lit(source: Tensor, image: Tensor) -> Tensor:
+    """``exposure="lit"``: ``image`` as it is, except where ``source`` is a lamp-lit scene:
+    there its mean luma is brought down toward the held brightness (``lamp_lit_share``),
+    fully from ``LIT_SCENE``'s FULL share of burnt-white pixels. Never brightens. Why:
+    NoiSER's own brightness scores best on SICE and suits dark clips, but lifted the
+    highway CCTV clip (m = 0.13, about 1% lamps) to mean luma 0.42, a lavender fog."""
+    lit, held = lamp_lit_share(source)
+    own = (image.clamp(0.0, 1.0) * image.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
+    own_mean = own.mean(dim=(1, 2)).view(-1, 1, 1, 1)
+    target = torch.lerp(own_mean, torch.minimum(own_mean, held), lit)
+    return torch.where(lit > 0, exposure_curve(image, target), image)
 
 
 def exposure_curve(image: Tensor, target: float | Tensor, eps: float = 1e-3, steps: int = 3) -> Tensor:
@@ -410,6 +437,8 @@ class Enhancer(nn.Module):
             y = mix_input_colour(source, y, self.input_colour)
         if self.exposure == AUTO:
             y = exposure_curve(y, auto_exposure_target(source))
+        elif self.exposure == LIT:
+            y = hold_lamp_lit(source, y)
         elif self.exposure is not None:
             y = exposure_curve(y, float(self.exposure))
         return y
@@ -438,7 +467,7 @@ def parse_exposure(exposure: float | str | None) -> float | str | None:
     """``--exposure``: ``"default"`` (the model's registered choice), ``"auto"``
     (``AUTO_EXPOSURE``), ``"none"``/None (the net's own brightness) or a mean luma strictly
     between 0 and 1; anything else is a NightvidError."""
-    if exposure is None or exposure in (AUTO, DEFAULT):
+    if exposure is None or exposure in (AUTO, DEFAULT, LIT):
         return exposure
     if isinstance(exposure, str):
         if exposure.strip().lower() in ("none", "own"):
@@ -449,7 +478,8 @@ def parse_exposure(exposure: float | str | None) -> float | str | None:
             exposure = math.nan
     if not 0.0 < exposure < 1.0:
         raise NightvidError(
-            f"--exposure is default, auto, none, or the output's mean luma between 0 and 1 (e.g. 0.35), got {exposure}"
+            f"--exposure is default, auto, lit, none, or the output's mean luma between 0 and 1 (e.g. 0.35), "
+            f"got {exposure}"
         )
     return float(exposure)
 

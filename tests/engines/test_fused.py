@@ -95,6 +95,22 @@ def test_a_magenta_black_floor_is_taken_off_as_the_eager_engine_does() -> None:
     assert np.abs(kept.frames(frames.numpy(), 1.0).astype(int) - got).max() > 3
 
 
+def test_lit_exposure_keeps_unlit_frames_on_the_8bit_path_and_matches_eager_on_lit_ones() -> None:
+    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    assert fast.frames_fn is not None
+    night = (dark((2, 40, 60, 3), seed=11, top=0.1) * 255).round().to(torch.uint8).numpy()
+    night[..., 1] = np.minimum(night[..., 1], 200)  # no green near white: cannot be lamp-lit
+    lit = night.copy()
+    lit[:, :2, :, :] = 255  # 5% of the pixels burnt to white: lamp-lit
+    assert fast.frames_fn(night, 1.0) is not None and fast.frames_fn(lit, 1.0) is None
+    for frames in (night, lit):
+        diff = np.abs(fast.enhance_frames(frames).astype(int) - eager.enhance_frames(frames).astype(int))
+        assert diff.max() <= 1
+    plain = create_engine("noiser", backend="eager", exposure="none")
+    assert np.array_equal(eager.enhance_frames(night), plain.enhance_frames(night))
+    assert eager.enhance_frames(lit).mean() < plain.enhance_frames(lit).mean() - 5
+
+
 def test_gain_exposure_and_colour_keep_the_enhancer_meaning() -> None:
     frames = (dark((1, 40, 60, 3), seed=7) * 255).round().to(torch.uint8).numpy()
     for options in ({"exposure": 0.3}, {"exposure": "auto"}):

@@ -211,11 +211,28 @@ def test_auto_exposure_holds_lamp_lit_scenes_to_a_night_brightness() -> None:
     assert all(abs(a - b) < 0.13 for a, b in zip(targets, targets[1:], strict=False))
 
 
-def test_default_exposure_is_auto_for_kind_and_lednet_and_their_own_for_the_others() -> None:
+def test_lit_exposure_holds_only_lamp_lit_scenes_and_never_brightens() -> None:
+    white, start, full, lit_gain, floor = nets.LIT_SCENE
+    g = torch.Generator().manual_seed(5)
+    scene = (0.13 + 0.05 * torch.rand(1, 3, 100, 100, generator=g)).clamp(0, 1)
+    lamps = scene.clone()
+    lamps.view(1, 3, -1)[..., :100] = 1.0  # 1% of the pixels burnt to white
+    foggy = (0.45 + 0.1 * torch.rand(1, 3, 100, 100, generator=g)).clamp(0, 1)  # a net's bright result
+    held = nets.hold_lamp_lit(lamps, foggy)
+    lit_mean = float(luma(lamps).mean())
+    assert mean_luma(held) == pytest.approx(max(lit_gain * lit_mean, floor), abs=0.01)
+    assert torch.equal(nets.hold_lamp_lit(scene, foggy), foggy)  # not lamp-lit: exactly the net's own
+    dim = 0.1 * foggy  # already darker than the hold: kept
+    assert torch.equal(nets.hold_lamp_lit(lamps, dim), dim)
+    share, _ = nets.lamp_lit_share(torch.cat([scene, lamps]))
+    assert share.flatten().tolist() == [0.0, 1.0]
+
+
+def test_default_exposure_is_auto_for_kind_and_lednet_lit_for_noiser_and_own_for_the_denoiser() -> None:
     assert [nets.get_info(n).default_exposure for n in ("lednet", "kind", "noiser", "denoiser")] == [
         "auto",
         "auto",
-        None,
+        "lit",
         None,
     ]
     x = dark_scene()
@@ -224,9 +241,10 @@ def test_default_exposure_is_auto_for_kind_and_lednet_and_their_own_for_the_othe
         own = nets.build_enhancer("kind", weights=None, exposure="none")(x)
     assert mean_luma(auto) == pytest.approx(float(nets.auto_exposure_target(x)), abs=0.03)
     assert not torch.equal(auto, own)
-    assert nets.build_enhancer("noiser").exposure is None
+    assert nets.build_enhancer("noiser").exposure == "lit"
     assert nets.parse_exposure("none") is None and nets.parse_exposure("0.3") == 0.3
-    with pytest.raises(NightvidError, match="default, auto, none"):
+    assert nets.parse_exposure("lit") == "lit"
+    with pytest.raises(NightvidError, match="default, auto, lit, none"):
         nets.parse_exposure("bright")
 
 
