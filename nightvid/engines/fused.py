@@ -159,7 +159,10 @@ class FusedNoiser:
         if batch.dtype != np.uint8 or self.enhancer.input_colour:
             return None
         exposure = self.enhancer.exposure
-        if exposure is not None and not (exposure == nets.LIT and not _may_be_lamp_lit(batch)):
+        if exposure == nets.LIT:
+            if _may_be_lamp_lit(batch):
+                return None
+        elif exposure is not None:
             return None
         frames = torch.from_numpy(np.ascontiguousarray(batch))
         out = torch.empty_like(frames)

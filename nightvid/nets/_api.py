@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
 from nightvid.files import CARD_FILE
-from nightvid.nets.colour import dim_to_mean_luma, mix_input_colour, neutral_black
+from nightvid.nets.colour import dim_to_mean_luma, luma, mix_input_colour, neutral_black
 
 __all__ = [
     "CHAIN",
@@ -297,23 +297,33 @@ AUTO_EXPOSURE = (1.2, 0.4, 0.45)
 LIT_SCENE = (0.95, 0.001, 0.004, 2.0, 0.25)
 
 
+def _level_and_mean(image: Tensor) -> tuple[Tensor, Tensor]:
+    """Luma ``(B, H, W)`` of ``image`` clamped to [0, 1], and its mean per image ``(B, 1, 1, 1)``."""
+    level = luma(image.clamp(0.0, 1.0))[:, 0]
+    return level, level.mean(dim=(1, 2)).view(-1, 1, 1, 1)
+
+
+def _lamp_hold(level: Tensor, mean: Tensor) -> tuple[Tensor, Tensor]:
+    """``lamp_lit_share`` from a luma and its (floored) mean, so ``auto`` computes them once."""
+    white, start, full, lit_gain, floor = LIT_SCENE
+    lit = ((level >= white).to(level.dtype).mean(dim=(1, 2)).view(-1, 1, 1, 1) - start) / (full - start)
+    return lit.clamp(0.0, 1.0), torch.clamp(lit_gain * mean, min=floor)
+
+
 def lamp_lit_share(source: Tensor) -> tuple[Tensor, Tensor]:
     """Per image, how lamp-lit (0-1, ``LIT_SCENE``) and the brightness a lamp-lit scene is held
     to, ``max(GAIN * m, FLOOR)``: both ``(B, 1, 1, 1)``."""
-    white, start, full, lit_gain, floor = LIT_SCENE
-    level = (source.clamp(0.0, 1.0) * source.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
-    mean = level.mean(dim=(1, 2)).clamp(1e-4, 1.0).view(-1, 1, 1, 1)
-    lit = ((level >= white).to(level.dtype).mean(dim=(1, 2)).view(-1, 1, 1, 1) - start) / (full - start)
-    return lit.clamp(0.0, 1.0), torch.clamp(lit_gain * mean, min=floor)
+    level, mean = _level_and_mean(source)
+    return _lamp_hold(level, mean.clamp(1e-4, 1.0))
 
 
 def auto_exposure_target(source: Tensor) -> Tensor:
     """Per image, the mean luma ``exposure="auto"`` aims at (``AUTO_EXPOSURE``, ``LIT_SCENE``): ``(B, 1, 1, 1)``."""
     gain, power, cap = AUTO_EXPOSURE
-    level = (source.clamp(0.0, 1.0) * source.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
-    mean = level.mean(dim=(1, 2)).clamp(1e-4, 1.0).view(-1, 1, 1, 1)
+    level, mean = _level_and_mean(source)
+    mean = mean.clamp(1e-4, 1.0)
     target = torch.maximum(torch.minimum(gain * mean.pow(power), mean.new_tensor(cap)), mean)
-    lit, held = lamp_lit_share(source)
+    lit, held = _lamp_hold(level, mean)
     return torch.lerp(target, torch.minimum(target, held), lit)
 
 
@@ -324,8 +334,7 @@ def hold_lamp_lit(source: Tensor, image: Tensor) -> Tensor:
     NoiSER's own brightness scores best on SICE and suits dark clips, but lifted the
     highway CCTV clip (m = 0.13, about 1% lamps) to mean luma 0.42, a lavender fog."""
     lit, held = lamp_lit_share(source)
-    own = (image.clamp(0.0, 1.0) * image.new_tensor(REC709_WEIGHTS).view(1, 3, 1, 1)).sum(dim=1)
-    own_mean = own.mean(dim=(1, 2)).view(-1, 1, 1, 1)
+    own_mean = _level_and_mean(image)[1]
     target = torch.lerp(own_mean, torch.minimum(own_mean, held), lit)
     return torch.where(lit > 0, exposure_curve(image, target), image)
 
