@@ -50,6 +50,7 @@ import datetime
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -220,6 +221,24 @@ def session(
         else:  # a peer may be gone: tear down without waiting for it
             with contextlib.suppress(Exception):
                 dist.destroy_process_group()
+            _let_workers_drop_their_work()
+
+
+#: Seconds a failed session lets gloo's worker threads finish with the collectives they hold.
+WORKER_GRACE_S = 0.5
+
+
+def _let_workers_drop_their_work() -> None:
+    """Release the GIL for a moment so gloo's worker threads let go of their finished work.
+
+    Works queued during a backward pass (DDP's gradient all-reduce) hold the Python
+    ``contextvars.Context`` that torch stashes for the backward, so the worker thread that
+    drops the last reference to one takes the GIL. If the exception leaving the session ends
+    the interpreter first, that thread meets a finalizing interpreter and the process aborts
+    ("terminate called without an active exception", SIGABRT) instead of exiting with the
+    error's code. The works of a lost peer fail at once; the worker needs only to be scheduled.
+    """
+    time.sleep(WORKER_GRACE_S)
 
 
 def _first_line(err: BaseException) -> str:
