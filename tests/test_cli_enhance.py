@@ -312,3 +312,30 @@ def test_first_run_says_it_builds_the_engine_and_prints_no_exporter_chatter(dark
         assert chatter not in first.stderr, first.stderr
     again = subprocess.run([*command, "--overwrite"], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "building" not in again.stderr, again.stderr
+
+
+def test_no_deblock_keeps_the_dark_blocks_that_the_default_smooths(tmp_path: Path) -> None:
+    """A near-black checkerboard of purple and green 16x16 squares (a codec's night sky):
+    by default the output's square-to-square colour change is under half of --no-deblock's."""
+    import av
+    import numpy as np
+
+    def sky(i: int, width: int, height: int) -> np.ndarray:
+        rows, cols = np.arange(height)[:, None] // 16, np.arange(width)[None, :] // 16
+        board = ((rows + cols) % 2).astype(bool)[..., None]
+        return np.where(board, np.array([7, 2, 9], np.uint8), np.array([2, 7, 2], np.uint8))
+
+    src = make_clip(tmp_path / "sky.mp4", frames=3, size=(96, 64), content=sky, audio=False, options={"qp": "0"})
+
+    def jumps(path: Path) -> float:
+        with av.open(str(path)) as container:
+            image = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.float64)
+        blocks = image.reshape(4, 16, 6, 16, 3).mean(axis=(1, 3))
+        chroma = np.stack([blocks[..., 0] - blocks[..., 1], blocks[..., 2] - blocks[..., 1]], -1)
+        return float(np.abs(np.diff(chroma, axis=0)).mean() + np.abs(np.diff(chroma, axis=1)).mean())
+
+    smoothed, kept = tmp_path / "smoothed.mp4", tmp_path / "kept.mp4"
+    for out, extra in ((smoothed, []), (kept, ["--no-deblock"])):
+        result = enhance(src, out, "--quiet", "--crf", "0", *extra)
+        assert result.exit_code == 0, result.output
+    assert jumps(kept) > 10 and jumps(smoothed) < 0.5 * jumps(kept), (jumps(smoothed), jumps(kept))

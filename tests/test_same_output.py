@@ -76,8 +76,9 @@ def _enhance(src: Path, dst: Path, model: str, *, tree: Path | None) -> None:
         "--codec",
         "ffv1",
         # The default brightness became "auto" for LEDNet and KinD after the restructuring;
-        # "none" is what the default was before.
-        *([] if tree is not None else ["--exposure", "none"]),
+        # "none" is what the default was before. Dark deblocking (session 10) is a step the
+        # tree before did not have.
+        *([] if tree is not None else ["--exposure", "none", "--no-deblock"]),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=dst.parent)
     assert done.returncode == 0, done.stderr

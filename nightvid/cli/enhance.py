@@ -14,6 +14,7 @@ from nightvid.cli.common import (
     Batch,
     Codec,
     Crf,
+    Deblock,
     Device,
     EncoderOpt,
     Exposure,
@@ -74,6 +75,7 @@ def enhance(
     precision: Precision = "fp32",
     workers: Workers = None,
     exposure: Exposure = "default",
+    deblock: Deblock = True,
     device: Device = None,
     codec: Codec = ENCODE.codec,
     crf: Crf = ENCODE.crf,
@@ -98,6 +100,7 @@ def enhance(
         precision=precision,
         workers=workers,
         exposure=exposure,
+        deblock=deblock,
         device=device,
     )
     encode = EncodeOptions(

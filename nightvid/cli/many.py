@@ -14,6 +14,7 @@ from nightvid.cli.common import (
     Batch,
     Codec,
     Crf,
+    Deblock,
     Device,
     EncoderOpt,
     Exposure,
@@ -55,6 +56,7 @@ def enhance_many(
     precision: Precision = "fp32",
     workers: Workers = None,
     exposure: Exposure = "default",
+    deblock: Deblock = True,
     device: Device = None,
     codec: Codec = ENCODE.codec,
     crf: Crf = ENCODE.crf,
@@ -116,6 +118,7 @@ def enhance_many(
         precision=precision,
         workers=workers,
         exposure=exposure,
+        deblock=deblock,
         device=device,
     )
     video = EnhanceJob(

@@ -307,6 +307,7 @@ def create_engine(
     cuda_graphs: bool = False,
     workers: int | None = 1,
     exposure: float | str | None = nets.DEFAULT,
+    deblock: bool | None = None,
 ) -> Engine:
     """Build the engine for ``model`` with ``weights`` ("default" = the shipped file).
 
@@ -321,7 +322,8 @@ def create_engine(
     submitted ahead (``enhance_video``, bench) and slow down one call on its own (preview).
     ``exposure``: ``"default"`` (the model's registered choice), ``"auto"`` (from the
     input's brightness), the output's mean luma (0-1), or None for the net's own
-    (``nets.parse_exposure``).
+    (``nets.parse_exposure``). ``deblock``: smooth the codec's blocks out of dark parts
+    first (None = the model's registered choice; ``nets.build_enhancer``).
     """
     exposure = nets.parse_exposure(exposure)
     if backend not in BACKENDS:
@@ -336,7 +338,7 @@ def create_engine(
                 "fp16 on a CPU is emulated: about 7x slower than fp32 (measured with NoiSER); "
                 "use --precision bf16 on a CPU with AVX512-BF16 or AMX, else fp32"
             )
-    enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure)
+    enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure, deblock=deblock)
     dtype = resolve_dtype(precision)
     spec = backend_spec(auto_backend(model, torch_device, precision) if backend == "auto" else backend)
     policy = on_out_of_range or ("eager" if backend == "auto" else "error")
@@ -344,6 +346,8 @@ def create_engine(
     described = {"model": model, "precision": precision}
     if exposure != nets.DEFAULT:
         described["exposure"] = "none" if exposure is None else str(exposure)
+    if deblock is not None:
+        described["deblock"] = str(deblock).lower()
 
     if spec.artifact is not None:
         try:

@@ -29,6 +29,7 @@ from nightvid.engines.native import load_kernel
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
 from nightvid.nets.colour import BLACK_FLOOR, REC709, black_floor_tint, keep_input_colour, neutral_black
+from nightvid.nets.deblock import DARK_DEBLOCK, SCALE
 from nightvid.nets.noiser import NoiSER
 
 __all__ = ["FusedNoiser", "build_fused", "check_fused"]
@@ -60,6 +61,12 @@ def _signatures(lib: ctypes.CDLL) -> ctypes.CDLL:
         _INT,
     ]
     lib.nv_noiser_run_f32.restype = lib.nv_noiser_run_u8.restype = lib.nv_noiser_hidden.restype = _INT
+    return lib
+
+
+def _deblock_signature(lib: ctypes.CDLL) -> ctypes.CDLL:
+    lib.nv_deblock_f32.argtypes = [_F32, _LONG, _LONG, _LONG, _INT, _INT, _F32, _LONG, _LONG, _LONG, _F32, _INT]
+    lib.nv_deblock_f32.restype = _INT
     return lib
 
 
@@ -96,6 +103,12 @@ class FusedNoiser:
         self.post = torch.tensor([net.colour, net.max_gain, net.dark_level, eps, *REC709], dtype=torch.float32)
         self.enhancer = enhancer
         self.threads = threads
+        self.deblock_lib = _deblock_signature(load_kernel("deblock")) if enhancer.deblock_dark else None
+        dark, fade, chroma_size, luma_size, eps_levels = DARK_DEBLOCK
+        self.deblock_params = torch.tensor(
+            [dark, fade, chroma_size // SCALE | 1, luma_size // SCALE | 1, eps_levels / 255.0, SCALE, *REC709],
+            dtype=torch.float32,
+        )
 
     def _folded(
         self, image: Tensor, chw: tuple[int, int, int], centre: Tensor, *, read: Tensor | None = None
@@ -133,6 +146,25 @@ class FusedNoiser:
             tint = black_floor_tint(grid, step=1).flatten()
         return torch.cat([1.0 / (255.0 * (1.0 - tint)), -tint / (1.0 - tint)]).float().contiguous()
 
+    def _deblock(self, x: Tensor) -> Tensor:
+        """``nets.deblock.deblock_dark(x)`` by the native kernel (``engines/kernels/deblock.cpp``)."""
+        assert self.deblock_lib is not None
+        out = torch.empty_like(x)
+        for image, target in zip(x, out, strict=True):
+            height, width = image.shape[1:]
+            code = self.deblock_lib.nv_deblock_f32(
+                _ptr(image, _F32),
+                *image.stride(),
+                height,
+                width,
+                _ptr(target, _F32),
+                *target.stride(),
+                _ptr(self.deblock_params, _F32),
+                self._threads(),
+            )
+            assert code == 0, f"nv_deblock failed on a {height}x{width} image"
+        return out
+
     def _threads(self) -> int:
         return self.threads or torch.get_num_threads()
 
@@ -155,8 +187,9 @@ class FusedNoiser:
     def frames(self, batch: np.ndarray, gain: float) -> np.ndarray | None:
         """8-bit ``(B, H, W, 3)`` frames straight to 8-bit frames (``Engine.frames_fn``); None
         for deeper video or when the Enhancer adds a colour mix or an exposure curve (``lit``
-        only bends a lamp-lit frame, so frames that cannot be lamp-lit stay on this path)."""
-        if batch.dtype != np.uint8 or self.enhancer.input_colour:
+        only bends a lamp-lit frame, so frames that cannot be lamp-lit stay on this path), or
+        smooths the dark blocks first (``deblock_dark``: the float path runs its kernel first)."""
+        if batch.dtype != np.uint8 or self.enhancer.input_colour or self.enhancer.deblock_dark:
             return None
         exposure = self.enhancer.exposure
         if exposure == nets.LIT:
@@ -197,20 +230,36 @@ class FusedNoiser:
             x = x.to(device="cpu", dtype=torch.float32)
         if self.enhancer.neutral_black:
             x = neutral_black(x)
+        if self.enhancer.deblock_dark:
+            x = self._deblock(x)
         y = torch.empty_like(x)
         for source, target in zip(x, y, strict=True):
             self._one(source, target)
+        if self.enhancer.exposure == nets.LIT and not self.enhancer.input_colour and not _may_be_lamp_lit_float(x):
+            return y  # `lit` leaves a frame that cannot be lamp-lit as it is: skip its costly check
         return self.enhancer.finish(x, y)
 
 
+def _least_lamp_green() -> float:
+    """A pixel reaches luma ``LIT_SCENE``'s WHITE only if its green reaches this (luma weighs
+    green by 0.72, and red and blue add at most 0.28)."""
+    return (nets.LIT_SCENE[0] - REC709[0] - REC709[2]) / REC709[1]
+
+
 def _may_be_lamp_lit(batch: np.ndarray) -> bool:
-    """False only if no 8-bit frame of ``batch`` can count as lamp-lit (``nets.lamp_lit_share``
-    above 0): a pixel reaches luma WHITE only if its green does (luma weighs green by 0.72 and
-    red and blue add at most 0.28), so too few such greens settle it without computing luma."""
-    white, start = nets.LIT_SCENE[:2]
-    least_green = int((white - REC709[0] - REC709[2]) / REC709[1] * 255) - 1
+    """False only if no 8-bit ``(B, H, W, 3)`` frame of ``batch`` can count as lamp-lit
+    (``nets.lamp_lit_share`` above 0): too few bright greens settle it without computing luma."""
+    start = nets.LIT_SCENE[1]
     pixels = batch.shape[1] * batch.shape[2]
-    bright = np.count_nonzero(batch[..., 1] >= least_green, axis=(1, 2))
+    bright = np.count_nonzero(batch[..., 1] >= int(_least_lamp_green() * 255) - 1, axis=(1, 2))
+    return bool((bright >= 0.99 * start * pixels).any())
+
+
+def _may_be_lamp_lit_float(x: Tensor) -> bool:
+    """:func:`_may_be_lamp_lit` for float ``(B, 3, H, W)`` frames in [0, 1]."""
+    start = nets.LIT_SCENE[1]
+    pixels = x.shape[2] * x.shape[3]
+    bright = (x[:, 1] >= _least_lamp_green() - 1.0 / 255.0).sum(dim=(1, 2))
     return bool((bright >= 0.99 * start * pixels).any())
 
 

@@ -35,7 +35,7 @@ __all__ = ["KERNELS", "compiler", "kernel_path", "load_kernel"]
 log = logging.getLogger("nightvid.engines.cache")
 
 #: The kernel sources, by name.
-KERNELS = {"noiser": Path(__file__).resolve().parent / "kernels" / "noiser.cpp"}
+KERNELS = {name: Path(__file__).resolve().parent / "kernels" / f"{name}.cpp" for name in ("noiser", "deblock")}
 #: Flags every build uses; ``-march=native`` is dropped for a compiler that rejects it.
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-fno-math-errno", "-ffp-contract=fast")
 NATIVE = "-march=native"

@@ -49,6 +49,8 @@ class EngineChoice:
     workers: int | None = None
     #: "default" (the model's choice), "auto" (from the input's brightness), a mean luma 0-1, or None (its own).
     exposure: float | str | None = "default"
+    #: Smooth the codec's blocks out of dark areas first, where the model does (``nets.deblock``).
+    deblock: bool = True
     #: cpu | cuda | cuda:N (None: cuda if available).
     device: str | None = None
 
@@ -69,6 +71,7 @@ class EngineChoice:
             precision=self.precision,
             workers=self.workers,
             exposure=self.exposure,
+            deblock=None if self.deblock else False,
             device=self.device,
         )
 

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from nightvid.errors import NightvidError
 from nightvid.files import CARD_FILE
 from nightvid.nets.colour import dim_to_mean_luma, luma, mix_input_colour, neutral_black
+from nightvid.nets.deblock import deblock_dark
 
 __all__ = [
     "CHAIN",
@@ -115,6 +116,8 @@ class NetInfo:
     brightest_input: float | None = None
     #: Take the camera's magenta black floor off the input first (``nets.colour.neutral_black``).
     neutral_black: bool = False
+    #: Smooth the codec's blocks out of the input's dark parts next (``nets.deblock.deblock_dark``).
+    deblock_dark: bool = False
 
 
 #: The brightest mean luma among the SICE train pairs' low images (0.016-0.158), the
@@ -135,6 +138,7 @@ def register_net(
     default_exposure: float | str | None = AUTO,
     brightest_input: float | None = None,
     neutral_black: bool = False,
+    deblock_dark: bool = False,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a builder under ``name``; a duplicate name is a bug."""
 
@@ -151,6 +155,7 @@ def register_net(
             default_exposure,
             brightest_input,
             neutral_black,
+            deblock_dark,
         )
         return builder
 
@@ -383,7 +388,9 @@ class Enhancer(nn.Module):
     (a mean luma) dims brighter inputs to it before the net (``nets.colour.dim_to_mean_luma``);
     the colour mix and the exposure target still look at the input as it came.
     ``neutral_black`` first takes the camera's magenta black floor off the input
-    (``nets.colour.neutral_black``), for the net and the colour mix alike. Written without
+    (``nets.colour.neutral_black``), and ``deblock_dark`` then smooths the codec's blocks
+    out of its dark parts (``nets.deblock.deblock_dark``), for the net and the colour mix
+    alike. Written without
     data-dependent control flow so that it exports with dynamic batch, height and width.
 
     Shape:
@@ -398,6 +405,7 @@ class Enhancer(nn.Module):
         input_colour: float = 0.0,
         brightest_input: float | None = None,
         neutral_black: bool = False,
+        deblock_dark: bool = False,
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -405,6 +413,7 @@ class Enhancer(nn.Module):
         self.input_colour = float(input_colour)
         self.brightest_input = brightest_input
         self.neutral_black = neutral_black
+        self.deblock_dark = deblock_dark
         contract = net_contract(net)
         self.lo, self.hi = contract.input_range
         self.multiple = contract.size_multiple
@@ -415,6 +424,8 @@ class Enhancer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.neutral_black:
             x = neutral_black(x)
+        if self.deblock_dark:
+            x = deblock_dark(x)
         source = x
         height, width = x.shape[-2], x.shape[-1]
         if self.brightest_input is not None:
@@ -504,6 +515,7 @@ def build_enhancer(
     weights: Path | str | None = "default",
     exposure: float | str | None = DEFAULT,
     input_colour: float | None = None,
+    deblock: bool | None = None,
     **options: Any,
 ) -> Enhancer | Chain:
     """A net in eval mode, wrapped as an ``Enhancer`` (a ``Chain`` of them for ``a+b``).
@@ -516,7 +528,9 @@ def build_enhancer(
     tone curve; in a chain, its first model's. A chain takes its models'
     shipped weights (or random ones with ``weights=None``), not one file.
     ``input_colour``: the share of colour taken from the input (None = the registry's
-    measured default for the net, ``NetInfo.input_colour``).
+    measured default for the net, ``NetInfo.input_colour``). ``deblock``: smooth the codec's
+    blocks out of the input's dark parts first (None = the registry's ``NetInfo.deblock_dark``;
+    False is faster, and lets the fused NoiSER kernel read 8-bit frames directly).
     """
     exposure = parse_exposure(exposure)
     if CHAIN in name:
@@ -526,9 +540,14 @@ def build_enhancer(
         if options:
             raise NightvidError(f"options {sorted(options)} apply to one model, not to the chain {name}")
         return Chain(
-            [_build_one(part, weights=weights, exposure=exposure if i == 0 else None) for i, part in enumerate(parts)]
+            [
+                _build_one(
+                    part, weights=weights, exposure=exposure if i == 0 else None, deblock=deblock if i == 0 else False
+                )
+                for i, part in enumerate(parts)
+            ]
         ).eval()
-    return _build_one(name, weights=weights, exposure=exposure, input_colour=input_colour, **options)
+    return _build_one(name, weights=weights, exposure=exposure, input_colour=input_colour, deblock=deblock, **options)
 
 
 def _build_one(
@@ -537,6 +556,7 @@ def _build_one(
     weights: Path | str | None,
     exposure: float | str | None,
     input_colour: float | None = None,
+    deblock: bool | None = None,
     **options: Any,
 ) -> Enhancer:
     if exposure == DEFAULT:
@@ -554,12 +574,14 @@ def _build_one(
         load_weights(net, weights, name=name)
     info = get_info(name)
     share = info.input_colour if input_colour is None else input_colour
+    smooth = info.deblock_dark if deblock is None else deblock
     built = {
         **options,
         "exposure": exposure,
         "input_colour": share,
         "brightest_input": info.brightest_input,
         "neutral_black": info.neutral_black,
+        "deblock_dark": smooth,
     }
     return Enhancer(
         net,
@@ -567,6 +589,7 @@ def _build_one(
         input_colour=share,
         brightest_input=info.brightest_input,
         neutral_black=info.neutral_black,
+        deblock_dark=smooth,
         options=built,
     ).eval()
 

@@ -324,6 +324,8 @@ class KinD(nn.Module):
     brightest_input=SICE_BRIGHTEST_INPUT,
     # The phone clip's purple night sky (its camera's magenta black floor). SICE eval unchanged.
     neutral_black=True,
+    # The codec's purple and green macroblocks in a night sky. SICE eval 20.09 / 0.779 -> 20.13 / 0.781.
+    deblock_dark=True,
 )
 def kind(**kwargs: Any) -> KinD:
     """Build KinD (``ratio=None``: automatic exposure to ``target_illumination=0.5``)."""

@@ -539,6 +539,8 @@ def _pick_params(blob: Any, path: Path, param_key: str | None) -> dict[str, Tens
     brightest_input=SICE_BRIGHTEST_INPUT,
     # The phone clip's purple night sky (its camera's magenta black floor). SICE eval unchanged.
     neutral_black=True,
+    # The codec's purple and green macroblocks in a night sky. SICE eval 20.36 / 0.772 -> 20.38 / 0.770.
+    deblock_dark=True,
 )
 def lednet(**kwargs: Any) -> LEDNet:
     """Build LEDNet (channels 32-64-128-128; ``input_range=(0, 1)`` as the paper model)."""

@@ -59,14 +59,20 @@ def test_one_pixel_is_a_flat_frame(enhancer: nets.Enhancer, fused: FusedNoiser) 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 5), (16, 16), (37, 53), (180, 320)])
 def test_frames_path_matches_the_eager_engine(size: tuple[int, int]) -> None:
-    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    fast, eager = (
+        create_engine("noiser", backend="fused", deblock=False),
+        create_engine("noiser", backend="eager", deblock=False),
+    )
     frames = (dark((2, *size, 3), seed=size[1]) * 255).round().to(torch.uint8).numpy()
     got, want = fast.enhance_frames(frames).astype(int), eager.enhance_frames(frames).astype(int)
     assert np.abs(got - want).max() <= 1 and np.abs(got - want).mean() < 0.01
 
 
 def test_4k_frame_matches_eager() -> None:
-    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    fast, eager = (
+        create_engine("noiser", backend="fused", deblock=False),
+        create_engine("noiser", backend="eager", deblock=False),
+    )
     frame = (dark((1, 2160, 3840, 3), seed=4) * 255).round().to(torch.uint8).numpy()
     got, want = fast.enhance_frames(frame).astype(np.int16), eager.enhance_frames(frame).astype(np.int16)
     diff = np.abs(got - want)
@@ -80,11 +86,14 @@ def magenta_floor(frames: torch.Tensor) -> torch.Tensor:
 
 def test_a_magenta_black_floor_is_taken_off_as_the_eager_engine_does() -> None:
     frames = magenta_floor((dark((2, 48, 64, 3), seed=9, top=0.03) * 255).round().to(torch.uint8))
-    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    fast, eager = (
+        create_engine("noiser", backend="fused", deblock=False),
+        create_engine("noiser", backend="eager", deblock=False),
+    )
     got, want = fast.enhance_frames(frames.numpy()).astype(int), eager.enhance_frames(frames.numpy()).astype(int)
     assert np.abs(got - want).max() <= 1 and np.abs(got - want).mean() < 0.01
     x = frames.permute(0, 3, 1, 2).float() / 255
-    enhancer = nets.build_enhancer("noiser")
+    enhancer = nets.build_enhancer("noiser", deblock=False)
     with torch.inference_mode():
         torch.testing.assert_close(FusedNoiser(enhancer)(x), enhancer(x), atol=2e-5, rtol=0)
     read = FusedNoiser(enhancer)._read_u8(frames[0])
@@ -96,7 +105,10 @@ def test_a_magenta_black_floor_is_taken_off_as_the_eager_engine_does() -> None:
 
 
 def test_lit_exposure_keeps_unlit_frames_on_the_8bit_path_and_matches_eager_on_lit_ones() -> None:
-    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    fast, eager = (
+        create_engine("noiser", backend="fused", deblock=False),
+        create_engine("noiser", backend="eager", deblock=False),
+    )
     assert fast.frames_fn is not None
     night = (dark((2, 40, 60, 3), seed=11, top=0.1) * 255).round().to(torch.uint8).numpy()
     night[..., 1] = np.minimum(night[..., 1], 200)  # no green near white: cannot be lamp-lit
@@ -106,7 +118,7 @@ def test_lit_exposure_keeps_unlit_frames_on_the_8bit_path_and_matches_eager_on_l
     for frames in (night, lit):
         diff = np.abs(fast.enhance_frames(frames).astype(int) - eager.enhance_frames(frames).astype(int))
         assert diff.max() <= 1
-    plain = create_engine("noiser", backend="eager", exposure="none")
+    plain = create_engine("noiser", backend="eager", exposure="none", deblock=False)
     assert np.array_equal(eager.enhance_frames(night), plain.enhance_frames(night))
     assert eager.enhance_frames(lit).mean() < plain.enhance_frames(lit).mean() - 5
 
@@ -114,12 +126,15 @@ def test_lit_exposure_keeps_unlit_frames_on_the_8bit_path_and_matches_eager_on_l
 def test_gain_exposure_and_colour_keep_the_enhancer_meaning() -> None:
     frames = (dark((1, 40, 60, 3), seed=7) * 255).round().to(torch.uint8).numpy()
     for options in ({"exposure": 0.3}, {"exposure": "auto"}):
-        fast = create_engine("noiser", backend="fused", **options)
-        eager = create_engine("noiser", backend="eager", **options)
+        fast = create_engine("noiser", backend="fused", deblock=False, **options)
+        eager = create_engine("noiser", backend="eager", deblock=False, **options)
         assert fast.frames_fn is not None and fast.frames_fn(frames, 1.0) is None  # the float path runs the tail
         diff = np.abs(fast.enhance_frames(frames).astype(int) - eager.enhance_frames(frames).astype(int))
         assert diff.max() <= 1
-    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    fast, eager = (
+        create_engine("noiser", backend="fused", deblock=False),
+        create_engine("noiser", backend="eager", deblock=False),
+    )
     fast.controls.set_gain(1.7)
     eager.controls.set_gain(1.7)
     diff = np.abs(fast.enhance_frames(frames).astype(int) - eager.enhance_frames(frames).astype(int))
@@ -185,3 +200,27 @@ def test_no_compiler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native_module.shutil, "which", lambda name: None)
     with pytest.raises(NightvidError, match="needs a C\\+\\+ compiler"):
         native_module.compiler()
+
+
+def test_dark_deblocking_runs_on_the_float_path_as_the_eager_engine_does() -> None:
+    """NoiSER's default smooths dark blocks in torch first, so 8-bit frames take the float path."""
+    frames = (dark((2, 48, 64, 3), seed=13, top=0.04) * 255).round().to(torch.uint8).numpy()
+    frames[..., 1] = np.minimum(frames[..., 1], 200)  # not lamp-lit: the 8-bit path could take it
+    fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
+    assert fast.frames_fn is not None and fast.frames_fn(frames, 1.0) is None
+    got = fast.enhance_frames(frames).astype(int)
+    assert np.abs(got - eager.enhance_frames(frames).astype(int)).max() <= 1
+    plain = create_engine("noiser", backend="fused", deblock=False)
+    assert plain.frames_fn is not None and plain.frames_fn(frames, 1.0) is not None
+    assert np.abs(plain.enhance_frames(frames).astype(int) - got).max() > 3
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 9), (17, 31), (37, 53), (180, 320)])
+def test_the_deblocking_kernel_is_the_torch_step(size: tuple[int, int]) -> None:
+    """``engines/kernels/deblock.cpp`` against ``nets.deblock.deblock_dark``, sizes that are
+    and are not multiples of its cells, dark and bright pixels, strided input."""
+    from nightvid.nets.deblock import deblock_dark
+
+    x = dark((2, 3, size[0], size[1] + 1), seed=size[0] + size[1], top=0.08)[..., 1:]  # not contiguous
+    fused = FusedNoiser(nets.build_enhancer("noiser"), threads=2)
+    torch.testing.assert_close(fused._deblock(x), deblock_dark(x), atol=1e-6, rtol=0)

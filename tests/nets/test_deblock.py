@@ -1,0 +1,132 @@
+"""Dark deblocking: the codec's macroblocks smoothed where it is dark, nothing else touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import nightvid
+from nightvid import nets
+from nightvid.nets.colour import luma
+from nightvid.nets.deblock import DARK_DEBLOCK, box_mean, deblock_dark
+
+DEMO = Path(nightvid.__file__).parent / "assets" / "night-demo.mp4"
+LEVEL = 1.0 / 255.0
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 31])
+def test_box_mean_is_the_mean_of_each_square_with_edges_replicated(size: int) -> None:
+    x = torch.rand(2, 3, 23, 40, generator=torch.Generator().manual_seed(size))
+    half = size // 2
+    want = F.avg_pool2d(F.pad(x, (half, half, half, half), mode="replicate"), size, stride=1)
+    torch.testing.assert_close(box_mean(x, size), want, atol=1e-5, rtol=0)  # running sums: float32 rounding
+    with pytest.raises(ValueError, match="odd"):
+        box_mean(x, 4)
+
+
+def blocky_sky(levels_a: tuple[int, int, int], levels_b: tuple[int, int, int], size: int = 96) -> torch.Tensor:
+    """A night sky as H.264 leaves it: 16x16 squares of two near-black colours, a checkerboard."""
+    rows = torch.arange(size) // 16
+    board = ((rows[:, None] + rows[None, :]) % 2).bool()
+    a, b = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) * LEVEL for v in (levels_a, levels_b))
+    return torch.where(board, a, b)[None]
+
+
+def block_means(x: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(x, 16)
+
+
+def test_purple_and_green_blocks_become_one_colour_and_one_brightness() -> None:
+    sky = blocky_sky((3, 1, 4), (1, 3, 1))  # purple and green, each about a level or two of luma
+    out = deblock_dark(sky)
+    means, before = block_means(out), block_means(sky)
+    chroma = lambda m: torch.cat([m[:, 0] - m[:, 1], m[:, 2] - m[:, 1]])  # noqa: E731
+    inner = (slice(None), slice(1, -1), slice(1, -1))  # blocks away from the frame's edge
+    assert chroma(means)[inner].std() < 0.2 * chroma(before)[inner].std()
+    assert luma(means)[0, 0][1:-1, 1:-1].std() < 0.3 * luma(before)[0, 0][1:-1, 1:-1].std()
+    assert abs(float(luma(out).mean() - luma(sky).mean())) < 0.05 * LEVEL  # no brighter, no darker
+
+
+def test_bright_pixels_are_untouched_and_a_tail_light_does_not_bleed_into_the_night() -> None:
+    night = torch.full((1, 3, 64, 64), 3 * LEVEL)
+    night[:, :, 24:40, 24:40] = torch.tensor([1.0, 0.05, 0.05]).view(3, 1, 1)  # a red light
+    out = deblock_dark(night)
+    fade = DARK_DEBLOCK[1]
+    bright = luma(night) > fade
+    assert torch.equal(out.masked_select(bright.expand_as(out)), night.masked_select(bright.expand_as(night)))
+    ring = out[0, :, 20:44, 20:44].clone()
+    ring[:, 4:20, 4:20] = 0  # the dark pixels right round the light
+    dark_ring = ring[:, ring.sum(0) > 0]
+    assert (dark_ring[0] - dark_ring[1]).abs().max() < 0.05 * LEVEL  # still neutral grey, not red
+
+
+def test_an_edge_of_several_levels_in_the_dark_stays() -> None:
+    x = torch.full((1, 3, 48, 64), 2 * LEVEL)
+    x[..., 32:] = 10 * LEVEL  # a lit wall beside a dark one, both under the fade
+    out = deblock_dark(x)
+    step = (out[0, 1, :, 36] - out[0, 1, :, 27]).mean()
+    assert step > 6 * LEVEL  # 8 levels before
+
+
+def frame(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as container:
+        for i, decoded in enumerate(container.decode(video=0)):
+            if i == index:
+                return decoded.to_ndarray(format="rgb24")
+    raise AssertionError(f"{path} has no frame {index}")
+
+
+def block_chroma_jumps(image: np.ndarray) -> float:
+    """Mean change of (R-G, B-G) from one 16x16 macroblock to the next, in levels."""
+    h, w = image.shape[0] // 16 * 16, image.shape[1] // 16 * 16
+    blocks = image[:h, :w].astype(np.float64).reshape(h // 16, 16, w // 16, 16, 3).mean(axis=(1, 3))
+    chroma = np.stack([blocks[..., 0] - blocks[..., 1], blocks[..., 2] - blocks[..., 1]], -1)
+    return float(np.abs(np.diff(chroma, axis=0)).mean() + np.abs(np.diff(chroma, axis=1)).mean())
+
+
+def test_the_bundled_clips_night_sky_loses_its_purple_and_green_blocks() -> None:
+    """NoiSER (the default) on the bundled dashcam frame: the sky's block-to-block colour
+    changes fall from about 14 levels to under half (measured 5.5), the brightness stays."""
+    image = frame(DEMO, 40)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    outputs = {}
+    for deblock in (False, True):
+        with torch.no_grad():
+            y = nets.build_enhancer("noiser", deblock=deblock)(x)
+        outputs[deblock] = (y[0].permute(1, 2, 0).numpy() * 255)[:96]  # the sky
+    assert block_chroma_jumps(outputs[True]) < 0.5 * block_chroma_jumps(outputs[False])
+    assert abs(outputs[True].mean() - outputs[False].mean()) < 1.0
+
+
+def test_registry_turns_it_on_for_the_enhancement_nets_and_build_can_turn_it_off() -> None:
+    assert [nets.get_info(n).deblock_dark for n in ("noiser", "lednet", "kind", "denoiser")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert nets.build_enhancer("kind", weights=None).options["deblock_dark"] is True  # part of the cache key
+    off = nets.build_enhancer("kind", weights=None, deblock=False)
+    assert off.deblock_dark is False and off.options["deblock_dark"] is False
+
+    class Spy(torch.nn.Module):
+        input_range = (0.0, 1.0)
+        size_multiple = 1
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen = x.clone()
+            return x
+
+    spy = Spy()
+    sky = blocky_sky((3, 1, 4), (1, 3, 1), size=48)
+    with torch.no_grad():
+        out = nets.Enhancer(spy, input_colour=1.0, deblock_dark=True)(sky)
+    assert torch.equal(spy.seen, deblock_dark(sky)) and not torch.equal(spy.seen, sky)
+    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the smoothed input
+    chain = nets.build_enhancer("noiser+denoiser", weights=None)
+    assert [stage.deblock_dark for stage in chain.stages] == [True, False]  # once, before the first net
