@@ -101,32 +101,3 @@ def test_the_bundled_clips_night_sky_loses_its_purple_and_green_blocks() -> None
         outputs[deblock] = (y[0].permute(1, 2, 0).numpy() * 255)[:96]  # the sky
     assert block_chroma_jumps(outputs[True]) < 0.5 * block_chroma_jumps(outputs[False])
     assert abs(outputs[True].mean() - outputs[False].mean()) < 1.0
-
-
-def test_registry_turns_it_on_for_the_enhancement_nets_and_build_can_turn_it_off() -> None:
-    assert [nets.get_info(n).deblock_dark for n in ("noiser", "lednet", "kind", "denoiser")] == [
-        True,
-        True,
-        True,
-        False,
-    ]
-    assert nets.build_enhancer("kind", weights=None).options["deblock_dark"] is True  # part of the cache key
-    off = nets.build_enhancer("kind", weights=None, deblock=False)
-    assert off.deblock_dark is False and off.options["deblock_dark"] is False
-
-    class Spy(torch.nn.Module):
-        input_range = (0.0, 1.0)
-        size_multiple = 1
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.seen = x.clone()
-            return x
-
-    spy = Spy()
-    sky = blocky_sky((3, 1, 4), (1, 3, 1), size=48)
-    with torch.no_grad():
-        out = nets.Enhancer(spy, input_colour=1.0, deblock_dark=True)(sky)
-    assert torch.equal(spy.seen, deblock_dark(sky)) and not torch.equal(spy.seen, sky)
-    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the smoothed input
-    chain = nets.build_enhancer("noiser+denoiser", weights=None)
-    assert [stage.deblock_dark for stage in chain.stages] == [True, False]  # once, before the first net

@@ -333,3 +333,29 @@ def test_enhancement_nets_take_the_black_floor_off_before_the_net_and_the_colour
         out = nets.Enhancer(spy, input_colour=1.0, neutral_black=True)(night)
     assert torch.equal(spy.seen, neutral_black(night)) and not torch.equal(spy.seen, night)
     torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the cleaned input
+
+
+def test_enhancement_nets_smooth_dark_blocks_first_and_build_can_turn_it_off() -> None:
+    assert [nets.get_info(n).deblock_dark for n in ("noiser", "lednet", "kind", "denoiser")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert nets.build_enhancer("kind", weights=None).options["deblock_dark"] is True  # part of the cache key
+    off = nets.build_enhancer("kind", weights=None, deblock=False)
+    assert off.deblock_dark is False and off.options["deblock_dark"] is False
+
+    from nightvid.nets.deblock import deblock_dark
+
+    spy = _Spy()
+    rows = torch.arange(48) // 16
+    board = ((rows[:, None] + rows[None, :]) % 2).bool()
+    purple, green = (torch.tensor(v).view(3, 1, 1) / 255 for v in ((3.0, 1.0, 4.0), (1.0, 3.0, 1.0)))
+    sky = torch.where(board, purple, green)[None]  # a codec's night sky: near-black squares
+    with torch.no_grad():
+        out = nets.Enhancer(spy, input_colour=1.0, deblock_dark=True)(sky)
+    assert torch.equal(spy.seen, deblock_dark(sky)) and not torch.equal(spy.seen, sky)
+    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the smoothed input
+    chain = nets.build_enhancer("noiser+denoiser", weights=None)
+    assert [stage.deblock_dark for stage in chain.stages] == [True, False]  # once, before the first net
