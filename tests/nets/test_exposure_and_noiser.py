@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from nightvid import nets
 from nightvid.cli import app
 from nightvid.engines import create_engine
 from nightvid.errors import NightvidError
-from nightvid.nets.colour import luma
+from nightvid.nets.colour import luma, neutral_black
+from nightvid.nets.deblock import deblock_dark
 from nightvid.nets.noiser import NoiSER, keep_input_colour
 
 REC709 = torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)
@@ -128,8 +130,7 @@ def test_registry_sets_how_much_colour_each_net_takes_from_the_input() -> None:
     raw = nets.build_enhancer("kind", input_colour=0.0, exposure=None)
     kept = nets.build_enhancer("kind", exposure=None)
     assert kept.input_colour == 0.7 and kept.options["input_colour"] == 0.7
-    from nightvid.nets.colour import mix_input_colour, neutral_black
-    from nightvid.nets.deblock import deblock_dark
+    from nightvid.nets.colour import mix_input_colour
 
     source = deblock_dark(neutral_black(x))  # what the net and the mix see (both steps are KinD's)
     with torch.no_grad():
@@ -294,7 +295,7 @@ def test_lednet_and_kind_see_bright_inputs_dimmed_but_finish_against_the_real_in
 
 
 def test_neutral_black_takes_a_magenta_floor_off_and_leaves_other_floors_alone() -> None:
-    from nightvid.nets.colour import black_floor_tint, neutral_black
+    from nightvid.nets.colour import black_floor_tint
 
     g = torch.Generator().manual_seed(3)
     grey_night = 0.02 * torch.rand(1, 1, 32, 32, generator=g).expand(1, 3, 32, 32)
@@ -317,45 +318,47 @@ def test_neutral_black_takes_a_magenta_floor_off_and_leaves_other_floors_alone()
     assert torch.equal(neutral_black(day), day)
 
 
-def test_enhancement_nets_take_the_black_floor_off_before_the_net_and_the_colour_mix() -> None:
-    assert [nets.get_info(n).neutral_black for n in ("noiser", "lednet", "kind", "denoiser")] == [
-        True,
-        True,
-        True,
-        False,
-    ]
-    assert nets.build_enhancer("lednet", weights=None).options["neutral_black"] is True  # part of the cache key
-    from nightvid.nets.colour import neutral_black
-
-    night = (dark_scene() + torch.tensor([3.0, 0.0, 4.0]).view(1, 3, 1, 1) / 255).clamp(0, 1)
-    spy = _Spy()
-    with torch.no_grad():
-        out = nets.Enhancer(spy, input_colour=1.0, neutral_black=True)(night)
-    assert torch.equal(spy.seen, neutral_black(night)) and not torch.equal(spy.seen, night)
-    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the cleaned input
+def _magenta_floor_night() -> torch.Tensor:
+    return (dark_scene() + torch.tensor([3.0, 0.0, 4.0]).view(1, 3, 1, 1) / 255).clamp(0, 1)
 
 
-def test_enhancement_nets_smooth_dark_blocks_first_and_build_can_turn_it_off() -> None:
-    assert [nets.get_info(n).deblock_dark for n in ("noiser", "lednet", "kind", "denoiser")] == [
-        True,
-        True,
-        True,
-        False,
-    ]
-    assert nets.build_enhancer("kind", weights=None).options["deblock_dark"] is True  # part of the cache key
-    off = nets.build_enhancer("kind", weights=None, deblock=False)
-    assert off.deblock_dark is False and off.options["deblock_dark"] is False
-
-    from nightvid.nets.deblock import deblock_dark
-
-    spy = _Spy()
+def _blocky_night_sky() -> torch.Tensor:
+    """A codec's night sky: near-black purple and green 16x16 squares."""
     rows = torch.arange(48) // 16
     board = ((rows[:, None] + rows[None, :]) % 2).bool()
     purple, green = (torch.tensor(v).view(3, 1, 1) / 255 for v in ((3.0, 1.0, 4.0), (1.0, 3.0, 1.0)))
-    sky = torch.where(board, purple, green)[None]  # a codec's night sky: near-black squares
+    return torch.where(board, purple, green)[None]
+
+
+@pytest.mark.parametrize(
+    ("field", "step", "image"),
+    [
+        ("neutral_black", neutral_black, _magenta_floor_night),
+        ("deblock_dark", deblock_dark, _blocky_night_sky),
+    ],
+)
+def test_enhancement_nets_clean_the_input_before_the_net_and_the_colour_mix(
+    field: str, step: Callable[[torch.Tensor], torch.Tensor], image: Callable[[], torch.Tensor]
+) -> None:
+    """Each input step, a registry field of NoiSER, LEDNet and KinD (part of the cache key),
+    reaches the net and the colour mix alike."""
+    assert [getattr(nets.get_info(n), field) for n in ("noiser", "lednet", "kind", "denoiser")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert nets.build_enhancer("lednet", weights=None).options[field] is True
+    night = image()
+    spy = _Spy()
     with torch.no_grad():
-        out = nets.Enhancer(spy, input_colour=1.0, deblock_dark=True)(sky)
-    assert torch.equal(spy.seen, deblock_dark(sky)) and not torch.equal(spy.seen, sky)
-    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the smoothed input
+        out = nets.Enhancer(spy, input_colour=1.0, **{field: True})(night)
+    assert torch.equal(spy.seen, step(night)) and not torch.equal(spy.seen, night)
+    torch.testing.assert_close(out, spy.seen)  # the colour mix took its colour from the cleaned input
+
+
+def test_build_can_turn_deblocking_off_and_a_chain_deblocks_once() -> None:
+    off = nets.build_enhancer("kind", weights=None, deblock=False)
+    assert off.deblock_dark is False and off.options["deblock_dark"] is False
     chain = nets.build_enhancer("noiser+denoiser", weights=None)
-    assert [stage.deblock_dark for stage in chain.stages] == [True, False]  # once, before the first net
+    assert [stage.deblock_dark for stage in chain.stages] == [True, False]  # before the first net only
