@@ -29,7 +29,7 @@ from nightvid.engines.native import load_kernel
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
 from nightvid.nets.colour import BLACK_FLOOR, REC709, black_floor_tint, keep_input_colour, neutral_black
-from nightvid.nets.deblock import DARK_DEBLOCK, SCALE
+from nightvid.nets.deblock import DARK_DEBLOCK, SCALE, cell_windows
 from nightvid.nets.noiser import NoiSER
 
 __all__ = ["FusedNoiser", "build_fused", "check_fused"]
@@ -104,10 +104,9 @@ class FusedNoiser:
         self.enhancer = enhancer
         self.threads = threads
         self.deblock_lib = _deblock_signature(load_kernel("deblock")) if enhancer.deblock_dark else None
-        dark, fade, chroma_size, luma_size, eps_levels = DARK_DEBLOCK
+        dark, fade, _, _, eps_levels = DARK_DEBLOCK
         self.deblock_params = torch.tensor(
-            [dark, fade, chroma_size // SCALE | 1, luma_size // SCALE | 1, eps_levels / 255.0, SCALE, *REC709],
-            dtype=torch.float32,
+            [dark, fade, *cell_windows(), eps_levels / 255.0, SCALE, *REC709], dtype=torch.float32
         )
 
     def _folded(
@@ -246,21 +245,22 @@ def _least_lamp_green() -> float:
     return (nets.LIT_SCENE[0] - REC709[0] - REC709[2]) / REC709[1]
 
 
+def _enough_bright_greens(bright: Tensor | np.ndarray, pixels: int) -> bool:
+    """True if any frame's count of greens at or over :func:`_least_lamp_green` could make it
+    lamp-lit (``nets.lamp_lit_share`` above 0), without computing luma."""
+    return bool((bright >= 0.99 * nets.LIT_SCENE[1] * pixels).any())
+
+
 def _may_be_lamp_lit(batch: np.ndarray) -> bool:
-    """False only if no 8-bit ``(B, H, W, 3)`` frame of ``batch`` can count as lamp-lit
-    (``nets.lamp_lit_share`` above 0): too few bright greens settle it without computing luma."""
-    start = nets.LIT_SCENE[1]
-    pixels = batch.shape[1] * batch.shape[2]
+    """False only if no 8-bit ``(B, H, W, 3)`` frame of ``batch`` can count as lamp-lit."""
     bright = np.count_nonzero(batch[..., 1] >= int(_least_lamp_green() * 255) - 1, axis=(1, 2))
-    return bool((bright >= 0.99 * start * pixels).any())
+    return _enough_bright_greens(bright, batch.shape[1] * batch.shape[2])
 
 
 def _may_be_lamp_lit_float(x: Tensor) -> bool:
     """:func:`_may_be_lamp_lit` for float ``(B, 3, H, W)`` frames in [0, 1]."""
-    start = nets.LIT_SCENE[1]
-    pixels = x.shape[2] * x.shape[3]
     bright = (x[:, 1] >= _least_lamp_green() - 1.0 / 255.0).sum(dim=(1, 2))
-    return bool((bright >= 0.99 * start * pixels).any())
+    return _enough_bright_greens(bright, x.shape[2] * x.shape[3])
 
 
 def check_fused(device: torch.device, dtype: torch.dtype) -> None:

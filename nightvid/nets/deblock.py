@@ -27,7 +27,7 @@ from torch import Tensor
 
 from nightvid.nets.colour import luma
 
-__all__ = ["DARK_DEBLOCK", "SCALE", "box_mean", "deblock_dark"]
+__all__ = ["DARK_DEBLOCK", "SCALE", "box_mean", "cell_windows", "deblock_dark"]
 
 #: ``(DARK, FADE, CHROMA_SIZE, LUMA_SIZE, LUMA_EPS)``: full smoothing under luma DARK,
 #: none above FADE; the chroma and luma windows in pixels (odd); the guided filter's
@@ -36,6 +36,13 @@ DARK_DEBLOCK = (0.03, 0.06, 31, 17, 1.5)
 
 #: Window statistics are taken at 1/SCALE of the size (see :func:`deblock_dark`).
 SCALE = 4
+
+
+def cell_windows() -> tuple[int, int]:
+    """The chroma and luma windows of ``DARK_DEBLOCK`` in cells of the smaller grid (odd):
+    what :func:`deblock_dark` and the fused engine's native kernel both use."""
+    chroma_size, luma_size = DARK_DEBLOCK[2:4]
+    return chroma_size // SCALE | 1, luma_size // SCALE | 1
 
 
 def box_mean(x: Tensor, size: int) -> Tensor:
@@ -68,7 +75,8 @@ def deblock_dark(x: Tensor) -> Tensor:
     brighter than luma ``FADE`` come out unchanged. Computed in float32 whatever ``x``'s
     dtype (returned in it).
     """
-    dark, fade, chroma_size, luma_size, eps_levels = DARK_DEBLOCK
+    dark, fade, _, _, eps_levels = DARK_DEBLOCK
+    chroma_cells, luma_cells = cell_windows()
     height, width = x.shape[-2], x.shape[-1]
     given = x.dtype
     x = x.float()  # running sums in bf16 or fp16 lose the levels this step works with
@@ -82,12 +90,12 @@ def deblock_dark(x: Tensor) -> Tensor:
         F.pad(torch.cat([x * weight, y * weight, y, y * y], dim=1), (0, pad_w, 0, pad_h), mode="replicate"), SCALE
     )
     # Chroma: the luma-weighted mean chromaticity of the dark pixels around.
-    sums = box_mean(small[:, :4], chroma_size // SCALE | 1)
+    sums = box_mean(small[:, :4], chroma_cells)
     # Luma: guided filter, the image its own guide.
-    means = box_mean(small[:, 4:], luma_size // SCALE | 1)
+    means = box_mean(small[:, 4:], luma_cells)
     mean, var = means[:, :1], (means[:, 1:] - means[:, :1] ** 2).clamp_min(0.0)
     a = var / (var + (eps_levels / 255.0) ** 2)
-    coeffs = box_mean(torch.cat([a, mean - a * mean], dim=1), luma_size // SCALE | 1)
+    coeffs = box_mean(torch.cat([a, mean - a * mean], dim=1), luma_cells)
     fields = F.interpolate(torch.cat([sums, coeffs], dim=1), scale_factor=SCALE, mode="bilinear", align_corners=False)
     fields = F.pad(fields, (0, -pad_w, 0, -pad_h))
     chromaticity = fields[:, :3] / fields[:, 3:4].clamp_min(1e-6)  # luma 1: times a pixel's luma, its colour
