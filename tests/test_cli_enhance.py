@@ -188,10 +188,10 @@ def test_unreadable_inputs(case: str, tmp_path: Path) -> None:
     assert_clean_failure(enhance(src, out), expected, tmp_path, absent=out)
 
 
-def test_truncated_input_fails_and_writes_nothing(tmp_path: Path) -> None:
+def test_truncated_input_fails_with_strict_and_writes_nothing(tmp_path: Path) -> None:
     src = make_truncated(tmp_path)
     out = tmp_path / "out.mp4"
-    result = enhance(src, out)
+    result = enhance(src, out, "--strict")
     assert_clean_failure(result, "corrupt or truncated after", tmp_path, absent=out)
     assert "decoded frames" in result.output
 
@@ -199,10 +199,22 @@ def test_truncated_input_fails_and_writes_nothing(tmp_path: Path) -> None:
 def test_truncated_input_with_keep_partial_keeps_decoded_frames(tmp_path: Path) -> None:
     src = make_truncated(tmp_path)
     out = tmp_path / "out.mp4"
-    result = runner.invoke(app, ["enhance", str(src), str(out), "--keep-partial", "--json"])
+    result = runner.invoke(app, ["enhance", str(src), str(out), "--strict", "--keep-partial", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["truncated"] is True
+    assert 0 < summary["frames"] < 40
+    assert read_video(out)["frames"] == summary["frames"]
+
+
+def test_truncated_input_by_default_keeps_every_frame_and_warns(tmp_path: Path) -> None:
+    src = make_truncated(tmp_path)
+    out = tmp_path / "out.mp4"
+    result = runner.invoke(app, ["enhance", str(src), str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["truncated"] is True and summary["damage"]["truncated"]
+    assert any(w.startswith("input is truncated: the file ends after") for w in summary["warnings"])
     assert 0 < summary["frames"] < 40
     assert read_video(out)["frames"] == summary["frames"]
 

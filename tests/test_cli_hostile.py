@@ -177,7 +177,7 @@ def _damaged(src: Path, dst: Path, *, at: float, size: int = 0, cut: bool = Fals
 
 
 @pytest.mark.parametrize("kind", ["ts_with_garbage", "fragmented_mp4_cut"])
-def test_damage_in_ts_and_fragmented_mp4_is_an_error_unless_keep_partial(tmp_path: Path, kind: str) -> None:
+def test_damage_in_ts_and_fragmented_mp4_is_a_warning_and_a_strict_error(tmp_path: Path, kind: str) -> None:
     if kind == "ts_with_garbage":
         clean = make_clip(tmp_path / "clean.ts", frames=90, size=(160, 120))
         bad = _damaged(clean, tmp_path / "bad.ts", at=0.5, size=20_000)
@@ -187,12 +187,20 @@ def test_damage_in_ts_and_fragmented_mp4_is_an_error_unless_keep_partial(tmp_pat
     ok = runner.invoke(app, ["enhance", str(clean), str(tmp_path / "ok.mkv"), "--backend", "eager", "--json"])
     assert ok.exit_code == 0, ok.output
     out = tmp_path / "out.mkv"
-    refused = runner.invoke(app, ["enhance", str(bad), str(out), "--backend", "eager"])
+    warned = runner.invoke(app, ["enhance", str(bad), str(tmp_path / "warned.mkv"), "--backend", "eager", "--json"])
+    assert warned.exit_code == 0, warned.output
+    said = json.loads(warned.stdout.strip().splitlines()[-1])
+    assert any(w.startswith(("input is damaged", "input is truncated")) for w in said["warnings"]), said
+    assert 0 < said["frames"] == read_video(tmp_path / "warned.mkv")["frames"]
+    refused = runner.invoke(app, ["enhance", str(bad), str(out), "--backend", "eager", "--strict"])
     assert refused.exit_code == 1 and "corrupt or truncated" in refused.output and not out.exists()
-    kept = runner.invoke(app, ["enhance", str(bad), str(out), "--backend", "eager", "--keep-partial", "--json"])
+    kept = runner.invoke(
+        app, ["enhance", str(bad), str(out), "--backend", "eager", "--strict", "--keep-partial", "--json"]
+    )
     assert kept.exit_code == 0, kept.output
     summary = json.loads(kept.stdout.strip().splitlines()[-1])
     assert summary["truncated"] is True and 0 < summary["frames"] == read_video(out)["frames"]
+    assert summary["frames"] <= said["frames"]
 
 
 def test_a_pipe_as_input_is_refused_in_one_line(tmp_path: Path) -> None:

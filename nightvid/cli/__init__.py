@@ -9,17 +9,54 @@ trainers and the streamer do the work.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from nightvid.cli import enhance, many, measure, models, preview, train
+from nightvid.cli.common import fail
 
 __all__ = ["app"]
 
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """A bad flag or value (``--crf abc``, an unknown option) as one ``error:`` line, exit 2.
+
+    Typer would print the usage line, a hint and a boxed message: four to six lines for
+    one mistake, and no ``error:`` to grep for. The command's ``--help`` is named instead.
+    """
+    try:
+        yield
+    except typer.TyperException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # `nightvid` alone: its help is the answer
+            raise
+        message = " ".join(err.format_message().split())
+        ctx = getattr(err, "ctx", None)
+        if ctx is not None and getattr(err, "exit_code", 1) == 2:
+            message = f"{message} (see '{ctx.command_path} --help')"
+        raise fail(message, code=getattr(err, "exit_code", 1)) from None
+
+
+class _Group(TyperGroup):
+    """The command group, with usage errors as one line (``_one_line_usage_errors``)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Turn dark video into watchable video.",
     no_args_is_help=True,
     add_completion=False,

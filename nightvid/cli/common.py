@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from nightvid.errors import NightvidError
 
 __all__ = [
+    "AudioCodec",
     "Tile",
     "Stabilize",
     "Preset",
@@ -33,6 +34,7 @@ __all__ = [
     "Crf",
     "Codec",
     "Batch",
+    "Bitrate",
     "Backend",
     "Device",
     "EncoderOpt",
@@ -223,7 +225,19 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but er
 Codec = Annotated[
     str, typer.Option(help="video encoder; auto: libx264, or what the container holds (.webm: libvpx-vp9)")
 ]
+AudioCodec = Annotated[
+    str,
+    typer.Option(
+        "--audio-codec",
+        help="copy (audio kept byte for byte; refused where the container cannot hold it), none (left out), "
+        "or an audio encoder for every audio stream: aac, libopus, mp2, libmp3lame, ac3, pcm_s16le",
+    ),
+]
 Crf = Annotated[int | None, typer.Option(help="constant rate factor (lower = better)")]
+Bitrate = Annotated[
+    str | None,
+    typer.Option(help="average bitrate instead of constant quality, e.g. 300k or 2.5M (--crf is then not used)"),
+]
 Preset = Annotated[str | None, typer.Option(help="encoder speed preset (x264/x265: ultrafast .. veryslow)")]
 PixFmt = Annotated[
     str,
@@ -248,6 +262,13 @@ Deblock = Annotated[
 ]
 Stabilize = Annotated[
     bool, typer.Option(help="smooth the output brightness over time (less flicker), restarting at scene cuts")
+]
+Temporal = Annotated[
+    int,
+    typer.Option(
+        help="frames fused against noise that boils from frame to frame: each frame with its motion-aligned "
+        "neighbours (3: one on either side; 1: off)"
+    ),
 ]
 Tile = Annotated[
     str, typer.Option(help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")

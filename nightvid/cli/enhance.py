@@ -10,8 +10,10 @@ import typer
 from rich.markup import escape
 
 from nightvid.cli.common import (
+    AudioCodec,
     Backend,
     Batch,
+    Bitrate,
     Codec,
     Crf,
     Deblock,
@@ -25,6 +27,7 @@ from nightvid.cli.common import (
     ProgressLine,
     Quiet,
     Stabilize,
+    Temporal,
     Tile,
     Weights,
     Workers,
@@ -32,7 +35,7 @@ from nightvid.cli.common import (
     reported,
     setup_logging,
 )
-from nightvid.jobs.enhance import EngineChoice, EnhanceJob
+from nightvid.jobs.enhance import EngineChoice, EnhanceJob, output_path
 from nightvid.streamer.encode_options import EncodeOptions
 
 __all__ = ["DEMO_CLIP", "demo", "enhance", "run_job"]
@@ -54,7 +57,7 @@ def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary.as_dict()))
     elif not quiet:
-        if summary.truncated:
+        if summary.truncated and job.strict:
             err_console.print(
                 f"[yellow]warning:[/] input was corrupt part-way; kept the "
                 f"{summary.frames} frames decoded before the damage"
@@ -68,7 +71,7 @@ def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
 
 def enhance(
     src: Annotated[Path, typer.Argument(help="input video")],
-    dst: Annotated[Path, typer.Argument(help="output video (its extension picks the container)")],
+    dst: Annotated[str, typer.Argument(help="output video (its extension picks the container)")],
     model: Model = "noiser",
     weights: Weights = None,
     backend: Backend = "auto",
@@ -78,16 +81,23 @@ def enhance(
     deblock: Deblock = True,
     device: Device = None,
     codec: Codec = ENCODE.codec,
+    audio_codec: AudioCodec = ENCODE.audio_codec,
     crf: Crf = ENCODE.crf,
+    bitrate: Bitrate = None,
     preset: Preset = ENCODE.preset,
     pix_fmt: PixFmt = ENCODE.pix_fmt,
     encoder_opt: EncoderOpt = None,
     batch: Batch = 1,
     overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="fail on any damage in SRC (default: skip what does not decode, as FFmpeg does, and warn)"),
+    ] = False,
     keep_partial: Annotated[
-        bool, typer.Option(help="if SRC is corrupt part-way, keep the frames decoded before the damage")
+        bool, typer.Option(help="with --strict: if SRC is damaged, keep the frames decoded before the damage")
     ] = False,
     stabilize: Stabilize = False,
+    temporal: Temporal = 1,
     tile: Tile = "auto",
     quiet: Quiet = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
@@ -104,17 +114,28 @@ def enhance(
         device=device,
     )
     encode = EncodeOptions(
-        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=tuple(encoder_opt or ()), quiet=quiet
+        codec=codec,
+        crf=crf,
+        preset=preset,
+        pix_fmt=pix_fmt,
+        extra=tuple(encoder_opt or ()),
+        quiet=quiet,
+        bitrate=bitrate,
+        audio_codec=audio_codec,
     )
+    with reported():
+        dst_path = output_path(dst)  # as typed: "out.mp4/" names a folder
     job = EnhanceJob(
         src,
-        dst,
+        dst_path,
         engine=engine,
         encode=encode,
         batch=batch,
         overwrite=overwrite,
         keep_partial=keep_partial,
+        strict=strict,
         stabilize=stabilize,
+        temporal=temporal,
         tile=tile,
     )
     run_job(job, quiet=quiet, as_json=as_json)

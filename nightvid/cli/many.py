@@ -10,8 +10,10 @@ import typer
 from rich.table import Table
 
 from nightvid.cli.common import (
+    AudioCodec,
     Backend,
     Batch,
+    Bitrate,
     Codec,
     Crf,
     Deblock,
@@ -25,6 +27,7 @@ from nightvid.cli.common import (
     ProgressLine,
     Quiet,
     Stabilize,
+    Temporal,
     Tile,
     Weights,
     Workers,
@@ -59,7 +62,9 @@ def enhance_many(
     deblock: Deblock = True,
     device: Device = None,
     codec: Codec = ENCODE.codec,
+    audio_codec: AudioCodec = ENCODE.audio_codec,
     crf: Crf = ENCODE.crf,
+    bitrate: Bitrate = None,
     preset: Preset = ENCODE.preset,
     pix_fmt: PixFmt = ENCODE.pix_fmt,
     encoder_opt: EncoderOpt = None,
@@ -67,10 +72,14 @@ def enhance_many(
     overwrite: Annotated[
         bool, typer.Option(help="replace outputs that exist but were not written by an earlier enhance-many")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="fail a video on any damage (default: skip what does not decode and warn)")
+    ] = False,
     keep_partial: Annotated[
-        bool, typer.Option(help="keep the frames before the damage of inputs corrupt part-way")
+        bool, typer.Option(help="with --strict: keep the frames before the damage of inputs corrupt part-way")
     ] = False,
     stabilize: Stabilize = False,
+    temporal: Temporal = 1,
     tile: Tile = "auto",
     jobs: Annotated[
         int | None,
@@ -126,12 +135,21 @@ def enhance_many(
         Path("out"),
         engine=engine,
         encode=EncodeOptions(
-            codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=tuple(encoder_opt or ()), quiet=quiet
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            pix_fmt=pix_fmt,
+            extra=tuple(encoder_opt or ()),
+            quiet=quiet,
+            bitrate=bitrate,
+            audio_codec=audio_codec,
         ),
         batch=batch,
         overwrite=overwrite,
         keep_partial=keep_partial,
+        strict=strict,
         stabilize=stabilize,
+        temporal=temporal,
         tile=tile,
     )
     from nightvid.jobs.many import ManyJob
@@ -193,8 +211,9 @@ def print_summary(summary: ManySummary) -> None:
     err_console.print(table, highlight=False)
     if len(skipped) > SKIPPED_ROWS:
         err_console.print(f"{len(skipped)} skipped (done before; see nightvid-manifest.jsonl)", highlight=False)
+    stopped = f", {summary.count('stopped')} stopped" if summary.count("stopped") else ""
     err_console.print(
-        f"{summary.count('done')} done, {summary.count('skipped')} skipped, {summary.count('failed')} failed; "
+        f"{summary.count('done')} done, {summary.count('skipped')} skipped, {summary.count('failed')} failed{stopped}; "
         f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps) on {summary.pool}",
         highlight=False,
         soft_wrap=True,

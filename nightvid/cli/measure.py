@@ -20,6 +20,7 @@ from nightvid.cli.common import (
     Weights,
     Workers,
     err_console,
+    fail,
     reported,
     setup_logging,
     split_list,
@@ -74,6 +75,7 @@ def bench(
         )
     if as_json:
         print(json.dumps(report, indent=2))
+        _bench_failed(report)
         return
     table = Table(
         title=f"{report['input']} ({report['frames']} frames, batch {batch}, median of {repeats}, x264 {preset})"
@@ -92,9 +94,16 @@ def bench(
             f"{row['peak_rss_mib']:.0f}",
             "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 132)).print(table)  # ten columns: never cut a header
     for line in summary_lines(report):
         Console().print(line)
+    _bench_failed(report)
+
+
+def _bench_failed(report: dict) -> None:
+    """After the rows measured so far: the engine that failed, as the error line (exit 1)."""
+    if report.get("failed"):
+        raise fail(f"{report['failed']['engine']}: {report['failed']['reason']}")
 
 
 def eval_cmd(
@@ -136,7 +145,7 @@ def _print_eval(report: EvalReport) -> None:
         table.add_row(name, *(f"{report.scores[m][i][0]:.2f} / {report.scores[m][i][1]:.3f}" for m in methods))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{report.mean(m)[0]:.2f} / {report.mean(m)[1]:.3f}[/]" for m in methods))
-    Console().print(table)
+    Console(width=max(Console().width, 132)).print(table)  # ten columns: never cut a header
     for name, what in report.as_dict()["baselines"].items():
         Console().print(f"{name}: {what}", highlight=False)
 
@@ -173,17 +182,20 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
 ) -> None:
     """Input, baselines and models side by side on a labelled contact sheet, with no-reference figures."""
-    from nightvid.jobs.compare import baseline_method, model_method, run_compare, write_side_by_side
+    from nightvid.jobs.compare import baseline_method, check_compare, model_method, run_compare, write_side_by_side
 
     setup_logging(quiet or as_json)
     with reported():
+        times = _parse_times(at)
+        names = split_list(models)
+        check_compare(src, sheet=out, at=times, video=video, models=names, exposure=exposure)  # before building
         methods = [baseline_method(b) for b in split_list(baselines)]
-        methods += [model_method(m, backend=backend, device=device, exposure=exposure) for m in split_list(models)]
+        methods += [model_method(m, backend=backend, device=device, exposure=exposure) for m in names]
         report = run_compare(
             src,
             methods=methods,
             frames=frames,
-            at=_parse_times(at),
+            at=times,
             sheet=out,
             max_side=max_side or None,
             flicker_frames=flicker_frames,
@@ -211,14 +223,21 @@ def compare(
 def _print_compare(report: dict) -> None:
     from nightvid.jobs.compare.figures import FIGURES
 
-    columns = [*FIGURES, "flicker"]
-    short = {"mean_luma": "luma", "colourfulness": "colour", "colour_vs_gain": "vs gain", "border_excess": "border"}
+    columns = [*FIGURES, "flicker", "temporal_noise"]
+    short = {
+        "mean_luma": "luma",
+        "colourfulness": "colour",
+        "colour_vs_gain": "vs gain",
+        "border_excess": "border",
+        "dark_detail": "dark",
+        "temporal_noise": "boiling",
+    }
     table = Table(
         "method", *(short.get(c, c) for c in columns), title=f"{report['input']}: {len(report['frames'])} frames"
     )
     for name, row in report["methods"].items():
         table.add_row(name, *("-" if row[c] is None else f"{row[c]:.3f}" for c in columns))
-    Console().print(table)
+    Console(width=max(Console().width, 132)).print(table)  # ten columns: never cut a header
     err_console.print(f"contact sheet -> [bold]{report['sheet']}[/]", highlight=False, soft_wrap=True)
     if "side_by_side" in report:
         clip = report["side_by_side"]

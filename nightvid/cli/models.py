@@ -67,5 +67,7 @@ def compile_cmd(
             rebuild=rebuild,
         )
     built = f"built in {entry.build_seconds:.1f} s" if entry.built else "cached"
-    err_console.print(f"{built}, loads in {entry.load_seconds:.2f} s: {shape_range}", highlight=False)
+    verified = entry.meta.get("verified_psnr_db")
+    matches = f"matches eager on a test frame ({verified} dB)" if verified != "identical" else "equals eager"
+    err_console.print(f"{built}, loads in {entry.load_seconds:.2f} s, {matches}: {shape_range}", highlight=False)
     print(entry.artifact)

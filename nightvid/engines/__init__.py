@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ from nightvid.engines.base import PRECISIONS, BackendName, Engine, EngineControl
 from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, load_or_build
 from nightvid.engines.eager import build_eager
 from nightvid.engines.shapes import DEFAULT_RANGE, ShapeRange
+from nightvid.engines.verify import check_against_eager
 from nightvid.errors import NightvidError
 from nightvid.memory import keep_freed_memory
 
@@ -213,6 +215,9 @@ def _build_artifact(
         build=lambda path: impl.build(enhancer, path, shape_range=shape_range, device=device, dtype=dtype),
         load=lambda path: impl.load(path, device=device, dtype=dtype),
     )
+    # built or loaded, it runs a test frame against eager here before anyone trusts it
+    score = check_against_eager(fn, enhancer, backend=spec.name, shape_range=shape_range, device=device, dtype=dtype)
+    entry.meta["verified_psnr_db"] = round(score, 1) if score != float("inf") else "identical"
     return fn, entry, shape_range
 
 
@@ -333,68 +338,118 @@ def create_engine(
     torch_device = resolve_device(device)
     if torch_device.type == "cpu":
         keep_freed_memory()  # before the net and any thread allocate (see nightvid.memory)
-        if precision == "fp16":
-            log.warning(
-                "fp16 on a CPU is emulated: about 7x slower than fp32 (measured with NoiSER); "
-                "use --precision bf16 on a CPU with AVX512-BF16 or AMX, else fp32"
-            )
+        _warn_if_slow_on_cpu(precision)
     enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure, deblock=deblock)
-    dtype = resolve_dtype(precision)
-    spec = backend_spec(auto_backend(model, torch_device, precision) if backend == "auto" else backend)
-    policy = on_out_of_range or ("eager" if backend == "auto" else "error")
-    runners = _resolve_workers(workers, spec, torch_device, asked=backend)
     described = {"model": model, "precision": precision}
     if exposure != nets.DEFAULT:
         described["exposure"] = "none" if exposure is None else str(exposure)
     if deblock is not None:
         described["deblock"] = str(deblock).lower()
-
-    if spec.artifact is not None:
+    build = functools.partial(
+        _engine_with,
+        model=model,
+        enhancer=enhancer,
+        weights=weights,
+        device=torch_device,
+        precision=precision,
+        shape_range=shape_range,
+        cache_dir=cache_dir,
+        cuda_graphs=cuda_graphs,
+        workers=workers,
+        asked=backend,
+        on_out_of_range=on_out_of_range or ("eager" if backend == "auto" else "error"),
+    )
+    if backend != "auto":
+        return build(backend_spec(backend)).with_details(**described)
+    # auto: the model's order on this device; a backend that fails to build, or whose
+    # engine does not match eager on this machine, gives way to the next one
+    candidates = _auto_candidates(model, torch_device, precision)
+    for index, name in enumerate(candidates):
         try:
-            fn, entry, used_range = _build_artifact(
-                model,
-                enhancer,
-                weights=_weights_label(model, weights),
-                spec=spec,
-                device=torch_device,
-                precision=precision,
-                shape_range=shape_range,
-                cache_dir=cache_dir,
-                options=ArtifactOptions(workers=runners, cuda_graphs=cuda_graphs),
-            )
+            return build(BACKEND_SPECS[name]).with_details(**described)
         except NightvidError as err:
-            if backend != "auto":
+            if index == len(candidates) - 1:
                 raise
-            log.warning("backend auto: %s failed (%s); using eager", spec.name, err)
-            spec = BACKEND_SPECS["eager"]
-        else:
-            fallback = build_eager(enhancer, device=torch_device, dtype=dtype).fn if policy == "eager" else None
-            return Engine(
-                fn=_guard(fn, used_range, spec.name, fallback),
-                backend=spec.name,
-                device=torch_device,
-                dtype=dtype,
-                shape_range=used_range,
-                artifact=entry.artifact,
-                workers=runners,
-                details={
-                    "artifact": str(entry.artifact),
-                    "cache": "built" if entry.built else "hit",
-                    "build_s": f"{entry.build_seconds:.2f}",
-                    "load_s": f"{entry.load_seconds:.3f}",
-                    "shape_range": str(used_range),
-                    **described,
-                },
-            )
-    assert spec.build is not None, f"{spec.name} has neither artifact nor builder"
-    try:
-        engine = spec.build(enhancer, device=torch_device, dtype=dtype, workers=runners)
-    except NightvidError as err:
-        if backend != "auto" or spec.name == "eager":
-            raise
-        log.warning("backend auto: %s failed (%s); using eager", spec.name, err)
-        engine = build_eager(enhancer, device=torch_device, dtype=dtype)
-    return engine.with_details(**described)
+            log.warning("backend auto: %s failed (%s); trying %s", name, err, candidates[index + 1])
+    raise AssertionError("unreachable: eager ends every candidate list")
+
+
+def _warn_if_slow_on_cpu(precision: str) -> None:
+    """One line when ``precision`` is emulated on this CPU (it runs, slower than fp32)."""
+    if precision == "fp16":
+        log.warning(
+            "fp16 on a CPU is emulated: about 7x slower than fp32 (measured with NoiSER); "
+            "use --precision bf16 on a CPU with AVX512-BF16 or AMX, else fp32"
+        )
+    elif precision == "bf16" and not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        log.warning("bf16 on this CPU is emulated (it has neither AVX512-BF16 nor AMX): slower than fp32; use fp32")
+
+
+def _auto_candidates(model: str, device: torch.device, precision: str) -> list[BackendName]:
+    """What ``auto`` tries, in order: the model's backends that can run here, then eager.
+
+    When the first choice cannot run ``precision`` (the fused and onnx CPU backends are
+    fp32 only), the move to another backend is said in one line, never made silently.
+    """
+    order = AUTO_CUDA if device.type == "cuda" else _auto_cpu_order(model)
+    dtype = resolve_dtype(precision)
+    usable = [b for b in dict.fromkeys((*order, "eager")) if _available(BACKEND_SPECS[b], device, dtype)]
+    first_choice = next(b for b in (*order, "eager") if _available(BACKEND_SPECS[b], device, torch.float32))
+    if precision != "fp32" and usable[0] != first_choice:
+        log.warning("backend auto: %s runs fp32 only; running %s %s with %s", first_choice, model, precision, usable[0])
+    return usable
+
+
+def _engine_with(
+    spec: BackendSpec,
+    *,
+    model: str,
+    enhancer: nn.Module,
+    weights: Path | str | None,
+    device: torch.device,
+    precision: str,
+    shape_range: ShapeRange | None,
+    cache_dir: Path | str | None,
+    cuda_graphs: bool,
+    workers: int | None,
+    asked: str,
+    on_out_of_range: str,
+) -> Engine:
+    """``enhancer`` as an engine of the backend ``spec``; a NightvidError when it cannot be made here."""
+    dtype = resolve_dtype(precision)
+    runners = _resolve_workers(workers, spec, device, asked=asked)
+    if spec.artifact is None:
+        assert spec.build is not None, f"{spec.name} has neither artifact nor builder"
+        return spec.build(enhancer, device=device, dtype=dtype, workers=runners)
+    fn, entry, used_range = _build_artifact(
+        model,
+        enhancer,
+        weights=_weights_label(model, weights),
+        spec=spec,
+        device=device,
+        precision=precision,
+        shape_range=shape_range,
+        cache_dir=cache_dir,
+        options=ArtifactOptions(workers=runners, cuda_graphs=cuda_graphs),
+    )
+    fallback = build_eager(enhancer, device=device, dtype=dtype).fn if on_out_of_range == "eager" else None
+    return Engine(
+        fn=_guard(fn, used_range, spec.name, fallback),
+        backend=spec.name,
+        device=device,
+        dtype=dtype,
+        shape_range=used_range,
+        artifact=entry.artifact,
+        workers=runners,
+        details={
+            "artifact": str(entry.artifact),
+            "cache": "built" if entry.built else "hit",
+            "build_s": f"{entry.build_seconds:.2f}",
+            "load_s": f"{entry.load_seconds:.3f}",
+            "shape_range": str(used_range),
+            "verified_psnr_db": str(entry.meta.get("verified_psnr_db")),
+        },
+    )
 
 
 def model_cycle(first: str) -> list[str]:

@@ -135,7 +135,24 @@ def device_identity(device: torch.device) -> tuple[str, str]:
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         return torch.cuda.get_device_name(device), f"sm_{major}{minor}"
-    return _cpu_name(), f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
+    return _cpu_name(), cpu_capability()
+
+
+def cpu_capability() -> str:
+    """The CPU's instruction set as compiled code depends on it, e.g. ``x86_64/AVX512+bf16+amx``.
+
+    ATen's level (which ``ATEN_CPU_CAPABILITY`` can lower), the bf16 and AMX extensions
+    that oneDNN and inductor use when present, and a ``ONEDNN_MAX_CPU_ISA`` limit: an
+    artifact built under one of these is not trusted under another.
+    """
+    parts = [f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"]
+    if torch.cpu._is_avx512_bf16_supported():
+        parts.append("bf16")
+    if torch.cpu._is_amx_tile_supported():
+        parts.append("amx")
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        parts.append(f"onednn={os.environ['ONEDNN_MAX_CPU_ISA'].upper()}")
+    return "+".join(parts)
 
 
 def artifact_meta(

@@ -64,7 +64,24 @@ class InductorBackend:
     def load(self, path: Path, *, device: torch.device, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         index = device.index if device.index is not None else -1
         runner = torch._inductor.aoti_load_package(str(path), device_index=index)
-        return runner
+        return contiguous_input(runner)
+
+
+def contiguous_input(runner: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``runner`` fed a contiguous batch.
+
+    An AOTInductor program reads its input with the strides it was exported with
+    (contiguous NCHW) and checks none at run time. Frames from the decoder arrive as
+    NHWC memory viewed as NCHW (a permute), and the program read them as if they were
+    NCHW: 10-15 dB garbage (diagonal bands, striped rows). Where oneDNN takes its AVX-512
+    path the first convolution happened to copy its input into its own layout, which hid
+    it; with ``ONEDNN_MAX_CPU_ISA=AVX2`` (and on AVX2-only CPUs) it did not.
+    """
+
+    def run(batch: Tensor) -> Tensor:
+        return runner(batch.contiguous())
+
+    return run
 
 
 def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: torch.dtype, workers: int = 1) -> Engine:

@@ -16,9 +16,18 @@ import torch
 
 from nightvid import nets
 from nightvid.engines import create_engine
+from nightvid.engines.backends import BACKEND_SPECS, BACKENDS, backend_spec
+from nightvid.engines.base import resolve_device
 from nightvid.errors import NightvidError
 from nightvid.streamer.encode_options import EncodeOptions
-from nightvid.streamer.stage_timing import bench_engine, cpu_bound_fps, make_bench_clip, parse_size, slowest_stage_ratio
+from nightvid.streamer.stage_timing import (
+    StageTiming,
+    bench_engine,
+    cpu_bound_fps,
+    make_bench_clip,
+    parse_size,
+    slowest_stage_ratio,
+)
 
 __all__ = ["parse_spec", "run_bench", "summary_lines"]
 
@@ -26,12 +35,28 @@ __all__ = ["parse_spec", "run_bench", "summary_lines"]
 def parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
     """``MODEL[:BACKEND[:WORKERS]]`` -> (model, backend, workers); missing parts default."""
     parts = spec.split(":")
-    if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
-        raise NightvidError(f"engine spec must be MODEL:BACKEND[:WORKERS], got {spec!r}")
+    if len(parts) > 3 or (len(parts) == 3 and not (parts[2].isdigit() and int(parts[2]) >= 1)):
+        raise NightvidError(f"engine spec must be MODEL:BACKEND[:WORKERS] (WORKERS at least 1), got {spec!r}")
     model = parts[0]
     nets.chain_parts(model)  # unknown model -> NightvidError naming the available ones
     backend = parts[1] if len(parts) > 1 and parts[1] else "auto"
+    if backend not in BACKENDS:
+        raise NightvidError(f"{spec}: unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     return model, backend, int(parts[2]) if len(parts) == 3 else workers
+
+
+def _check_workers(spec: str, backend: str, workers: int | None, device: str | None) -> None:
+    """A NightvidError for several workers on a backend that runs one batch at a time here
+    (``auto`` picks a backend and falls back to one worker itself)."""
+    if workers is None or backend == "auto":
+        return
+    if workers < 1:
+        raise NightvidError(f"{spec}: workers must be at least 1, got {workers}")
+    if workers > 1 and not (backend_spec(backend).multi_worker and resolve_device(device).type == "cpu"):
+        multi = " or ".join(name for name, other in BACKEND_SPECS.items() if other.multi_worker)
+        raise NightvidError(
+            f"{spec}: only the {multi} backend on the CPU runs several batches at once; {backend} takes 1 worker"
+        )
 
 
 def run_bench(
@@ -49,11 +74,17 @@ def run_bench(
 ) -> dict[str, Any]:
     """Time every ``MODEL:BACKEND[:WORKERS]`` in ``specs`` on one clip; a JSON-ready report.
 
-    ``workers`` applies where a spec names none (None: ``engines.default_workers``).
-    Models without shipped weights run with random weights: speed does not depend on them.
-    Engines with several workers are labelled ``model:backend:N``.
+    ``workers`` applies to the first spec (``--model``/``--backend``) where it names none;
+    the others (``--compare``) take the backend's default (``engines.default_workers``)
+    unless they name theirs. Every spec is checked before anything is timed. If a later
+    engine fails, the report keeps the rows measured before it and says which failed
+    (``failed``: engine and reason). Models without shipped weights run with random
+    weights: speed does not depend on them. Engines with several workers are labelled
+    ``model:backend:N``.
     """
-    parsed = [parse_spec(spec, workers) for spec in specs]
+    parsed = [parse_spec(spec, workers if index == 0 else None) for index, spec in enumerate(specs)]
+    for spec, (_, backend, runners) in zip(specs, parsed, strict=True):
+        _check_workers(spec, backend, runners, device)
     encode = EncodeOptions(preset=preset)
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
         if src is None:
@@ -63,20 +94,28 @@ def run_bench(
             if not src.is_file():
                 raise NightvidError(f"input not found: {src}")
             label = str(src)
-        rows = []
+        rows: list[StageTiming] = []
         ratios, bounds = {}, {}
+        failed: dict[str, str] | None = None
         cores = _cores()
-        for model, backend, runners in parsed:
+        for spec, (model, backend, runners) in zip(specs, parsed, strict=True):
             weights = "default" if all(nets.shipped_weights(p) for p in nets.chain_parts(model)) else None
-            engine = create_engine(
-                model, weights=weights, backend=backend, precision=precision, workers=runners, device=device
-            )
-            name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
-            timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
+            try:
+                engine = create_engine(
+                    model, weights=weights, backend=backend, precision=precision, workers=runners, device=device
+                )
+                name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
+                timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
+            except NightvidError as err:
+                if not rows:
+                    raise
+                failed = {"engine": spec, "reason": str(err)}  # the rows measured so far are kept
+                break
             rows.extend(timing)
             ratios[name] = slowest_stage_ratio(timing)
             bounds[name] = cpu_bound_fps(timing, cores)
     return {
+        "failed": failed,
         "input": label,
         "frames": rows[0].frames if rows else 0,
         "batch": batch,

@@ -190,7 +190,8 @@ def span_frames(src: Path, span: Span) -> Iterator[av.VideoFrame]:
                         f"input is corrupt after {len(shown)} decoded frames of part {span.index + 1}",
                         frames=len(shown),
                     )
-                wanted.append(_pts(packet.pts, span))
+                if not packet.is_discard:  # an edit list's trimmed frame: decoded, never shown
+                    wanted.append(_pts(packet.pts, span))
                 for frame in decoder.decode(packet):
                     shown.append(_pts(frame.pts, span))
                     yield frame

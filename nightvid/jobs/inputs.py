@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nightvid.errors import NightvidError
+from nightvid.jobs.manifest import MANIFEST_NAME
 
 __all__ = ["LIST_SUFFIXES", "VIDEO_SUFFIXES", "Item", "find_videos", "output_name"]
 
@@ -150,10 +151,15 @@ def _glob_root(pattern: Path) -> Path:
 
 
 def _folder_videos(folder: Path, out_dir: Path) -> Iterator[Path]:
-    """Video files under ``folder`` by extension, hidden files and folders and ``out_dir`` left out."""
+    """Video files under ``folder`` by extension, hidden files and folders and ``out_dir`` left out,
+    and so is every folder below that holds a manifest: another run's outputs, not inputs."""
     for here, dirs, files in os.walk(folder):
         top = Path(here)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(top / d, out_dir))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and not _inside(top / d, out_dir) and not (top / d / MANIFEST_NAME).exists()
+        )
         for name in sorted(files):
             if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_SUFFIXES:
                 yield top / name

@@ -14,12 +14,13 @@ A video is finished when its last line is ``done`` with the same options, its ou
 exists with the recorded size, and its input has the recorded size and mtime, or,
 when only the mtime moved (a copy, a ``touch``), the recorded sha256. A line torn by a
 crash is ignored (that video is redone; its output is replaced atomically). Opening
-the manifest takes a lock beside it (``filelock``), so two runs never share an output
-folder, and rewrites the file without superseded lines.
+the manifest takes a lock beside it (``filelock``; the lock file is removed when the run
+ends), so two runs never share an output folder, and rewrites the file without superseded lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -104,10 +105,10 @@ class Manifest:
             atomic_write(self.path, lambda handle: handle.write(lines), mode="w")
             self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in __exit__
         except OSError as err:
-            self._lock.release()
+            self._unlock()
             raise NightvidError(f"cannot write the manifest {self.path}: {err.strerror or err}") from None
         except BaseException:
-            self._lock.release()
+            self._unlock()
             raise
         return self
 
@@ -116,6 +117,18 @@ class Manifest:
             if self._handle is not None:
                 self._handle.close()
                 self._handle = None
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        """Remove the lock file while it is held, then release it: no run leaves it behind.
+
+        A run that opened the file just before and locks it after holds a lock on a file
+        that is gone; filelock sees that (no links left) and locks the new file instead.
+        """
+        try:
+            with contextlib.suppress(OSError):  # (Windows: an open file stays; filelock removes it on release)
+                Path(self._lock.lock_file).unlink(missing_ok=True)
         finally:
             self._lock.release()
 

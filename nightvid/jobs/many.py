@@ -38,6 +38,7 @@ from nightvid.jobs.inputs import Item, find_videos
 from nightvid.jobs.manifest import MANIFEST_NAME, Fingerprint, Manifest, file_sha256, stat_of
 from nightvid.jobs.pools import Event, Finished, Gone, Lost, Pool, Progress, Ready
 from nightvid.jobs.tasks import Failure, JoinTask, Outcome, PartTask, PlanTask, Task, VideoTask
+from nightvid.streamer.target import partial_files
 
 __all__ = ["PARTS_DIR", "ManyJob", "ManyProgress", "ManySummary", "VideoResult", "output_options"]
 
@@ -57,7 +58,7 @@ class VideoResult:
     name: str
     input: str
     output: str
-    #: done | skipped | failed
+    #: done | skipped | failed | stopped (unfinished when a ``watch`` was ended)
     status: str
     reason: str | None = None
     frames: int = 0
@@ -96,6 +97,7 @@ class ManySummary:
             "done": self.count("done"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
+            "stopped": self.count("stopped"),
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
             "fps": self.fps,
@@ -141,8 +143,18 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
         "tile": str(job.tile),
         "keep_partial": job.keep_partial,
     }
+    if not engine.deblock:  # only when given, so manifests of earlier runs still match
+        options["deblock"] = False
+    if job.temporal > 1:  # only when given, so manifests of earlier runs still match
+        options["temporal"] = job.temporal
+    if job.strict:  # only when given, so manifests of earlier runs still match
+        options["strict"] = True
+    if job.encode.bitrate is not None:  # only when given, as strict
+        options["bitrate"] = job.encode.bitrate
     if job.encode.extra:  # only when given, so manifests of earlier runs still match
         options["encoder_opts"] = list(job.encode.extra)
+    if job.encode.audio_codec != "copy":  # only when given, so manifests of earlier runs still match
+        options["audio_codec"] = job.encode.audio_codec
     return options
 
 
@@ -187,11 +199,17 @@ class ManyJob:
 
     def checked(self) -> ManyJob:
         """Every option checked before anything runs; NightvidError with a one-line reason."""
-        check_counts(jobs=self.jobs)
+        check_counts(jobs=self.jobs, batch=self.video.batch)
+        self.video.engine.check()  # the model by name, ...: before the output folder is made
         if self.max_retries < 0:
             raise NightvidError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.chunk_seconds is not None and not self.chunk_seconds > 0:
             raise NightvidError(f"--chunk-seconds must be above 0, got {self.chunk_seconds}")
+        if self.chunk_seconds is not None and self.video.temporal > 1:
+            raise NightvidError(
+                "--temporal fuses neighbouring frames, and the pieces of --chunk-seconds do not overlap yet: "
+                "drop one of them"
+            )
         if self.chunk_seconds is not None and self.video.stabilize:
             raise NightvidError(
                 "--stabilize smooths brightness from frame to frame and cannot be split: drop --chunk-seconds"
@@ -223,6 +241,8 @@ class ManyJob:
         run). Raises NightvidError before anything runs for bad options or inputs;
         afterwards failures are per video, in the summary. Ctrl-C (and SIGTERM, as
         KeyboardInterrupt) stops the workers, either pool, and propagates: finished work is kept.
+        With ``watch``, Ctrl-C (a plain KeyboardInterrupt) is the way to stop: the summary is
+        returned, with the videos in flight ``stopped``.
         """
         job = self.checked()
         items = job.find()
@@ -340,6 +360,7 @@ class _Scheduler:
         self._sweep(items)
         self._discover(items, first=True)
         owned = self.pool is None
+        stopped = False
         try:
             if self.queue or self.job.watch:
                 if self.pool is None:
@@ -347,15 +368,21 @@ class _Scheduler:
                     self.pool.start()
                 self.idle = set(self.pool.ready_slots())
                 self._loop()
-        except BaseException:
+        except BaseException as err:
             if self.pool is not None:
                 self.pool.close()  # stop what is in flight before its files are swept
             self._sweep([v.item for v in self.videos.values()])
-            raise
-        if owned and self.pool is not None:
+            # Ctrl-C is how a watch ends: a stop, not a failure (SIGTERM, a subclass, still fails)
+            if not (self.job.watch and type(err) is KeyboardInterrupt):
+                raise
+            stopped = True
+            for video in self.videos.values():
+                if video.result is None:
+                    self._end(video, "stopped", reason="stopped (Ctrl-C) before it was finished; a rerun enhances it")
+        if owned and self.pool is not None and not stopped:
             self.pool.close()
         self._sweep([v.item for v in self.videos.values()])
-        if self.parts_root.exists():
+        if self.parts_root.exists() and not stopped:  # (finished pieces of stopped videos are kept)
             shutil.rmtree(self.parts_root, ignore_errors=True)
         results = tuple(v.result for v in self.videos.values() if v.result is not None)
         return ManySummary(results, time.perf_counter() - self.started, self.pool.description if self.pool else "none")
@@ -660,7 +687,7 @@ class _Scheduler:
     def _sweep(self, items: list[Item]) -> None:
         """Remove temporary files of earlier killed runs (the manifest lock says none is running)."""
         for item in items:
-            for leftover in item.dst.parent.glob(f".{item.dst.stem}.nightvid-*.partial{item.dst.suffix}"):
+            for leftover in partial_files(item.dst):
                 leftover.unlink(missing_ok=True)
         if self.parts_root.exists():
             for leftover in self.parts_root.rglob(".*.partial*"):

@@ -489,6 +489,7 @@ def parse_exposure(exposure: float | str | None) -> float | str | None:
     between 0 and 1; anything else is a NightvidError."""
     if exposure is None or exposure in (AUTO, DEFAULT, LIT):
         return exposure
+    given = exposure
     if isinstance(exposure, str):
         if exposure.strip().lower() in ("none", "own"):
             return None
@@ -499,7 +500,7 @@ def parse_exposure(exposure: float | str | None) -> float | str | None:
     if not 0.0 < exposure < 1.0:
         raise NightvidError(
             f"--exposure is default, auto, lit, none, or the output's mean luma between 0 and 1 (e.g. 0.35), "
-            f"got {exposure}"
+            f"got {given!r}"
         )
     return float(exposure)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import stat
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.logging
 from av.sidedata.sidedata import SideData
 from av.stream import Disposition
 
@@ -21,11 +22,14 @@ from nightvid.errors import NightvidError
 
 __all__ = [
     "CorruptInputError",
+    "DamageReport",
     "VideoInfo",
     "check_input",
     "deinterlaced",
     "display_matrix",
     "field_order",
+    "demuxer_errors",
+    "has_exact_index",
     "iter_frames",
     "open_input",
 ]
@@ -142,7 +146,7 @@ def open_input(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
             height=stream.height,
             codec=stream.codec_context.name,
             pix_fmt=stream.codec_context.pix_fmt,
-            rate=stream.average_rate or stream.guessed_rate,
+            rate=_rate(container, stream),
             time_base=stream.time_base or Fraction(1, 90000),
             frames_hint=stream.frames or None,
             carried=carried,
@@ -156,6 +160,18 @@ def open_input(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
     return container, info
 
 
+#: AVFMT_NOTIMESTAMPS: a raw elementary stream (.h264, .hevc) whose packets carry no time.
+_NO_TIMESTAMPS = 0x80
+
+
+def _rate(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The frame rate FFmpeg reads: the stream's average, but for a raw elementary stream
+    the codec's own (its SPS timing: 30), not the demuxer's default 25 it gives as average."""
+    if container.format.flags & _NO_TIMESTAMPS:
+        return stream.codec_context.framerate or stream.guessed_rate or stream.average_rate
+    return stream.average_rate or stream.guessed_rate
+
+
 def _start(container: av.container.InputContainer) -> Fraction:
     """When the first stream starts, in seconds, if later than 0 (earlier starts are kept: edit lists)."""
     start = container.start_time
@@ -164,57 +180,230 @@ def _start(container: av.container.InputContainer) -> Fraction:
 
 #: Codecs whose every video packet is one shown frame: fewer frames than packets is damage.
 ONE_FRAME_PER_PACKET = frozenset({"h264", "hevc", "mpeg2video", "mpeg1video", "mjpeg", "prores", "dnxhd", "ffv1"})
+#: Demuxers whose index (``stream.frames``) counts every packet the file must hold.
+_EXACT_INDEX = ("mov", "mp4")
+#: Damaged positions a report lists by time; the rest are counted.
+_SHOWN_POSITIONS = 5
 
 
-def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
-    """Decoded frames of the first video stream, in presentation order.
+@dataclass
+class DamageReport:
+    """What decoding met that FFmpeg would warn about, filled in while frames are decoded.
 
-    Raises ``CorruptInputError`` (with the count decoded so far) instead of silently
-    returning a short video when:
+    Discarded packets (``AV_PKT_FLAG_DISCARD``: frames an edit list trims, which FFmpeg
+    decodes for reference and never shows), decoder delay, and pictures before the
+    stream's first keyframe are not damage: FFmpeg outputs none of them either.
+    """
 
-    - decoding fails part-way;
-    - the demuxer marks a packet corrupt (an MPEG-TS with garbage in it, a fragmented MP4
-      cut mid-fragment: FFmpeg resyncs and its frame threads drop what they cannot
-      decode without an error);
-    - the demuxer ran out of packets before the count its index promises (a cut MP4 with
-      its index up front ends early without any error);
-    - for codecs whose every packet is one shown frame (``ONE_FRAME_PER_PACKET``), fewer
-      frames came out than packets went in.
+    #: Packets that did not become a frame: decode errors, and for ``ONE_FRAME_PER_PACKET``
+    #: codecs, packets after the first keyframe that produced no frame.
+    skipped_packets: int = 0
+    #: Packets the demuxer flagged corrupt (decoded all the same, as FFmpeg does).
+    corrupt_packets: int = 0
+    #: Frames the decoder flagged corrupt (concealed errors; kept, as FFmpeg keeps them).
+    corrupt_frames: int = 0
+    #: Why the file ends early (None: it does not).
+    truncated: str | None = None
+    #: Packets before the first keyframe (a recording cut mid-GOP); FFmpeg starts at the keyframe too.
+    leading_skipped: int = 0
+    #: Seconds (from the stream's start) of the first damaged positions.
+    positions: list[float] = field(default_factory=list)
+    #: What the demuxer said at error level ("File ended prematurely"), first few.
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.skipped_packets or self.corrupt_packets or self.corrupt_frames or self.truncated)
+
+    def add_demuxer_errors(self, messages: list[str], *, strict: bool) -> None:
+        """Errors of ``demuxer_errors``: a file cut short is truncated, others are damage."""
+        if not messages:
+            return
+        self.messages.extend(messages[:_SHOWN_POSITIONS])
+        ended = [m for m in messages if "prematurely" in m or "truncat" in m or "End of file" in m]
+        if ended:
+            self.truncated = self.truncated or f"the file ends early (the demuxer: {ended[0]})"
+        else:
+            self.corrupt_packets += len(messages)
+        if strict:
+            raise CorruptInputError(
+                f"input is corrupt or truncated after 0 decoded frames (the demuxer: {messages[0]})", frames=0
+            )
+
+    def note(self, seconds: float | None) -> None:
+        if seconds is not None and len(self.positions) < _SHOWN_POSITIONS and seconds not in self.positions:
+            self.positions.append(seconds)
+
+    def warnings(self) -> list[str]:
+        """One line per kind of problem, for stderr and ``--json``'s ``warnings``."""
+        lines = []
+        if self.leading_skipped:
+            lines.append(
+                f"the video starts mid-GOP: {self.leading_skipped} packets before its first keyframe "
+                "cannot be decoded and were skipped (as FFmpeg does)"
+            )
+        parts = []
+        if self.skipped_packets:
+            parts.append(f"{self.skipped_packets} video packets did not decode and were skipped")
+        if self.corrupt_packets:
+            parts.append(f"{self.corrupt_packets} packets were marked corrupt by the demuxer")
+        if self.corrupt_frames:
+            parts.append(f"{self.corrupt_frames} frames were decoded with concealed errors")
+        if parts:
+            at = ", ".join(f"{t:.2f} s" for t in sorted(self.positions))
+            more = (
+                ", ..."
+                if self.skipped_packets + self.corrupt_packets + self.corrupt_frames > len(self.positions)
+                else ""
+            )
+            where = f" (at {at}{more})" if at else ""
+            lines.append(f"input is damaged: {'; '.join(parts)}{where}; every other frame kept at its time")
+        if self.truncated:
+            lines.append(f"input is truncated: {self.truncated}; enhanced what it holds")
+        return lines
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "skipped_packets": self.skipped_packets,
+            "corrupt_packets": self.corrupt_packets,
+            "corrupt_frames": self.corrupt_frames,
+            "truncated": self.truncated,
+            "leading_skipped": self.leading_skipped,
+            "at_seconds": [round(t, 3) for t in sorted(self.positions)],
+        }
+
+
+def demuxer_errors(path: Path) -> list[str]:
+    """What the demuxer says at error level reading all of ``path`` ("File ended prematurely").
+
+    A Matroska file cut short ends without any error a caller can catch; only FFmpeg's
+    log says so. PyAV's log hook takes the GIL, and a decoder's frame threads that log
+    through it while the caller holds the GIL waiting for them deadlock, so the log is
+    listened to only here: a demux-only pass, before any decoder or other thread runs,
+    with the hook removed again afterwards.
+    """
+    level, skip = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)  # a second file's "File ended prematurely" is news too
+    try:
+        with av.logging.Capture() as said, av.open(str(path), metadata_errors="ignore") as container:
+            for _ in container.demux():
+                pass
+    except av.error.FFmpegError as err:
+        return [str(getattr(err, "strerror", None) or err)]
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(skip)
+    return [str(text).strip() for lvl, _, text in said if lvl <= av.logging.ERROR]
+
+
+def has_exact_index(container: av.container.InputContainer) -> bool:
+    """Whether the container's index counts every packet (MP4/MOV sample tables)."""
+    return any(name in container.format.name.split(",") for name in _EXACT_INDEX)
+
+
+def iter_frames(
+    container: av.container.InputContainer, *, strict: bool = False, report: DamageReport | None = None
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames of the first video stream, in presentation order, as FFmpeg outputs them.
+
+    By default damage is handled as FFmpeg handles it: a packet that fails to decode is
+    skipped, frames the decoder concealed are kept, decoding goes on, and every frame
+    keeps its pts; ``report`` (when given) counts what was skipped and where, and whether
+    the file ends early. With ``strict`` the first damage raises ``CorruptInputError``
+    (with the count decoded so far) instead. Damage is:
+
+    - a packet that fails to decode, or that the demuxer marks corrupt (an MPEG-TS with
+      garbage in it, a fragmented MP4 cut mid-fragment), or a frame flagged corrupt;
+    - for ``ONE_FRAME_PER_PACKET`` codecs, fewer frames than the packets from the first
+      keyframe on (FFmpeg's frame threads drop what they cannot decode without an error);
+    - the file ending early: fewer packets than an MP4/MOV index lists (a cut MP4 ends
+      without any error). What the demuxer only says in its log ("File ended
+      prematurely") is read by ``demuxer_errors`` before decoding starts.
+
+    Not damage: packets flagged discard (an edit list's trimmed frames), and pictures
+    shown before the first keyframe (a TS cut mid-GOP, an open GOP's leading pictures).
     """
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame + slice threads: several times faster decoding
-    promised = stream.frames  # exact for MP4/MOV (sample table); 0 when unknown
+    report = report if report is not None else DamageReport()
+    promised = stream.frames if has_exact_index(container) else 0  # the sample table: discarded packets too
     one_each = stream.codec_context.name in ONE_FRAME_PER_PACKET
-    count = packets = 0
-    try:
-        for packet in container.demux(stream):
+    origin = stream.start_time if stream.start_time is not None else 0
+    time_base = stream.time_base or Fraction(1, 90000)
+
+    def seconds(pts: int | None) -> float | None:
+        return None if pts is None else float((pts - origin) * time_base)
+
+    def damage(message: str, pts: int | None) -> None:
+        report.note(seconds(pts))
+        if strict:
+            raise CorruptInputError(
+                f"input is corrupt or truncated after {count} decoded frames ({message})", frames=count
+            )
+
+    count = packets = expected_count = 0
+    keyframe_pts: int | None = None  # pts of the first keyframe; pictures shown before it are leading
+    expected: set[int] = set()  # pts of packets that must each become a frame (one_each)
+    shown: set[int] = set()
+    demuxed = container.demux(stream)
+    while True:
+        try:
+            packet = next(demuxed, None)
+        except av.error.FFmpegError as err:
+            packet, failure = None, getattr(err, "strerror", None) or str(err)
+            report.truncated = report.truncated or f"the demuxer stopped: {failure}"
+            damage(failure, None)
+        if packet is None:
+            break
+        if packet.size and not packet.is_discard:
+            packets += 1
+            if packet.is_keyframe and keyframe_pts is None:
+                keyframe_pts = packet.pts if packet.pts is not None else -(2**62)
+            if keyframe_pts is None or (packet.pts is not None and packet.pts < keyframe_pts):
+                report.leading_skipped += 1
+            else:
+                expected_count += 1
+                if packet.pts is not None:
+                    expected.add(packet.pts)
             if packet.is_corrupt:
-                at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None else ""
-                raise CorruptInputError(
-                    f"input is corrupt or truncated after {count} decoded frames (a damaged video packet{at})",
-                    frames=count,
-                )
-            packets += packet.size > 0
-            for frame in packet.decode():
-                count += 1
-                yield frame
-    except av.error.FFmpegError as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        raise CorruptInputError(
-            f"input is corrupt or truncated after {count} decoded frames ({reason})", frames=count
-        ) from None
+                report.corrupt_packets += 1
+                damage(f"a damaged video packet at {seconds(packet.pts) or 0:.2f} s", packet.pts)
+        elif packet.size:
+            packets += 1  # discarded: decoded for reference, never shown
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError as err:
+            if keyframe_pts is None:
+                continue  # before the first keyframe: counted as leading
+            report.skipped_packets += 1
+            damage(getattr(err, "strerror", None) or str(err), packet.pts)
+            continue
+        for frame in decoded:
+            if frame.is_corrupt:
+                report.corrupt_frames += 1
+                damage(f"a corrupt frame at {seconds(frame.pts) or 0:.2f} s", frame.pts)
+            if frame.pts is not None:
+                shown.add(frame.pts)
+            count += 1
+            yield frame
     if promised and packets < promised:
-        raise CorruptInputError(
-            f"input is corrupt or truncated after {count} decoded frames "
-            f"(the file ends after {packets} of the {promised} video packets its index lists)",
-            frames=count,
+        report.truncated = report.truncated or (
+            f"the file ends after {packets} of the {promised} video packets its index lists"
         )
-    if one_each and count < packets:
-        raise CorruptInputError(
-            f"input is corrupt or truncated after {count} decoded frames "
-            f"({packets - count} of its {packets} video packets did not decode)",
-            frames=count,
-        )
+        damage(f"the file ends after {packets} of the {promised} video packets its index lists", None)
+    if one_each:
+        lost = sorted(expected - shown)
+        # packets without a pts (a raw elementary stream) are counted instead
+        missing = len(lost) if expected_count == len(expected) else max(0, expected_count - count)
+        missing = max(0, missing - report.skipped_packets)  # those that raised are counted already
+        if missing:
+            for pts in lost:
+                report.note(seconds(pts))
+            report.skipped_packets += missing
+            damage(f"{missing} of its {packets} video packets did not decode", lost[0] if lost else None)
+    # the leading pictures a decoder does show (a recovery point) are not skipped
+    report.leading_skipped = max(0, report.leading_skipped - len(shown - expected))
 
 
 def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:

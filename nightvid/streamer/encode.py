@@ -24,7 +24,7 @@ import av.logging
 import numpy as np
 
 from nightvid.errors import NightvidError
-from nightvid.streamer.carry import Carrier, Dropped, copy_tags
+from nightvid.streamer.carry import Carrier, Dropped, copy_tags, probe_write
 from nightvid.streamer.colour import ColourTags, HdrMetadata, bit_depth
 from nightvid.streamer.decode import VideoInfo
 from nightvid.streamer.encode_options import (
@@ -37,7 +37,7 @@ from nightvid.streamer.encode_options import (
 )
 from nightvid.streamer.timestamps import Timeline
 
-__all__ = ["VideoWriter", "check_encoding"]
+__all__ = ["VideoWriter", "check_encoding", "check_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +47,95 @@ _MS_FORMATS = ("matroska", "webm", "flv")
 _CHAPTER_FORMATS = ("mov", "mp4", "matroska", "webm", "ipod", "ismv", "3gp")
 
 
-def _listed_codecs(suffix: str) -> set[str]:
-    """Encoders PyAV says a container of this extension holds (incomplete for some, e.g. .ts)."""
-    import tempfile
+#: Muxers whose codec list says yes to codecs they then refuse (MXF: H.264 only as AVC-Intra).
+_QUERY_ONLY_FORMATS = ("mxf", "mxf_d10", "mxf_opatom")
+#: Encoders whose bitstream carries the pixel aspect ratio (VP8/VP9/AV1 carry none).
+_SAR_IN_BITSTREAM = (
+    "libx264",
+    "libx265",
+    "mpeg1video",
+    "mpeg2video",
+    "mpeg4",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "h264_qsv",
+    "hevc_qsv",
+)
+#: Muxers whose own codec ``--codec auto`` picks though they take H.264: an MPEG program
+#: stream reads H.264 back without most timestamps; MXF is MPEG-2 by custom (FFmpeg's picks).
+_OWN_CODEC_FORMATS = ("mpeg", "vcd", "svcd", "dvd", "vob", "mxf")
+#: Muxers that keep the order of reordered frames only for MPEG-1/2 (MXF): no B-frames otherwise.
+_NO_REORDER_FORMATS = ("mxf", "mxf_d10", "mxf_opatom")
+#: Muxers that count time in frames of the stream's time base (Ogg's granules: Theora, VP8).
+_FRAME_COUNT_FORMATS = ("ogg", "ogv")
+#: Encoders that take only the standard frame rates as their time base (24000/1001 .. 60).
+_RATE_TIME_BASE_CODECS = ("mpeg1video", "mpeg2video")
+#: Pixel formats for 8-bit output, best first, for encoders without yuv420p (gif: rgb8).
+_EIGHT_BIT_FORMATS = ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12", "rgb24", "bgr24", "rgb8", "bgr8", "pal8")
 
+
+def _container(suffix: str) -> tuple[str, set[str], str]:
+    """(the muxer of this extension, the codecs PyAV says it holds (incomplete for some, e.g.
+    .ts), its default video codec)."""
     with tempfile.TemporaryDirectory(prefix="nightvid-probe-") as tmp:
         try:
             with av.open(str(Path(tmp) / f"probe{suffix}"), "w") as probe:
-                return set(probe.supported_codecs)
+                return probe.format.name, set(probe.supported_codecs), probe.default_video_codec
         except ValueError as err:
             raise NightvidError(f"cannot write {suffix or 'files without an extension'} files: {err}") from None
+
+
+def _is_image_muxer(fmt: str) -> bool:
+    """Muxers that write still pictures (image sequences), not a video file."""
+    return fmt in ("image2", "image2pipe") or (fmt.endswith("_pipe") and fmt != "yuv4mpegpipe")
+
+
+def _video_refusal(suffix: str, codec_name: str) -> str | None:
+    """Why a ``suffix`` file cannot hold ``codec_name`` video (None: it can): a small frame
+    encoded and muxed into a temporary file, what the muxer said collected."""
+    codec = av.Codec(codec_name, "w")
+    pix_fmt = _auto_pix_fmt(codec, None, [])
+    options = {"x265-params": "log-level=error"} if codec_name == "libx265" else {}
+
+    def add(probe: av.container.OutputContainer) -> list[av.Packet]:
+        stream = cast(av.VideoStream, probe.add_stream(codec_name, rate=25, options=options))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        frame = av.VideoFrame(64, 48, pix_fmt)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = 0
+        return [*stream.encode(frame), *stream.encode(None)]
+
+    return probe_write(suffix, add)
+
+
+def _auto_codec(suffix: str, fmt: str, listed: set[str], default_video: str) -> str:
+    """``--codec auto``: the first of ``AUTO_CODECS`` the container lists, libx264 where it
+    holds it, else the container's own codec (gif, rawvideo for .y4m, MPEG-1 for .mpg,
+    mpeg2video for .mxf, libtheora or VP8 for .ogv), as FFmpeg picks."""
+    fitting = [c for c in AUTO_CODECS if c in listed]
+    if fitting:
+        return fitting[0]
+    if fmt in _OWN_CODEC_FORMATS:
+        return default_video
+    if fmt in ("ogg", "ogv") and _has_video_encoder("libtheora"):
+        return "libtheora"
+    if _has_video_encoder("libx264") and _video_refusal(suffix, "libx264") is None:
+        return "libx264"
+    own = {"wrapped_avframe": "rawvideo"}.get(default_video, default_video)
+    if not _has_video_encoder(own):
+        raise NightvidError(
+            f"a {suffix} file holds {default_video} video, which this PyAV build cannot encode; "
+            "use another extension (.mp4, .mkv)"
+        )
+    return av.Codec(own, "w").name
+
+
+def _has_video_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "video"
+    except (av.error.FFmpegError, ValueError):
+        return False
 
 
 def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
@@ -70,22 +149,28 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
     from dataclasses import replace
     from fractions import Fraction
 
-    listed = _listed_codecs(dst.suffix)
-    fitting = [c for c in AUTO_CODECS if c in listed]
+    fmt, listed, default_video = _container(dst.suffix)
+    if _is_image_muxer(fmt):
+        raise NightvidError(
+            f"enhance writes video files; {dst.name} would be still images ({fmt}); "
+            "use a video extension such as .mp4 or .mkv"
+        )
     codec_name = options.codec
     if codec_name == "auto":
-        codec_name = fitting[0] if fitting else "libx264"
+        codec_name = _auto_codec(dst.suffix, fmt, listed, default_video)
     try:
         codec = av.Codec(codec_name, "w")
     except (av.error.FFmpegError, ValueError):
         raise NightvidError(f"unknown video encoder {codec_name!r}") from None
     if codec.type != "video":
         raise NightvidError(f"{codec_name!r} is not a video encoder")
+    fitting = [c for c in AUTO_CODECS if c in listed]
     if fitting and codec_name not in listed:
         raise NightvidError(
             f"a {dst.suffix} file cannot hold {codec_name} video; use --codec "
             f"{' or '.join(fitting)}, or another extension"
         )
+    options.check_flags(codec_name)
     crf_range = CRF_RANGE.get(codec_name)
     if options.crf is not None and crf_range is not None and not crf_range[0] <= options.crf <= crf_range[1]:
         raise NightvidError(f"--crf for {codec_name} is {crf_range[0]}..{crf_range[1]}, got {options.crf}")
@@ -110,7 +195,33 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
             f"{wanted or 'no options'} ({reason})"
         )
     _check_extra(codec_name, resolved.extra_options(), context.options, messages)
+    # after the encoder opened alone: a refusal here is the container's
+    if codec_name not in listed or fmt in _QUERY_ONLY_FORMATS:  # PyAV's list is unsure: ask the muxer
+        refused = _video_refusal(dst.suffix, codec_name)
+        if refused is not None:
+            works = _auto_codec(dst.suffix, fmt, listed, default_video)
+            raise NightvidError(
+                f"a {dst.suffix} file cannot hold {codec_name} video ({refused}); use --codec {works}, "
+                "or another extension"
+            )
     return resolved
+
+
+def check_streams(src: Path, dst: Path, options: EncodeOptions) -> None:
+    """The output's streams set up and its header written in a temporary file before any
+    frame is decoded: an encoder that does not open at the source's size and rate, audio
+    the container cannot hold (``carry.audio_plan``) or a muxer refusing the streams is
+    one NightvidError now, not after the first frames."""
+    from nightvid.streamer.colour import BT709, RANGE_FULL, RANGE_LIMITED, SMPTE170M
+    from nightvid.streamer.decode import open_input
+
+    container, info = open_input(src)
+    container.close()
+    tags = BT709 if info.height >= 720 or info.width >= 1280 else SMPTE170M
+    full = (info.pix_fmt or "").startswith("yuvj")
+    colour = ColourTags(tags, tags, tags, RANGE_FULL if full else RANGE_LIMITED)
+    with tempfile.TemporaryDirectory(prefix="nightvid-probe-") as tmp:
+        VideoWriter(Path(tmp) / f"probe{dst.suffix}", info, colour=colour, options=options).abort()
 
 
 def _check_extra(codec: str, extra: dict[str, str], unused: dict[str, str], messages: list[str]) -> None:
@@ -164,24 +275,47 @@ def _open_collecting(context: av.VideoCodecContext) -> tuple[av.error.FFmpegErro
     return failure, messages
 
 
-def _auto_pix_fmt(codec: av.Codec, source_pix_fmt: str | None) -> str:
+def _warn(notes: list[str] | None, message: str) -> None:
+    """A warning for the summary (``notes``: the writer's, shown by --json too), else the log."""
+    if notes is None:
+        log.warning("%s", message)
+    else:
+        notes.append(message)
+
+
+def _auto_pix_fmt(codec: av.Codec, source_pix_fmt: str | None, notes: list[str] | None = None) -> str:
     """yuv420p, or the same-depth 4:2:0 format for a 10/12-bit source if ``codec`` writes it."""
     depth = bit_depth(source_pix_fmt)
     if depth <= 8:
-        return "yuv420p"
+        return _eight_bit(codec)
     supported = {f.name for f in (codec.video_formats or [])}
     for bits in (depth, 10):
         deep = f"yuv420p{bits}le"
         if bits <= depth and deep in supported:
             return deep
-    log.warning("%s cannot write %d-bit video; writing 8-bit yuv420p", codec.name, depth)
-    return "yuv420p"
+    _warn(notes, f"{codec.name} cannot write {depth}-bit video; writing 8-bit {_eight_bit(codec)}")
+    return _eight_bit(codec)
 
 
-def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int, source_pix_fmt: str | None = None) -> str:
-    """``wanted`` if the encoder takes it at this size, else the closest that works."""
+def _eight_bit(codec: av.Codec) -> str:
+    """yuv420p, or the closest 8-bit format ``codec`` writes (gif: rgb8)."""
+    supported = [f.name for f in (codec.video_formats or [])]
+    if not supported or "yuv420p" in supported:
+        return "yuv420p"
+    return next((f for f in _EIGHT_BIT_FORMATS if f in supported), supported[0])
+
+
+def _pick_pix_fmt(
+    codec: av.Codec,
+    wanted: str,
+    width: int,
+    height: int,
+    source_pix_fmt: str | None = None,
+    notes: list[str] | None = None,
+) -> str:
+    """``wanted`` if the encoder takes it at this size, else the closest that works (said in ``notes``)."""
     if wanted == "auto":
-        wanted = _auto_pix_fmt(codec, source_pix_fmt)
+        wanted = _auto_pix_fmt(codec, source_pix_fmt, notes)
     supported = [f.name for f in (codec.video_formats or [])]
     if supported and wanted not in supported:
         raise NightvidError(f"codec {codec.name} cannot write pixel format {wanted}; it takes: {', '.join(supported)}")
@@ -190,7 +324,7 @@ def _pick_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int, source_
         full = wanted.replace("420", "444").replace("422", "444")
         if supported and full not in supported:
             raise NightvidError(f"{width}x{height} is odd-sized and {codec.name} has no 4:4:4 format to store it")
-        log.warning("%dx%d is odd-sized: %s needs even sizes, writing %s", width, height, wanted, full)
+        _warn(notes, f"{width}x{height} is odd-sized: {wanted} needs even sizes, writing {full}")
         return full
     return wanted
 
@@ -219,32 +353,46 @@ class VideoWriter:
             raise NightvidError(f"unknown video encoder {options.codec!r}") from None
         if codec.type != "video":
             raise NightvidError(f"{options.codec!r} is not a video encoder")
-        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, info.width, info.height, info.pix_fmt)
-        quiet_console(options)
         self.warnings: list[str] = []
+        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, info.width, info.height, info.pix_fmt, self.warnings)
+        quiet_console(options)
         codec_options = self._with_hdr(options, hdr)
         try:
             self.container = av.open(str(path), "w", options=_muxer_options(path))
         except ValueError as err:
             raise NightvidError(f"cannot write {path.suffix or 'this'} files: {err}") from None
         try:
-            avi = self.container.format.name == "avi"
-            self.timeline = _timeline(info, constant_rate=avi, milliseconds=self.container.format.name in _MS_FORMATS)
-            rate = 1 / self.timeline.base if avi else info.rate
+            fmt = self.container.format.name
+            avi = fmt == "avi"
+            # MPEG-1/2 take only the standard rates as time base: frames go on the slots of one, as in AVI
+            constant = avi or fmt in _FRAME_COUNT_FORMATS or options.codec in _RATE_TIME_BASE_CODECS
+            slots = "AVI" if avi else options.codec if options.codec in _RATE_TIME_BASE_CODECS else fmt
+            self.timeline = _timeline(info, constant_rate=constant, milliseconds=fmt in _MS_FORMATS, slots=slots)
+            rate = 1 / self.timeline.base if constant else info.rate
             stream = cast(av.VideoStream, self.container.add_stream(options.codec, rate=rate, options=codec_options))
-            stream.width, stream.height, stream.pix_fmt = info.width, info.height, pix_fmt
+            self.size = self._shape(info, fmt, options.codec)
+            stream.width, stream.height, stream.pix_fmt = *self.size, pix_fmt
             stream.time_base = self.timeline.base
             stream.codec_context.time_base = self.timeline.base
-            if avi:
-                stream.codec_context.max_b_frames = 0  # AVI keeps no pts to reorder by
-            if info.aspect is not None and info.aspect != 1:  # else anamorphic video shows squeezed
-                stream.codec_context.sample_aspect_ratio = info.aspect
+            if avi or (fmt in _NO_REORDER_FORMATS and options.codec not in _RATE_TIME_BASE_CODECS):
+                # AVI keeps no pts to reorder by; MXF keeps none for H.264 (read back in decode order)
+                stream.codec_context.max_b_frames = 0
+            if info.aspect is not None and info.aspect != 1 and self.size == (info.width, info.height):
+                stream.codec_context.sample_aspect_ratio = info.aspect  # else anamorphic video shows squeezed
             colour.stamp(stream)
             if display_matrix is not None:
                 stream.set_display_matrix(display_matrix)
             self.video = stream
             self._copy_tags(info)
-            self.carrier = Carrier(info.path, info.carried, self.container, stream, start=self.timeline.start)
+            self.carrier = Carrier(
+                info.path,
+                info.carried,
+                self.container,
+                stream,
+                start=self.timeline.start,
+                audio_codec=options.audio_codec,
+            )
+            self._start(path, options.codec)
         except BaseException:
             self.container.close()
             raise
@@ -253,6 +401,40 @@ class VideoWriter:
         #: True when the output keeps more than 8 bits: frames should then be uint16 RGB.
         self.deep = bit_depth(pix_fmt) > 8
         self.time_base = self.timeline.base
+
+    def _shape(self, info: VideoInfo, fmt: str, codec: str) -> tuple[int, int]:
+        """The encoded frame size: the source's, or stretched to square pixels where the
+        output could not say its pixels are not square (Matroska and WebM read the pixel
+        shape from the stream, which PyAV cannot set, and VP9/AV1 carry none themselves)."""
+        aspect = info.aspect
+        if aspect is None or aspect == 1 or fmt not in ("matroska", "webm") or codec in _SAR_IN_BITSTREAM:
+            return info.width, info.height
+        width, height = info.width, info.height
+        if aspect > 1:
+            width = max(2, round(width * aspect / 2) * 2)
+        else:
+            height = max(2, round(height / aspect / 2) * 2)
+        self.warnings.append(
+            f"the source's pixels are not square ({aspect.numerator}:{aspect.denominator}) and a "
+            f"{fmt} file from {codec} cannot say so: scaled {info.width}x{info.height} to "
+            f"{width}x{height} square pixels, the same shape on screen (.mp4 keeps the source's pixels)"
+        )
+        return width, height
+
+    def _start(self, path: Path, codec: str) -> None:
+        """Open the encoders and write the header now: a refusal is one line before any frame."""
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)
+        try:
+            with av.logging.Capture() as said:
+                try:
+                    self.container.start_encoding()
+                except (ValueError, av.error.FFmpegError) as err:
+                    messages = [str(text).strip() for lvl, _, text in said if lvl <= av.logging.ERROR]
+                    reason = messages[0] if messages else (getattr(err, "strerror", None) or str(err))
+                    raise NightvidError(f"cannot write a {path.suffix} file with {codec} video: {reason}") from None
+        finally:
+            av.logging.set_level(level)
 
     def _with_hdr(self, options: EncodeOptions, hdr: HdrMetadata | None) -> dict[str, str]:
         """The encoder options with the source's HDR10 metadata added where the encoder takes it."""
@@ -288,6 +470,9 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         """Encode one RGB frame (uint8, or uint16 when ``deep``) shown at ``pts`` and mux what is ready."""
         frame = self.colour.from_rgb(rgb, self.pix_fmt)
+        if (frame.width, frame.height) != self.size:
+            frame = frame.reformat(width=self.size[0], height=self.size[1], interpolation="BICUBIC")
+            self.colour.stamp(frame)
         frame.pts, frame.time_base = self.timeline.place(pts), self.time_base
         self._mux_video(self.video.encode(frame))
 
@@ -339,13 +524,14 @@ def _muxer_options(path: Path) -> dict[str, str]:
     return {}
 
 
-def _timeline(info: VideoInfo, *, constant_rate: bool, milliseconds: bool) -> Timeline:
-    """The output pts of this input: from 0 if it starts later; on the slots of its rate for AVI."""
+def _timeline(info: VideoInfo, *, constant_rate: bool, milliseconds: bool, slots: str = "AVI") -> Timeline:
+    """The output pts of this input: from 0 if it starts later; on the slots of its rate for
+    AVI and MPEG-1/2 (``slots`` names which, for the warning)."""
     rate = info.rate or Fraction(30)
     if not constant_rate:
         step = max(1, round(1 / (rate * info.time_base)))
         spacing = Fraction(1, 1000) if milliseconds else Fraction(0)
         return Timeline(info.time_base, info.time_base, step, start=info.start, spacing=spacing)
     rate = rate.limit_denominator(1001)  # a VFR average (5871/158720 s) makes no usable AVI rate
-    why = f"fell on the same frame slot of the AVI's constant {float(rate):.3f} fps as the frame before"
+    why = f"fell on the same frame slot of the {slots}'s constant {float(rate):.3f} fps as the frame before"
     return Timeline(source_base=info.time_base, base=1 / rate, step=1, start=info.start, why=why)

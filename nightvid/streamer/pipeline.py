@@ -27,9 +27,12 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.colour import ColourTags, hdr_metadata, tags_for
 from nightvid.streamer.decode import (
     CorruptInputError,
+    DamageReport,
     deinterlaced,
+    demuxer_errors,
     display_matrix,
     field_order,
+    has_exact_index,
     iter_frames,
     open_input,
 )
@@ -38,6 +41,7 @@ from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.stabilise import BrightnessStabiliser
 from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
+from nightvid.streamer.temporal import TemporalFilter
 from nightvid.streamer.tiling import tiled_engine
 
 __all__ = [
@@ -69,12 +73,14 @@ class EnhanceSummary:
     width: int
     height: int
     pix_fmt: str
-    #: True when the input was corrupt part-way and ``keep_partial`` kept what decoded.
+    #: True when the input ends early (cut, or damaged and ``strict`` with ``keep_partial``).
     truncated: bool = False
     #: What was repaired or left out, one line each (timestamps moved, deinterlaced, dropped streams).
     warnings: tuple[str, ...] = ()
     #: Source streams the output does not hold: index, type, codec and reason each.
     dropped: tuple[dict, ...] = ()
+    #: What decoding skipped, as ``decode.DamageReport.as_dict`` (all zero for a sound file).
+    damage: dict = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,16 +95,23 @@ def enhance_video(
     batch: int = 1,
     overwrite: bool = False,
     keep_partial: bool = False,
+    strict: bool = False,
     stabilize: bool = False,
+    temporal: int = 0,
     tile: int | str | None = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> EnhanceSummary:
     """Enhance every frame of ``src`` into ``dst``; audio and subtitles are copied as is.
 
-    ``dst`` appears only when everything succeeded. If ``src`` is corrupt part-way the
-    call fails and writes nothing, unless ``keep_partial`` is set: then the frames decoded
-    before the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
-    the output brightness over time (see ``streamer.stabilise``). ``tile`` runs large frames
+    ``dst`` appears only when everything succeeded. Damage in ``src`` is handled as
+    FFmpeg handles it (``decode.iter_frames``): what does not decode is skipped, every
+    other frame is enhanced at its time, and the summary's ``damage`` and ``warnings``
+    say what was skipped and where. With ``strict`` any damage fails the call and
+    nothing is written, unless ``keep_partial`` is set too: then the frames decoded before
+    the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
+    the output brightness over time (see ``streamer.stabilise``); ``temporal`` fuses each
+    enhanced frame with that many aligned neighbours on either side (``streamer.temporal``;
+    0: none). ``tile`` runs large frames
     in overlapping tiles: ``"auto"`` only when a frame would not fit in memory, an int
     for a fixed tile side, None never (see ``streamer.tiling``).
     """
@@ -108,7 +121,10 @@ def enhance_video(
     container, info = open_input(src)
     try:
         check_output(src, dst, overwrite=overwrite)
-        frames = iter_frames(container)
+        damage = DamageReport()
+        if not has_exact_index(container):  # what only the demuxer's log says (a cut MKV); no thread runs yet
+            damage.add_demuxer_errors(demuxer_errors(src), strict=strict)
+        frames = iter_frames(container, strict=strict, report=damage)
         try:
             first = next(frames, None)
         except CorruptInputError as err:
@@ -123,7 +139,7 @@ def enhance_video(
         fields = field_order(first, container.streams.video[0])
         if fields is not None:
             source = deinterlaced(source, info.time_base)
-        with temporary_output(dst) as tmp:
+        with temporary_output(dst, overwrite=overwrite) as tmp:
             writer = VideoWriter(
                 tmp,
                 info,
@@ -144,6 +160,7 @@ def enhance_video(
                     batch=batch,
                     keep_partial=keep_partial,
                     stabiliser=BrightnessStabiliser() if stabilize else None,
+                    temporal=temporal,
                     total=info.frames_hint,
                     on_progress=on_progress,
                 )
@@ -163,9 +180,10 @@ def enhance_video(
         width=info.width,
         height=info.height,
         pix_fmt=writer.pix_fmt,
-        truncated=truncated,
-        warnings=tuple(writer.notes()),
+        truncated=truncated or damage.truncated is not None,
+        warnings=tuple(damage.warnings()) + tuple(writer.notes()),
         dropped=tuple(d.as_dict() for d in writer.dropped),
+        damage=damage.as_dict(),
     )
 
 
@@ -235,15 +253,30 @@ def run_stages(
     stabiliser: BrightnessStabiliser | None,
     total: int | None,
     on_progress: ProgressCallback | None,
+    temporal: int = 0,
 ) -> tuple[int, bool]:
-    """Decode and encode threads around inference in this thread; (frames written, truncated)."""
+    """Decode and encode threads around inference in this thread; (frames written, truncated).
+
+    ``temporal`` > 0 runs the temporal filter (``streamer.temporal``) in the encode
+    thread, beside inference: it holds ``temporal`` frames back and hands them on at the end.
+    """
     stop = threading.Event()
     depth = queue_depth(size[0] * size[1] * 3 * (2 if writer.deep else 1), batch)
     decoded: queue.Queue = queue.Queue(maxsize=depth)
     enhanced: queue.Queue = queue.Queue(maxsize=depth)
     source = decoded_items(frames, size=size, colour=colour, deep=writer.deep, keep_partial=keep_partial)
     decoder = Stage.producing("nightvid-decode", source, stop, out=decoded)
-    encoder = Stage.consuming("nightvid-encode", enhanced, lambda item: writer.write(*item), stop)
+    fused = TemporalFilter(temporal) if temporal else None
+
+    def write(item: tuple[np.ndarray, int | None]) -> None:
+        for frame, pts in fused.push(*item) if fused is not None else [item]:
+            writer.write(frame, pts)  # type: ignore[arg-type]
+
+    def write_held_back() -> None:
+        for frame, pts in fused.flush() if fused is not None else []:
+            writer.write(frame, pts)  # type: ignore[arg-type]
+
+    encoder = Stage.consuming("nightvid-encode", enhanced, write, stop, at_end=write_held_back)
     decoder.start()
     encoder.start()
     done = 0

@@ -84,12 +84,24 @@ class Stage(threading.Thread):
         return cls(name, body, stop, out=out)
 
     @classmethod
-    def consuming(cls, name: str, inbox: queue.Queue, handle: Callable[[Any], None], stop: threading.Event) -> Stage:
-        """A stage that calls ``handle(item)`` for every item of ``inbox`` until END."""
+    def consuming(
+        cls,
+        name: str,
+        inbox: queue.Queue,
+        handle: Callable[[Any], None],
+        stop: threading.Event,
+        *,
+        at_end: Callable[[], None] | None = None,
+    ) -> Stage:
+        """A stage that calls ``handle(item)`` for every item of ``inbox`` until END, then
+        ``at_end()`` if the stream ended rather than stopped (a stage that holds items back
+        hands them on there)."""
 
         def body(stop: threading.Event) -> None:
             for item in items(inbox, stop):
                 handle(item)
+            if at_end is not None and not stop.is_set():
+                at_end()
 
         return cls(name, body, stop)
 

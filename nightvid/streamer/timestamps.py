@@ -72,5 +72,13 @@ class Timeline:
         return (
             f"{self.moved} frame(s) {self.why} (the first at {self.first_moved_at:.3f} s); "
             "kept and moved just after it, "
-            f"by at most {float(self.largest_move) * 1000:.1f} ms"
+            f"by at most {_duration(self.largest_move)}"
         )
+
+
+def _duration(seconds: Fraction) -> str:
+    """A short span said with sensible precision: ``1.5 ms``, ``11 µs`` (never ``0.0 ms``)."""
+    ms = float(seconds) * 1000
+    if ms >= 1:
+        return f"{ms:.1f} ms"
+    return f"{ms * 1000:.3g} µs"

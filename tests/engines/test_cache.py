@@ -118,7 +118,7 @@ def tamper_field(field: str, value):
         (tamper_field("torch_version", "2.0.0"), "torch_version"),  # stale: built by another torch
         (tamper_field("net", "lednet"), "net is 'lednet'"),  # foreign
         (tamper_field("weights_sha256", "0" * 64), "weights_sha256"),  # foreign weights
-        (tamper_field("device_capability", "x86_64/AVX2"), "device_capability"),  # foreign machine
+        (tamper_field("device_capability", "nosuch-cpu/NO-ISA"), "device_capability"),  # a machine none is
         (tamper_field("shape_range", {"min": [1, 16, 16], "opt": [1, 16, 16], "max": [1, 16, 16]}), "shape_range"),
         (tamper_field("artifact_sha256", "f" * 64), "sha256"),
         (lambda e: e.artifact.write_bytes(b"compiled-but-tampered"), "sha256"),  # corrupt bytes

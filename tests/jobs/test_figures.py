@@ -60,3 +60,26 @@ def test_flicker_is_zero_for_steady_change_and_positive_for_pulsing() -> None:
     assert F.flicker(steady) == 0.0
     assert F.flicker(pulsing) == pytest.approx(float(np.std([30, -30, 30])))
     assert F.flicker(steady[:2]) is None
+
+
+def test_temporal_noise_rises_with_boiling_and_stays_for_a_gain() -> None:
+    rng = np.random.default_rng(0)
+    scene = np.full((40, 60, 3), 30.0)
+    noisy = [np.clip(scene + rng.normal(0, 4, scene.shape), 0, 255).astype(np.uint8) for _ in range(6)]
+    boiling = [np.clip(scene + rng.normal(0, 12, scene.shape), 0, 255).astype(np.uint8) for _ in range(6)]
+    gained = [np.clip(f.astype(np.float32) * 3, 0, 255).astype(np.uint8) for f in noisy]
+    assert F.temporal_noise(noisy[:1]) is None
+    assert F.temporal_noise(boiling) > 2 * F.temporal_noise(noisy)
+    assert F.temporal_noise(gained) == pytest.approx(F.temporal_noise(noisy), rel=0.05)
+
+
+def test_dark_detail_falls_when_the_dark_third_is_painted_flat() -> None:
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:64, 0:64]
+    dark = (12 + 8 * ((x // 4 + y // 4) % 2))[..., None].repeat(3, axis=2).astype(np.uint8)
+    dark[:, 32:] += rng.integers(40, 60, dtype=np.uint8)  # a brighter half, not clipped when gained
+    gained = np.clip(dark.astype(np.float32) * 3, 0, 255).astype(np.uint8)
+    painted = gained.copy()
+    painted[:, :32] = gained[:, :32].mean()
+    assert F.dark_detail(gained, dark) == pytest.approx(1.0, abs=0.05)
+    assert F.dark_detail(painted, dark) < 0.3  # what is left is the edge against the bright half

@@ -157,6 +157,19 @@ def test_output_options_name_what_changes_the_picture() -> None:
     assert base["weights"].startswith("default:")
 
 
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"engine": replace(VIDEO.engine, deblock=False)},  # --no-deblock: a rerun skipped it before
+        {"temporal": 3},
+        {"strict": True},
+    ],
+    ids=["no-deblock", "temporal", "strict"],
+)
+def test_a_rerun_that_only_changes_a_picture_option_redoes_the_video(changed: dict) -> None:
+    assert output_options(replace(VIDEO, **changed)) != output_options(VIDEO)
+
+
 # --------------------------------------------------------------------------- cuts
 
 

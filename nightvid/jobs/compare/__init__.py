@@ -23,10 +23,18 @@ import torch
 
 from nightvid.errors import NightvidError
 from nightvid.jobs.compare import figures
-from nightvid.jobs.compare.frames import Picked, consecutive_frames, pick_frames, timed_frames
-from nightvid.jobs.compare.sheet import contact_sheet, side_by_side, write_png
+from nightvid.jobs.compare.frames import Picked, check_times, consecutive_frames, pick_frames, timed_frames
+from nightvid.jobs.compare.sheet import check_sheet, contact_sheet, side_by_side, write_png
 
-__all__ = ["BASELINES", "Method", "baseline_method", "model_method", "run_compare", "write_side_by_side"]
+__all__ = [
+    "BASELINES",
+    "Method",
+    "baseline_method",
+    "check_compare",
+    "model_method",
+    "run_compare",
+    "write_side_by_side",
+]
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
 
@@ -95,7 +103,41 @@ def _figures(output: np.ndarray, source: np.ndarray) -> dict[str, float]:
         "colour_vs_gain": figures.colour_vs_gain(output, source),
         "noise": figures.noise_sigma(output),
         "border_excess": figures.border_excess(output),
+        "dark_detail": figures.dark_detail(output, source),
     }
+
+
+def check_compare(
+    source: Path,
+    *,
+    sheet: Path | None = None,
+    at: list[float] | None = None,
+    video: Path | None = None,
+    models: Sequence[str] = (),
+    exposure: float | str | None = "default",
+) -> None:
+    """Every cheap check of a comparison, before any model is built: the input, the sheet's
+    and the clip's names, the ``at`` times inside the video, the models by name and the
+    exposure. A NightvidError (one line)."""
+    from nightvid import nets
+
+    nets.check_exposure(exposure)
+    for model in models:
+        nets.chain_parts(model)
+    if not source.exists():
+        raise NightvidError(f"input not found: {source}")
+    if sheet is not None:
+        check_sheet(sheet)
+    if video is not None:
+        if source.is_dir():
+            raise NightvidError("--video needs a video input, not a folder of images")
+        _check_clip_name(video)
+    check_times(source, at)
+
+
+def _check_clip_name(out: Path) -> None:
+    if out.suffix.lower() not in (".mp4", ".mkv", ".mov"):
+        raise NightvidError(f"--video writes H.264: give it an .mp4, .mkv or .mov name, got {out.name}")
 
 
 def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float | None]:
@@ -121,8 +163,11 @@ def run_compare(
     """Run every method on the picked frames; write the sheet; return the JSON-ready report.
 
     ``methods`` are columns after the input. ``flicker_frames`` consecutive frames from
-    the first picked time are also run for the flicker figure (videos only; 0 skips).
+    the first picked time are also run for the flicker and temporal noise figures
+    (videos only; 0 skips).
     """
+    if sheet is not None:
+        check_sheet(sheet)  # before the work: a name OpenCV cannot write failed only at the end
     picked: list[Picked] = pick_frames(source, frames=frames, at=at, max_side=max_side)
     columns = [Method("input", lambda rgb: rgb), *methods]
     names = [m.name for m in columns]
@@ -140,13 +185,16 @@ def run_compare(
             per_method[method.name].append(_figures(out, item.rgb))
         grid.append(row)
     flicker: dict[str, float | None] = {m.name: None for m in columns}
+    boiling: dict[str, float | None] = {m.name: None for m in columns}
     start = picked[0].time
     if flicker_frames >= 3 and start is not None:
         run = list(consecutive_frames(source, start, flicker_frames, max_side=max_side))
         for method in columns:
             if on_progress is not None:
                 on_progress(f"{method.name}: flicker over {len(run)} frames")
-            flicker[method.name] = figures.flicker([method.run(f) for f in run])
+            outputs = [method.run(f) for f in run]
+            flicker[method.name] = figures.flicker(outputs)
+            boiling[method.name] = figures.temporal_noise(outputs)
     if sheet is not None:
         write_png(sheet, contact_sheet(grid, names, [p.label for p in picked], cell_width=cell_width))
     return {
@@ -157,6 +205,7 @@ def run_compare(
             name: {
                 **_mean(rows),
                 "flicker": flicker[name],
+                "temporal_noise": boiling[name],
                 "frames": [{k: round(v, 4) for k, v in r.items()} for r in rows],
             }
             for name, rows in per_method.items()
@@ -184,8 +233,7 @@ def write_side_by_side(
 
     from nightvid.streamer.target import check_output, temporary_output
 
-    if out.suffix.lower() not in (".mp4", ".mkv", ".mov"):
-        raise NightvidError(f"--video writes H.264: give it an .mp4, .mkv or .mov name, got {out.name}")
+    _check_clip_name(out)
     check_output(source, out, overwrite=True)
     columns = [Method("input", lambda rgb: rgb), *methods]
     count = 0

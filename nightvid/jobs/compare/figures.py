@@ -24,6 +24,13 @@ values (``0.2126 R + 0.7152 G + 0.0722 B``), in 8-bit levels.
 - ``flicker``: standard deviation of the frame-to-frame change of mean luma over a run
   of consecutive frames (0 for a steady clip); per-frame nets that react to content
   make it pulse.
+- ``temporal_noise``: the mean over pixels of ``|Y(t+1) - Y(t)|`` between consecutive
+  frames, divided by the mean luma: noise that boils from frame to frame. A plain gain
+  leaves it as the input's; a static camera shows it best (motion adds to it).
+- ``dark_detail``: high-frequency energy (mean absolute Laplacian of luma) in the
+  darkest third of the input's pixels, divided by that of the input gained to the same
+  mean: above 1 the enhancement kept or sharpened the dark parts' structure (or their
+  noise), well below 1 it painted them flat.
 """
 
 from __future__ import annotations
@@ -40,16 +47,18 @@ __all__ = [
     "clipped",
     "colour_vs_gain",
     "colourfulness",
+    "dark_detail",
     "flicker",
     "luma",
     "mean_luma",
     "noise_sigma",
+    "temporal_noise",
 ]
 
 _REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
-#: The per-frame figures, in report order (``flicker`` is over a run of frames).
-FIGURES = ("mean_luma", "clipped", "colourfulness", "colour_vs_gain", "noise", "border_excess")
+#: The per-frame figures, in report order (``flicker`` and ``temporal_noise`` are over a run of frames).
+FIGURES = ("mean_luma", "clipped", "colourfulness", "colour_vs_gain", "noise", "border_excess", "dark_detail")
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -159,3 +168,36 @@ def flicker(frames: Sequence[np.ndarray]) -> float | None:
         return None
     levels = np.array([luma(f).mean() for f in frames], dtype=np.float64)
     return float(np.diff(levels).std())
+
+
+def temporal_noise(frames: Sequence[np.ndarray]) -> float | None:
+    """Mean ``|dY|`` between consecutive ``frames`` over their mean luma (None if < 2 frames).
+
+    Example:
+        >>> still = [np.full((4, 4, 3), 50, np.uint8)] * 3
+        >>> temporal_noise(still)
+        0.0
+    """
+    if len(frames) < 2:
+        return None
+    levels = [luma(f) for f in frames]
+    change = np.mean([np.abs(b - a).mean() for a, b in zip(levels, levels[1:], strict=False)])
+    return float(change / max(np.mean([y.mean() for y in levels]), 1e-6))
+
+
+def dark_detail(output: np.ndarray, source: np.ndarray) -> float:
+    """Laplacian energy of ``output`` in ``source``'s darkest third over that of ``source`` gained to the same mean.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> dark = rng.integers(0, 30, (32, 32, 3)).astype(np.uint8)
+        >>> round(dark_detail(np.clip(dark.astype(int) * 3, 0, 255).astype(np.uint8), dark), 2)
+        1.0
+    """
+    y_in, y_out = luma(source), luma(output)
+    mask = y_in <= np.quantile(y_in, 1 / 3)
+    gain = y_out.mean() / max(y_in.mean(), 1e-6)
+    gained = np.clip(y_in * gain, 0, 255)
+    energy_out = np.abs(cv2.Laplacian(y_out, cv2.CV_32F))[mask].mean()
+    energy_in = np.abs(cv2.Laplacian(gained, cv2.CV_32F))[mask].mean()
+    return float(energy_out / max(energy_in, 1e-6))

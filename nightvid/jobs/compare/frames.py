@@ -15,7 +15,7 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.colour import tags_for
 from nightvid.streamer.decode import open_input
 
-__all__ = ["Picked", "consecutive_frames", "pick_frames", "timed_frames", "video_duration"]
+__all__ = ["Picked", "check_times", "consecutive_frames", "pick_frames", "timed_frames", "video_duration"]
 
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -49,6 +49,21 @@ def video_duration(path: Path) -> float:
         if container.duration:
             return container.duration / av.time_base
     raise NightvidError(f"{path}: the video has no duration; give the times with --at")
+
+
+def check_times(source: Path, at: list[float] | None) -> None:
+    """A NightvidError for an ``--at`` time before the start or past the end of the video ``source``."""
+    if not at or source.is_dir():
+        return
+    if any(t < 0 for t in at):
+        raise NightvidError(f"--at times must be >= 0 seconds, got {at}")
+    try:
+        duration = video_duration(source)
+    except NightvidError:  # no duration in the file: a time past the end finds no frame later
+        return
+    late = [t for t in at if t > duration + 1e-3]
+    if late:
+        raise NightvidError(f"--at {late[0]:g} s is past the end of {source.name}, which is {duration:.2f} s long")
 
 
 def _decoded(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
@@ -129,8 +144,7 @@ def pick_frames(
         files = _image_files(source)
         return [Picked(files[i].name, _read_rgb(files[i], max_side)) for i in _spread(frames, len(files))]
     if at:
-        if any(t < 0 for t in at):
-            raise NightvidError(f"--at times must be >= 0 seconds, got {at}")
+        check_times(source, at)
         times = list(at)
     else:
         duration = video_duration(source)

@@ -15,7 +15,7 @@ import numpy as np
 
 from nightvid.errors import NightvidError
 
-__all__ = ["contact_sheet", "label_frame", "side_by_side", "write_png"]
+__all__ = ["SHEET_SUFFIXES", "check_sheet", "contact_sheet", "label_frame", "side_by_side", "write_png"]
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _BACKGROUND = (24, 24, 24)
@@ -101,6 +101,23 @@ def _vstack(parts: Sequence[np.ndarray], gap: int) -> np.ndarray:
             out.append(np.zeros((gap, width, 3), np.uint8))
         out.append(np.pad(part, ((0, 0), (0, width - part.shape[1]), (0, 0))))
     return np.concatenate(out, axis=0)
+
+
+#: What ``write_png`` can write, by extension (OpenCV picks the format from it).
+SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def check_sheet(path: Path | str) -> None:
+    """A NightvidError, before any work, for a sheet name OpenCV cannot write or a missing folder."""
+    path = Path(path)
+    if path.suffix.lower() not in SHEET_SUFFIXES:
+        raise NightvidError(
+            f"the contact sheet is an image: give --out a {', '.join(SHEET_SUFFIXES)} name, got {path.name!r}"
+        )
+    if not path.parent.is_dir():
+        raise NightvidError(f"output folder does not exist: {path.parent}")
+    if path.is_dir():
+        raise NightvidError(f"--out is a folder: {path}")
 
 
 def write_png(path: Path | str, rgb: np.ndarray) -> Path:

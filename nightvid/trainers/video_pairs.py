@@ -1,0 +1,108 @@
+"""Synthetic night video with ground truth: clean moving sequences and their dark, noisy, H.264 versions.
+
+Real night video has no clean reference, so the temporal stage is scored on sequences
+made from clean photos: a camera that pans and turns a little over a photo, with a
+patch of the photo sliding across as a moving object (the part a temporal filter must
+not smear). Each clean frame is darkened in linear light with one exposure, lamp cast
+and white balance for the whole sequence, gets its own Poisson-Gaussian sensor noise
+(``trainers.degrade``), and the whole dark sequence is compressed with x264 as a camera
+would, so the noise and the codec's damage both change from frame to frame.
+
+``benchmarks/video_eval.py`` enhances them (per frame, then through the temporal filter)
+and scores every frame against the clean sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from nightvid.trainers.degrade import colour_cast, linear_to_srgb, poisson_gaussian_noise, srgb_to_linear
+
+__all__ = ["VideoPair", "dark_sequence", "moving_sequence", "video_pairs"]
+
+
+@dataclass(frozen=True)
+class VideoPair:
+    """A clean sequence and the dark one a camera would record of it (RGB uint8 frames)."""
+
+    name: str
+    clean: list[np.ndarray]
+    dark: list[np.ndarray]
+
+
+def moving_sequence(photo: np.ndarray, *, frames: int, size: tuple[int, int], seed: int) -> list[np.ndarray]:
+    """``frames`` views ``size`` (w, h) of ``photo``: a slow pan and turn, and a patch sliding across."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    ph, pw = photo.shape[:2]
+    pan = rng.uniform(-1.0, 1.0, 2) * np.array([0.6, 0.3])  # px per frame
+    turn = rng.uniform(-0.08, 0.08)  # degrees per frame
+    patch = photo[rng.integers(0, ph - h // 3) :][: h // 3, : w // 4].copy()
+    speed = rng.uniform(2.0, 4.0) * rng.choice([-1, 1])
+    centre = np.array([pw / 2, ph / 2])
+    out = []
+    for t in range(frames):
+        matrix = cv2.getRotationMatrix2D(tuple(centre + pan * t), turn * t, 1.0)
+        matrix[:, 2] += pan * t - centre + np.array([w / 2, h / 2])
+        view = cv2.warpAffine(photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        x = int((w // 2 + speed * t - patch.shape[1] // 2) % (w - patch.shape[1]))
+        y = h // 2 - patch.shape[0] // 2
+        view[y : y + patch.shape[0], x : x + patch.shape[1]] = patch[: h - y, : w - x]
+        out.append(view)
+    return out
+
+
+def _h264(frames: list[np.ndarray], crf: int, path: Path) -> list[np.ndarray]:
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def dark_sequence(clean: Sequence[np.ndarray], *, seed: int, work: Path) -> list[np.ndarray]:
+    """``clean`` as a night camera records it: one exposure, cast and gain; noise per frame; x264."""
+    rng = np.random.default_rng(seed)
+    exposure = float(np.exp(rng.uniform(math.log(0.03), math.log(0.12))))
+    gain = float(np.exp(rng.uniform(math.log(1e-3), math.log(6e-3))))
+    read = float(np.exp(rng.uniform(math.log(1e-3), math.log(4e-3))))
+    warm = float(rng.uniform(-0.2, 0.5))
+    cast = (1.0 + warm, 1.0, 1.0 - 0.6 * warm)
+    wb = (float(rng.uniform(1.0, 2.0)), 1.0, float(rng.uniform(1.0, 2.5)))
+    generator = torch.Generator().manual_seed(seed)
+    dark = []
+    for frame in clean:
+        x = torch.from_numpy(frame).permute(2, 0, 1).float().div(255).unsqueeze(0)
+        linear = colour_cast(srgb_to_linear(x) * exposure, cast)
+        noisy = poisson_gaussian_noise(linear, gain=gain, read_sigma=read, generator=generator, channel_gains=wb)
+        srgb = linear_to_srgb(noisy.clamp(0, 1))
+        dark.append((srgb[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8))
+    return _h264(dark, int(rng.integers(23, 30)), work / f"dark-{seed}.mp4")
+
+
+def video_pairs(
+    photos: Sequence[Path], *, frames: int = 24, size: tuple[int, int] = (320, 192), work: Path, seed: int = 0
+) -> list[VideoPair]:
+    """One ``VideoPair`` per photo (seeded: the same set every run)."""
+    pairs = []
+    for index, photo_path in enumerate(photos):
+        bgr = cv2.imread(str(photo_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read image {photo_path}")
+        photo = np.ascontiguousarray(bgr[:, :, ::-1])
+        clean = moving_sequence(photo, frames=frames, size=size, seed=seed + index)
+        pairs.append(VideoPair(photo_path.stem, clean, dark_sequence(clean, seed=seed + index, work=work)))
+    return pairs

@@ -1,0 +1,86 @@
+"""The temporal noise filter: less noise where the scene holds still, no ghosts where it moves, pts untouched."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nightvid.cli import app
+from nightvid.jobs.compare.figures import temporal_noise
+from nightvid.streamer.temporal import TemporalFilter, temporal_frames
+from tests.clips import make_clip
+
+runner = CliRunner()
+
+
+def _moving_square(frames: int, noise: float, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    clean, noisy = [], []
+    y, x = np.mgrid[0:120, 0:200]
+    background = (70 + 30 * np.sin(x / 9.0) * np.cos(y / 13.0))[..., None].repeat(3, axis=2)
+    for t in range(frames):
+        frame = background.copy()
+        frame[40:80, 30 + 9 * t : 70 + 9 * t] = 210  # moves 9 px a frame
+        clean.append(frame)
+        noisy.append(np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8))
+    return clean, noisy
+
+
+def test_noise_falls_where_the_scene_holds_and_a_moving_square_keeps_its_edges() -> None:
+    clean, noisy = _moving_square(10, noise=8.0)
+    out = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(noisy)), radius=1)]
+    assert len(out) == 10
+    for t in range(1, 9):
+        still = (slice(90, 120), slice(0, 200))  # the square never passes here
+        err_in = np.abs(noisy[t][still].astype(float) - clean[t][still]).mean()
+        err_out = np.abs(out[t][still].astype(float) - clean[t][still]).mean()
+        assert err_out < 0.75 * err_in, (t, err_in, err_out)
+        # the square's leading and trailing edges: no ghost of where it was or will be
+        lead = (slice(45, 75), slice(70 + 9 * t, 76 + 9 * t))
+        trail = (slice(45, 75), slice(24 + 9 * t, 30 + 9 * t))
+        for region in (lead, trail):
+            ghost = np.abs(out[t][region].astype(float) - clean[t][region]).mean()
+            assert ghost < 12, (t, ghost)
+    assert temporal_noise(out) < temporal_noise(noisy)
+
+
+def test_first_and_last_frames_use_the_neighbours_they_have_and_pts_are_untouched() -> None:
+    _, noisy = _moving_square(5, noise=6.0)
+    stamps = [0, 7, 9, 30, 31]  # variable frame rate
+    fil = TemporalFilter(radius=2)
+    out = []
+    for frame, pts in zip(noisy, stamps, strict=True):
+        ready = fil.push(frame, pts)
+        out += ready
+    assert len(out) == 3  # two held back
+    out += fil.flush()
+    assert [pts for _, pts in out] == stamps
+    assert all(f.shape == noisy[0].shape and f.dtype == np.uint8 for f, _ in out)
+    single = TemporalFilter(radius=1)
+    assert single.push(noisy[0], 5) == [] and [p for _, p in single.flush()] == [5]  # a one-frame video
+
+
+def test_enhance_with_temporal_keeps_every_frame_and_its_time(tmp_path: Path) -> None:
+    stamps = [0, 2, 3, 7, 8, 12, 20, 21, 22, 30]
+    src = make_clip(tmp_path / "vfr.mp4", frames=len(stamps), size=(96, 64), pts=stamps, time_base=Fraction(1, 25))
+    out = tmp_path / "out.mp4"
+    result = runner.invoke(app, ["enhance", str(src), str(out), "--backend", "eager", "--temporal", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["frames"] == len(stamps)
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        times_in = [float(f.time) for f in a.decode(video=0)]
+        times_out = [float(f.time) for f in b.decode(video=0)]
+    assert times_out == pytest.approx(times_in, abs=1e-3)
+
+
+@pytest.mark.parametrize("frames", ["2", "0", "11"])
+def test_temporal_takes_an_odd_count(tmp_path: Path, frames: str) -> None:
+    src = make_clip(tmp_path / "in.mp4", frames=2)
+    result = runner.invoke(app, ["enhance", str(src), str(tmp_path / "o.mp4"), "--temporal", frames])
+    assert result.exit_code == 1 and "--temporal takes an odd number" in result.output
