@@ -13,7 +13,8 @@ run (the preview's ``m`` key) engines by name. Backends (one row each in
 - ``onnx``: an ``.onnx`` file from the cache run by ONNX Runtime (``onnxrt.py``).
 - ``tensorrt``: a Torch-TensorRT ``.ep`` from the cache, CUDA only (``tensorrt.py``).
 - ``auto``: the fastest backend measured for the net on this kind of device that is
-  installed (``AUTO_CPU`` / ``AUTO_CUDA``); if building it fails, eager, with a warning.
+  installed (``AUTO_CPU`` / ``AUTO_CUDA``); if building it fails, or its engine does not
+  match eager on a test frame (``verify.py``), the next one in that order, with a warning.
 
 Compiled artifacts are built once per (net, weights, backend and version, torch
 version, device, precision, shape range) and verified on every load (``cache.py``).
