@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from nightvid.errors import NightvidError
+from nightvid.streamer.encode_options import EncodeOptions
 
 __all__ = [
     "AudioCodec",
@@ -273,3 +274,27 @@ Temporal = Annotated[
 Tile = Annotated[
     str, typer.Option(help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")
 ]
+
+
+def encode_options(
+    *,
+    codec: str,
+    crf: int | None,
+    preset: str | None,
+    pix_fmt: str,
+    encoder_opt: list[str] | None,
+    quiet: bool,
+    bitrate: str | None,
+    audio_codec: str,
+) -> EncodeOptions:
+    """The encoding that ``enhance`` and ``enhance-many`` build from the same flags."""
+    return EncodeOptions(
+        codec=codec,
+        crf=crf,
+        preset=preset,
+        pix_fmt=pix_fmt,
+        extra=tuple(encoder_opt or ()),
+        quiet=quiet,
+        bitrate=bitrate,
+        audio_codec=audio_codec,
+    )

@@ -31,6 +31,7 @@ from nightvid.cli.common import (
     Tile,
     Weights,
     Workers,
+    encode_options,
     err_console,
     reported,
     setup_logging,
@@ -134,12 +135,12 @@ def enhance_many(
         Path("in"),
         Path("out"),
         engine=engine,
-        encode=EncodeOptions(
+        encode=encode_options(
             codec=codec,
             crf=crf,
             preset=preset,
             pix_fmt=pix_fmt,
-            extra=tuple(encoder_opt or ()),
+            encoder_opt=encoder_opt,
             quiet=quiet,
             bitrate=bitrate,
             audio_codec=audio_codec,

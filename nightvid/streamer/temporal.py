@@ -46,6 +46,7 @@ class _Flow:
     scale: int = 2
 
     def __post_init__(self) -> None:
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None  # pixel coordinates, made once per size
         # OpenCV's type stubs leave out the DIS factory
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
 
@@ -59,7 +60,9 @@ class _Flow:
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
         flow[..., 0] *= w / small[0]
         flow[..., 1] *= h / small[1]
-        grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        if self._grid is None or self._grid[0].shape != (h, w):
+            self._grid = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        grid_x, grid_y = self._grid
         return cv2.remap(
             other, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
@@ -76,16 +79,18 @@ def fuse(centre: np.ndarray, aligned: list[np.ndarray]) -> np.ndarray:
     if not aligned:
         return centre
     base = centre.astype(np.float32)
-    centre_box = cv2.blur(_luma(centre).astype(np.float32), (_BOX, _BOX))
-    residuals = [_luma(a).astype(np.float32) - _luma(centre).astype(np.float32) for a in aligned]
+    centre_luma = _luma(centre).astype(np.float32)
+    centre_box = cv2.blur(centre_luma, (_BOX, _BOX))
+    lumas = [_luma(a).astype(np.float32) for a in aligned]
+    residuals = [luma - centre_luma for luma in lumas]
     # the noise of one frame from the spread of frame-to-neighbour differences (sqrt 2 of it)
     spread = np.median(np.abs(np.concatenate([r[::2, ::2].ravel() for r in residuals])))
     sigma = max(_MIN_SIGMA, 1.4826 * float(spread) / np.sqrt(2.0))
     tau = _STRENGTH * sigma * np.sqrt(2.0) / _BOX + 0.5
     total = base.copy()
     weights = np.ones(base.shape[:2], np.float32)
-    for neighbour in aligned:
-        d = cv2.blur(_luma(neighbour).astype(np.float32), (_BOX, _BOX)) - centre_box
+    for neighbour, luma in zip(aligned, lumas, strict=True):
+        d = cv2.blur(luma, (_BOX, _BOX)) - centre_box
         w = np.exp(-np.square(d / tau))
         total += neighbour.astype(np.float32) * w[..., None]
         weights += w
