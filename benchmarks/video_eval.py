@@ -1,8 +1,8 @@
 """The synthetic night video set: PSNR / SSIM per frame and temporal noise, temporal stage off and on.
 
 Sequences are made from clean photos (``trainers.video_pairs``: pan, turn, a moving
-patch; dark, noisy, x264), enhanced by a model frame by frame, then through the temporal
-filter at each ``--temporal`` setting, and scored against the clean frames.
+patch; dark, noisy, x264), fused by the temporal filter at each ``--temporal`` setting, enhanced by a model frame by
+frame, and scored against the clean frames.
 
     python benchmarks/video_eval.py --photos ../shared/data/clean/Kodak24 --count 6
 """
@@ -22,7 +22,7 @@ import torch
 
 from nightvid.engines import Engine, create_engine
 from nightvid.jobs.compare.figures import temporal_noise
-from nightvid.streamer.temporal import temporal_frames
+from nightvid.streamer.temporal import temporal_frames, to_8bit
 from nightvid.trainers.metrics import ssim
 from nightvid.trainers.video_pairs import VideoPair, video_pairs
 
@@ -50,8 +50,10 @@ def score_video(pair: VideoPair, enhance: Callable[[list[np.ndarray]], list[np.n
 
 
 def _enhanced(dark: list[np.ndarray], *, engine: Engine, radius: int) -> list[np.ndarray]:
-    frames = [engine.enhance_frames(f[None])[0] for f in dark]
-    return [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(frames)), radius)]
+    """Each dark frame through the temporal filter (as ``enhance`` runs it: before the net), then the net."""
+    fused = (f for f, _ in temporal_frames(((f, i) for i, f in enumerate(dark)), radius))
+    out = [engine.enhance_frames(f[None])[0] for f in fused]
+    return [to_8bit(f) if f.dtype == np.uint16 else f for f in out]
 
 
 def main() -> None:

@@ -76,9 +76,10 @@ def _enhance(src: Path, dst: Path, model: str, *, tree: Path | None) -> None:
         "--codec",
         "ffv1",
         # The default brightness became "auto" for LEDNet and KinD after the restructuring;
-        # "none" is what the default was before. Dark deblocking (session 10) is a step the
-        # tree before did not have.
-        *([] if tree is not None else ["--exposure", "none", "--no-deblock"]),
+        # "none" is what the default was before. Dark deblocking (session 10) and the
+        # temporal filter before the net (default since session 12) are steps the tree
+        # before did not have.
+        *([] if tree is not None else ["--exposure", "none", "--no-deblock", "--temporal", "1"]),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=dst.parent)
     assert done.returncode == 0, done.stderr

@@ -267,8 +267,8 @@ Stabilize = Annotated[
 Temporal = Annotated[
     int,
     typer.Option(
-        help="frames fused against noise that boils from frame to frame: each frame with its motion-aligned "
-        "neighbours (3: one on either side; 1: off)"
+        help="frames fused against noise that boils from frame to frame: each dark frame with its "
+        "motion-aligned neighbours before the model (3: one on either side; 1: off)"
     ),
 ]
 Tile = Annotated[

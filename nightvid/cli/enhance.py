@@ -36,7 +36,7 @@ from nightvid.cli.common import (
     reported,
     setup_logging,
 )
-from nightvid.jobs.enhance import EngineChoice, EnhanceJob, output_path
+from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EngineChoice, EnhanceJob, output_path
 from nightvid.streamer.encode_options import EncodeOptions
 
 __all__ = ["DEMO_CLIP", "demo", "enhance", "run_job"]
@@ -98,7 +98,7 @@ def enhance(
         bool, typer.Option(help="with --strict: if SRC is damaged, keep the frames decoded before the damage")
     ] = False,
     stabilize: Stabilize = False,
-    temporal: Temporal = 1,
+    temporal: Temporal = DEFAULT_TEMPORAL,
     tile: Tile = "auto",
     quiet: Quiet = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,

@@ -36,7 +36,7 @@ from nightvid.cli.common import (
     reported,
     setup_logging,
 )
-from nightvid.jobs.enhance import EngineChoice, EnhanceJob
+from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EngineChoice, EnhanceJob
 from nightvid.streamer.encode_options import EncodeOptions
 
 __all__ = ["enhance_many", "print_summary"]
@@ -80,7 +80,7 @@ def enhance_many(
         bool, typer.Option(help="with --strict: keep the frames before the damage of inputs corrupt part-way")
     ] = False,
     stabilize: Stabilize = False,
-    temporal: Temporal = 1,
+    temporal: Temporal = DEFAULT_TEMPORAL,
     tile: Tile = "auto",
     jobs: Annotated[
         int | None,

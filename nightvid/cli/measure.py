@@ -17,6 +17,7 @@ from nightvid.cli.common import (
     Model,
     Precision,
     ProgressLine,
+    Temporal,
     Weights,
     Workers,
     err_console,
@@ -26,6 +27,7 @@ from nightvid.cli.common import (
     split_list,
 )
 from nightvid.errors import NightvidError
+from nightvid.jobs.enhance import DEFAULT_TEMPORAL, check_temporal
 from nightvid.streamer.encode_options import DEFAULT_PRESET
 
 if TYPE_CHECKING:
@@ -145,6 +147,8 @@ def _print_eval(report: EvalReport) -> None:
         table.add_row(name, *(f"{report.scores[m][i][0]:.2f} / {report.scores[m][i][1]:.3f}" for m in methods))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{report.mean(m)[0]:.2f} / {report.mean(m)[1]:.3f}[/]" for m in methods))
+    if report.dark:
+        table.add_row("dark SSIM", *(f"{report.mean_dark(m):.3f}" for m in methods))
     Console(width=max(Console().width, 132)).print(table)  # ten columns: never cut a header
     for name, what in report.as_dict()["baselines"].items():
         Console().print(f"{name}: {what}", highlight=False)
@@ -175,6 +179,7 @@ def compare(
     flicker_frames: Annotated[int, typer.Option(help="consecutive frames run for the flicker figure (0: skip)")] = 24,
     video: Annotated[Path | None, typer.Option(help="also write a labelled side-by-side clip (H.264 .mp4)")] = None,
     video_seconds: Annotated[float | None, typer.Option(min=0, help="only the first S seconds in --video")] = None,
+    temporal: Temporal = DEFAULT_TEMPORAL,
     exposure: Exposure = "default",
     backend: Backend = "auto",
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")] = None,
@@ -189,6 +194,7 @@ def compare(
         times = _parse_times(at)
         names = split_list(models)
         check_compare(src, sheet=out, at=times, video=video, models=names, exposure=exposure)  # before building
+        check_temporal(temporal)
         methods = [baseline_method(b) for b in split_list(baselines)]
         methods += [model_method(m, backend=backend, device=device, exposure=exposure) for m in names]
         report = run_compare(
@@ -211,6 +217,7 @@ def compare(
                     methods=methods,
                     seconds=video_seconds,
                     max_side=max_side or None,
+                    temporal=temporal,
                     on_progress=lambda n: progress(n, None),
                 )
     if as_json:

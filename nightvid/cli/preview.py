@@ -13,12 +13,15 @@ from nightvid.cli.common import (
     Device,
     Exposure,
     Model,
+    Temporal,
     Weights,
     err_console,
     reported,
     say,
     setup_logging,
 )
+from nightvid.jobs.enhance import check_temporal
+from nightvid.streamer import DEFAULT_TEMPORAL
 
 __all__ = ["preview"]
 
@@ -39,6 +42,7 @@ def preview(
     snapshot_dir: Annotated[Path, typer.Option(help="folder for s snapshots and r recordings")] = Path("."),
     layout: Annotated[str, typer.Option(help="side (side by side) | split (the mouse moves the divider)")] = "side",
     loop: Annotated[bool, typer.Option(help="replay a file source at its end")] = False,
+    temporal: Temporal = DEFAULT_TEMPORAL,
     max_frames: Annotated[int | None, typer.Option(min=1, help="stop after N shown frames")] = None,
     seconds: Annotated[float | None, typer.Option(min=0, help="stop after S seconds")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors")] = False,
@@ -56,6 +60,7 @@ def preview(
         max_frames=max_frames,
         seconds=seconds,
         loop=loop,
+        temporal=temporal,
     )
 
     def engines() -> ModelEngines:
@@ -65,6 +70,7 @@ def preview(
         return engine_factory(model, weights=weights or "default", backend=backend, exposure=exposure, device=device)
 
     with reported():
+        check_temporal(temporal)
         summary = run_preview(source, engines=engines, options=options, announce=None if quiet else say)
     if as_json:
         print(json.dumps(summary.as_dict()))

@@ -37,9 +37,12 @@ def to_input(frames: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def to_frames(batch: Tensor, like: torch.dtype, gain: float = 1.0) -> Tensor:
-    """Float ``(B, 3, H, W)`` in [0, 1] -> rounded integer ``(B, H, W, 3)`` of dtype ``like``."""
+    """Float ``(B, 3, H, W)`` in [0, 1] -> rounded integer ``(B, H, W, 3)`` of dtype ``like``.
+
+    Scaled in float32: in bfloat16 or float16 the 16-bit peak 65535 rounds to 65536,
+    which wraps to 0 in uint16 (white turned black)."""
     peak = 65535.0 if like == torch.uint16 else 255.0
-    out = batch.mul(peak * gain).clamp_(0.0, peak).round_().to(like)
+    out = batch.float().mul(peak * gain).clamp_(0.0, peak).round_().to(like)
     return out.permute(0, 2, 3, 1).contiguous()
 
 

@@ -17,6 +17,7 @@ video in one piece instead.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import av
 from nightvid.errors import NightvidError
 from nightvid.streamer.decode import CorruptInputError, open_input
 
-__all__ = ["Cut", "Span", "SplitError", "h264_nal_types", "plan_spans", "span_frames"]
+__all__ = ["Cut", "Span", "SplitError", "h264_nal_types", "plan_spans", "span_frames", "span_with_context"]
 
 
 class SplitError(NightvidError):
@@ -208,6 +209,28 @@ def span_frames(src: Path, span: Span) -> Iterator[av.VideoFrame]:
             f"part {span.index + 1} decoded to {len(shown)} frames for its {len(wanted)} packets; "
             "the video cannot be cut at its keyframes"
         )
+
+
+def span_with_context(
+    src: Path, span: Span, before: Span | None, after: Span | None, count: int
+) -> tuple[Iterator[av.VideoFrame], frozenset[int]]:
+    """The frames of ``span`` with up to ``count`` frames of each neighbouring span around
+    them, and the pts of those neighbours' frames (context for the temporal filter, which
+    a single pass gives each frame, never written by this part).
+
+    The previous span is decoded whole for its last frames (a piece starts at a keyframe);
+    the next one only until its first ``count`` frames are out.
+    """
+    lead: list[av.VideoFrame] = []
+    if before is not None and count > 0:
+        lead = list(collections.deque(span_frames(src, before), maxlen=count))
+    tail: Iterator[av.VideoFrame] = iter(())
+    if after is not None and count > 0:
+        tail = itertools.islice(span_frames(src, after), count)
+    context = frozenset(_pts(frame.pts, before) for frame in lead if before is not None)
+    tail_frames = list(tail)
+    context |= frozenset(_pts(frame.pts, after) for frame in tail_frames if after is not None)
+    return itertools.chain(lead, span_frames(src, span), tail_frames), context
 
 
 def _pts(pts: int | None, span: Span) -> int:

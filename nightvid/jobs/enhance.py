@@ -8,13 +8,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nightvid.errors import NightvidError
+from nightvid.streamer import DEFAULT_TEMPORAL
 from nightvid.streamer.encode_options import EncodeOptions
 
 if TYPE_CHECKING:  # torch and PyAV load only when a job runs
     from nightvid.engines.base import Engine
     from nightvid.streamer.pipeline import EnhanceSummary, ProgressCallback
 
-__all__ = ["MIN_TILE", "EngineChoice", "EnhanceJob", "check_counts", "check_temporal", "output_path", "parse_tile"]
+__all__ = [
+    "DEFAULT_TEMPORAL",
+    "MIN_TILE",
+    "EngineChoice",
+    "EnhanceJob",
+    "check_counts",
+    "check_temporal",
+    "output_path",
+    "parse_tile",
+]
 
 #: The smallest fixed tile: tiles overlap by at least 32 px, and a net needs room inside.
 MIN_TILE = 64
@@ -119,7 +129,7 @@ class EnhanceJob:
     #: Smooth the output brightness over time (``streamer.stabilise``).
     stabilize: bool = False
     #: Frames fused by the temporal noise filter (``streamer.temporal``): 1 (off), 3, 5, ...
-    temporal: int = 1
+    temporal: int = DEFAULT_TEMPORAL
     #: ``"auto"``, a tile side in px, or 0 (never); see ``parse_tile``.
     tile: str | int = "auto"
 

@@ -145,7 +145,7 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
     }
     if not engine.deblock:  # only when given, so manifests of earlier runs still match
         options["deblock"] = False
-    if job.temporal > 1:  # only when given, so manifests of earlier runs still match
+    if job.temporal > 1:  # off (1) is what earlier runs without the key did, so their manifests still match
         options["temporal"] = job.temporal
     if job.strict:  # only when given, so manifests of earlier runs still match
         options["strict"] = True
@@ -205,11 +205,6 @@ class ManyJob:
             raise NightvidError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.chunk_seconds is not None and not self.chunk_seconds > 0:
             raise NightvidError(f"--chunk-seconds must be above 0, got {self.chunk_seconds}")
-        if self.chunk_seconds is not None and self.video.temporal > 1:
-            raise NightvidError(
-                "--temporal fuses neighbouring frames, and the pieces of --chunk-seconds do not overlap yet: "
-                "drop one of them"
-            )
         if self.chunk_seconds is not None and self.video.stabilize:
             raise NightvidError(
                 "--stabilize smooths brightness from frame to frame and cannot be split: drop --chunk-seconds"
@@ -574,12 +569,13 @@ class _Scheduler:
         video.parts_dir = self.parts_root / _plan_digest(video, self.options)
         video.parts_dir.mkdir(parents=True, exist_ok=True)
         video.parts_left = set()
-        for span in reversed(spans):  # queued at the front, first part first
+        for i, span in reversed(list(enumerate(spans))):  # queued at the front, first part first
             part = _part_path(video.parts_dir, span)
             if part.exists():
                 continue  # finished by an earlier, interrupted run
             video.parts_left.add(span.index)
-            self._queue(video, PartTask(video.job, span, part, video.fingerprint), front=True)
+            neighbours = (spans[i - 1] if i > 0 else None, spans[i + 1] if i + 1 < len(spans) else None)
+            self._queue(video, PartTask(video.job, span, part, video.fingerprint, neighbours), front=True)
         if not video.parts_left:
             self._join(video)
 

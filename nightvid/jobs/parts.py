@@ -32,7 +32,7 @@ from av.bitstream import BitStreamFilterContext
 
 from nightvid.engines.base import Engine
 from nightvid.errors import NightvidError
-from nightvid.jobs.chunks import Span, SplitError, span_frames
+from nightvid.jobs.chunks import Span, SplitError, span_with_context
 from nightvid.streamer.colour import ColourTags, tags_for
 from nightvid.streamer.decode import CorruptInputError, VideoInfo, display_matrix, iter_frames, open_input
 from nightvid.streamer.encode import VideoWriter
@@ -82,12 +82,16 @@ def enhance_span(
     encode: EncodeOptions,
     batch: int = 1,
     tile: int | str | None = "auto",
+    temporal: int = 0,
+    neighbours: tuple[Span | None, Span | None] = (None, None),
     on_progress: ProgressCallback | None = None,
 ) -> int:
     """Enhance the frames of ``span`` into the part file ``part`` (written atomically); frames written.
 
     ``encode`` must be resolved (``check_encoding`` against the final output): the
-    part is encoded exactly as the output would be.
+    part is encoded exactly as the output would be. ``temporal`` (the filter's radius)
+    reads that many frames of the ``neighbours`` (the spans before and after) as the
+    filter's context, so each frame is fused as in a single pass and the joins do not show.
     """
     if encode.codec == "auto":
         raise NightvidError("internal error: a part needs the codec resolved for the final output")
@@ -98,8 +102,9 @@ def enhance_span(
     with temporary_output(part) as tmp:
         writer = VideoWriter(tmp, info, colour=facts.colour, options=encode, display_matrix=facts.matrix)
         try:
+            frames, context = span_with_context(src, span, *neighbours, temporal)
             done, _ = run_stages(
-                span_frames(src, span),
+                frames,
                 writer,
                 engine,
                 facts.colour,
@@ -109,6 +114,8 @@ def enhance_span(
                 stabiliser=None,
                 total=None,
                 on_progress=on_progress,
+                temporal=temporal,
+                context=context,
             )
             writer.close()
         except BaseException:

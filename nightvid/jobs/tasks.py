@@ -100,6 +100,8 @@ class PartTask:
     span: Span
     part: Path
     fingerprint: Fingerprint
+    #: The spans before and after (None at the ends): the temporal filter's context.
+    neighbours: tuple[Span | None, Span | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,8 @@ def _run(task: Task, report: Report | None, device: str | None) -> tuple[Any, Fi
             encode=encode,
             batch=job.batch,
             tile=parse_tile(job.tile),
+            temporal=job.temporal // 2,
+            neighbours=task.neighbours,
             on_progress=report,
         )
     else:

@@ -41,7 +41,7 @@ from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.stabilise import BrightnessStabiliser
 from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
-from nightvid.streamer.temporal import TemporalFilter
+from nightvid.streamer.temporal import temporal_items, to_8bit
 from nightvid.streamer.tiling import tiled_engine
 
 __all__ = [
@@ -110,8 +110,8 @@ def enhance_video(
     nothing is written, unless ``keep_partial`` is set too: then the frames decoded before
     the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
     the output brightness over time (see ``streamer.stabilise``); ``temporal`` fuses each
-    enhanced frame with that many aligned neighbours on either side (``streamer.temporal``;
-    0: none). ``tile`` runs large frames
+    decoded frame with that many aligned neighbours on either side before the net
+    (``streamer.temporal``; 0: none). ``tile`` runs large frames
     in overlapping tiles: ``"auto"`` only when a frame would not fit in memory, an int
     for a fixed tile side, None never (see ``streamer.tiling``).
     """
@@ -254,29 +254,32 @@ def run_stages(
     total: int | None,
     on_progress: ProgressCallback | None,
     temporal: int = 0,
+    context: frozenset[int] = frozenset(),
 ) -> tuple[int, bool]:
     """Decode and encode threads around inference in this thread; (frames written, truncated).
 
-    ``temporal`` > 0 runs the temporal filter (``streamer.temporal``) in the encode
-    thread, beside inference: it holds ``temporal`` frames back and hands them on at the end.
+    ``temporal`` > 0 runs the temporal filter (``streamer.temporal``) in the decode
+    thread, beside inference, on the dark frames before the net: it holds ``temporal``
+    frames back and hands them on at the end, as 16-bit frames (an 8-bit video's net
+    output is rounded back to 8 bits here). Frames whose pts are in ``context`` only serve
+    the filter as neighbours and are neither enhanced nor written (a part of a long video).
     """
     stop = threading.Event()
-    depth = queue_depth(size[0] * size[1] * 3 * (2 if writer.deep else 1), batch)
+    deep_frames = writer.deep or temporal > 0
+    depth = queue_depth(size[0] * size[1] * 3 * (2 if deep_frames else 1), batch)
     decoded: queue.Queue = queue.Queue(maxsize=depth)
     enhanced: queue.Queue = queue.Queue(maxsize=depth)
     source = decoded_items(frames, size=size, colour=colour, deep=writer.deep, keep_partial=keep_partial)
+    if temporal:
+        source = temporal_items(source, temporal, context=context)
     decoder = Stage.producing("nightvid-decode", source, stop, out=decoded)
-    fused = TemporalFilter(temporal) if temporal else None
+    back_to_8bit = temporal > 0 and not writer.deep
 
     def write(item: tuple[np.ndarray, int | None]) -> None:
-        for frame, pts in fused.push(*item) if fused is not None else [item]:
-            writer.write(frame, pts)  # type: ignore[arg-type]
+        frame, pts = item
+        writer.write(to_8bit(frame) if back_to_8bit else frame, pts)
 
-    def write_held_back() -> None:
-        for frame, pts in fused.flush() if fused is not None else []:
-            writer.write(frame, pts)  # type: ignore[arg-type]
-
-    encoder = Stage.consuming("nightvid-encode", enhanced, write, stop, at_end=write_held_back)
+    encoder = Stage.consuming("nightvid-encode", enhanced, write, stop)
     decoder.start()
     encoder.start()
     done = 0

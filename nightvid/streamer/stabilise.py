@@ -23,15 +23,19 @@ __all__ = ["BrightnessStabiliser", "flicker", "mean_luma"]
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # BT.709 weights on RGB
 
 
+def _peak(rgb: np.ndarray) -> float:
+    return 65535.0 if rgb.dtype == np.uint16 else 255.0
+
+
 def mean_luma(rgb: np.ndarray) -> float:
-    """Mean luma of a uint8 (H, W, 3) RGB frame, on a 0-255 scale (subsampled for speed)."""
+    """Mean luma of a uint8 or uint16 (H, W, 3) RGB frame, on a 0-255 scale (subsampled for speed)."""
     small = rgb[::4, ::4].astype(np.float32)
-    return float(small.reshape(-1, 3).mean(axis=0) @ _LUMA)
+    return float(small.reshape(-1, 3).mean(axis=0) @ _LUMA) * 255.0 / _peak(rgb)
 
 
 def _luma_histogram(rgb: np.ndarray, bins: int = 32) -> np.ndarray:
     small = rgb[::4, ::4].astype(np.float32) @ _LUMA
-    hist, _ = np.histogram(small, bins=bins, range=(0, 256))
+    hist, _ = np.histogram(small, bins=bins, range=(0, _peak(rgb) + 1))
     return hist / max(hist.sum(), 1)
 
 
@@ -66,7 +70,7 @@ class BrightnessStabiliser:
         return bool(cut)
 
     def __call__(self, source: np.ndarray, enhanced: np.ndarray) -> np.ndarray:
-        """Stabilised copy of ``enhanced`` (uint8 RGB) given its ``source`` frame."""
+        """Stabilised copy of ``enhanced`` (uint8 or uint16 RGB) given its ``source`` frame."""
         level = mean_luma(enhanced)
         if self.is_cut(source) or self._average is None:
             self._average = level
@@ -75,4 +79,4 @@ class BrightnessStabiliser:
         gain = float(np.clip(self._average / max(level, 1e-3), 1 / self.max_gain, self.max_gain))
         if abs(gain - 1.0) < 1e-3:
             return enhanced
-        return np.clip(enhanced.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+        return np.clip(enhanced.astype(np.float32) * gain + 0.5, 0, _peak(enhanced)).astype(enhanced.dtype)

@@ -1,4 +1,5 @@
-"""Score a model against plain baselines on the same images: RGB PSNR and SSIM.
+"""Score a model against plain baselines on the same images: RGB PSNR and SSIM (and, on
+paired sets, SSIM over the darkest third of each reference: "dark SSIM").
 
 Two kinds of test set:
 
@@ -109,10 +110,16 @@ class EvalReport:
     #: method -> list of ``(psnr, ssim)`` per image, in ``images`` order.
     scores: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     seconds: float = 0.0
+    #: method -> SSIM over the darkest third of each target (``metrics.ssim(dark_third=True)``).
+    dark: dict[str, list[float]] = field(default_factory=dict)
 
     def mean(self, method: str) -> tuple[float, float]:
         rows = self.scores[method]
         return sum(p for p, _ in rows) / len(rows), sum(s for _, s in rows) / len(rows)
+
+    def mean_dark(self, method: str) -> float | None:
+        rows = self.dark.get(method)
+        return sum(rows) / len(rows) if rows else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,8 +138,16 @@ class EvalReport:
             },
             "methods": {
                 method: {
-                    "mean": dict(zip(("psnr", "ssim"), self.mean(method), strict=False)),
-                    "images": [{"name": n, "psnr": p, "ssim": s} for n, (p, s) in zip(self.images, rows, strict=False)],
+                    "mean": {
+                        **dict(zip(("psnr", "ssim"), self.mean(method), strict=False)),
+                        "dark_ssim": self.mean_dark(method),
+                    },
+                    "images": [
+                        {"name": n, "psnr": p, "ssim": s, "dark_ssim": d}
+                        for n, (p, s), d in zip(
+                            self.images, rows, self.dark.get(method, [None] * len(rows)), strict=False
+                        )
+                    ],
                 }
                 for method, rows in self.scores.items()
             },
@@ -162,8 +177,13 @@ def _test_images(
 def score_methods(
     methods: dict[str, Callable[[Tensor], Tensor]],
     images: Iterator[tuple[str, Tensor, Tensor]],
+    *,
+    dark: dict[str, list[float]] | None = None,
 ) -> tuple[list[str], dict[str, list[tuple[float, float]]]]:
-    """Run every method on every ``(name, input, target)``; clamp, score, collect."""
+    """Run every method on every ``(name, input, target)``; clamp, score, collect.
+
+    With ``dark`` (filled in place) each method's SSIM over the darkest third of the target
+    is collected too."""
     names: list[str] = []
     scores: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
     with torch.no_grad():
@@ -172,6 +192,8 @@ def score_methods(
             for method, run in methods.items():
                 out = run(source).clamp(0.0, 1.0)
                 scores[method].append((psnr(out, target).item(), ssim(out, target).item()))
+                if dark is not None:
+                    dark.setdefault(method, []).append(ssim(out, target, dark_third=True).item())
             log.info("%s: %s", name, {m: s[-1] for m, s in scores.items()})
     if not names:
         raise NightvidError("no test images")
@@ -207,7 +229,10 @@ def evaluate_model(
     wanted = ("input",) if sigma is not None else tuple(BASELINES)
     methods.update({name: BASELINES[name] for name in wanted})
     started = time.perf_counter()
-    names, scores = score_methods(methods, _test_images(data, sigma=sigma, seed=seed, limit=limit))
+    dark: dict[str, list[float]] = {}
+    names, scores = score_methods(
+        methods, _test_images(data, sigma=sigma, seed=seed, limit=limit), dark=dark if sigma is None else None
+    )
     if weights == "default" and model is not None:
         shown: str | None = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(model))
     else:
@@ -221,4 +246,5 @@ def evaluate_model(
         exposure=nets.parse_exposure(exposure),
         scores=scores,
         seconds=time.perf_counter() - started,
+        dark=dark,
     )

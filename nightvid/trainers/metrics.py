@@ -23,6 +23,9 @@ from torch import Tensor, nn
 
 from nightvid.nets import Enhancer
 
+#: BT.709 luma weights (the dark third of ``ssim``).
+_LUMA = torch.tensor([0.2126, 0.7152, 0.0722], dtype=torch.float64)
+
 __all__ = ["evaluate", "psnr", "ssim", "validator"]
 
 
@@ -52,8 +55,19 @@ def _gaussian_taps(size: int, sigma: float) -> Tensor:
     return g / g.sum()
 
 
-def ssim(pred: Tensor, target: Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5) -> Tensor:
+def ssim(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    data_range: float = 1.0,
+    window: int = 11,
+    sigma: float = 1.5,
+    dark_third: bool = False,
+) -> Tensor:
     """Structural similarity per image (mean over the SSIM map and the channels).
+
+    ``dark_third``: the mean over the pixels in the darkest third of ``target``'s luma
+    only, where noise costs a dark photo its structure (#24's "dark SSIM").
 
     Shape:
         ``pred``, ``target``: ``(B, C, H, W)`` with H, W >= ``window``; output ``(B,)``.
@@ -83,6 +97,15 @@ def ssim(pred: Tensor, target: Tensor, *, data_range: float = 1.0, window: int =
     cov = blur(x * y) - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+    if dark_third:
+        # the map covers the windows that fit: compare with the target's luma at their centres
+        luma = (target.double() * _LUMA.to(target.device).view(1, 3, 1, 1)).sum(1) if channels == 3 else y.mean(1)
+        half = window // 2
+        luma = luma[:, half : luma.shape[1] - half, half : luma.shape[2] - half]
+        flat = luma.flatten(1)
+        dark = flat <= torch.quantile(flat, 1 / 3, dim=1, keepdim=True)
+        per_pixel = ssim_map.mean(1).flatten(1)
+        return (per_pixel * dark).sum(1) / dark.sum(1)
     return ssim_map.flatten(1).mean(dim=1)
 
 

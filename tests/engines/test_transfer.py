@@ -37,6 +37,14 @@ def test_integer_conversions_round_trip_exactly() -> None:
         assert torch.equal(to_frames(x, dtype), frames)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_white_stays_white_in_16_bit_frames(dtype: torch.dtype) -> None:
+    """65535 is not a bfloat16/float16 number: scaled in half precision it rounded to 65536 and wrapped to 0."""
+    white = torch.ones(1, 3, 4, 4, dtype=dtype)
+    assert int(to_frames(white, torch.uint16).numpy().min()) == 65535
+    assert int(to_frames(white, torch.uint8).min()) == 255
+
+
 def test_cpu_submit_accepts_a_list_and_matches_enhance_frames() -> None:
     engine = create_engine("noiser", backend="eager", device="cpu")
     frames = _frames(3, seed=1)

@@ -184,3 +184,22 @@ def test_side_by_side_clip_keeps_every_frame_and_its_time(tmp_path: Path) -> Non
         ["compare", str(clip), "--models", "", "--out", str(tmp_path / "u.png"), "--video", str(tmp_path / "clip.gif")],
     )
     assert bad.exit_code == 1 and "--video" in bad.output
+
+
+def test_side_by_side_clip_of_a_variable_rate_video_with_a_model(tmp_path: Path) -> None:
+    """Frames closer than 1/rate (a phone clip) keep their own times; the model sees the fused frames."""
+    from fractions import Fraction
+
+    from tests.clips import read_video
+
+    stamps = [0, 30, 40, 41, 42, 90, 95, 150]  # 1/1000 s: 1 ms apart where the average rate is 50 fps
+    clip = make_clip(tmp_path / "vfr.mp4", frames=len(stamps), size=(64, 48), pts=stamps, time_base=Fraction(1, 1000))
+    video = tmp_path / "sbs.mp4"
+    command = ["compare", str(clip), "--models", "noiser", "--baselines", "", "--backend", "eager", "--frames", "1"]
+    command += ["--out", str(tmp_path / "s.png"), "--video", str(video), "--flicker-frames", "0", "--json"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    source, made = read_video(clip), read_video(video)
+    assert made["frames"] == len(stamps)
+    assert made["seconds"] == pytest.approx([s - source["seconds"][0] for s in source["seconds"]], abs=1e-3)
+    assert json.loads(result.stdout)["side_by_side"]["columns"] == ["input", "noiser"]

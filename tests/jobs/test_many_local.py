@@ -71,13 +71,16 @@ def test_outputs_equal_single_enhance_and_a_corrupt_input_fails_alone(tmp_path: 
     assert sorted(r["output"] for r in done if r["event"] == "done") == ["a.mp4", "night/b.mkv", "night/deep/vfr.mp4"]
 
 
-@pytest.mark.parametrize("vfr", [False, True], ids=["cfr", "vfr"])
-def test_long_clip_in_pieces_equals_one_pass(tmp_path: Path, pool: LocalPool, vfr: bool) -> None:
+@pytest.mark.parametrize(
+    ("vfr", "temporal"), [(False, 1), (True, 1), (False, 5), (True, 3)], ids=["cfr", "vfr", "cfr-t5", "vfr-t3"]
+)
+def test_long_clip_in_pieces_equals_one_pass(tmp_path: Path, pool: LocalPool, vfr: bool, temporal: int) -> None:
+    """Each piece reads its neighbours' frames as the temporal filter's context: the joins do not show."""
     src = make_long_clip(tmp_path / "long.mp4", vfr=vfr)
     reference = tmp_path / "ref.mp4"
-    single_run(src, reference)
+    single_run(src, reference, temporal=temporal)
 
-    summary = many([src], tmp_path / "out", chunk_seconds=0.7).run(pool=pool)
+    summary = many([src], tmp_path / "out", chunk_seconds=0.7, video=replace(VIDEO, temporal=temporal)).run(pool=pool)
 
     (row,) = summary.videos
     assert row.status == "done" and row.parts == 3 and row.frames == 60, row

@@ -161,10 +161,11 @@ def test_output_options_name_what_changes_the_picture() -> None:
     "changed",
     [
         {"engine": replace(VIDEO.engine, deblock=False)},  # --no-deblock: a rerun skipped it before
-        {"temporal": 3},
+        {"temporal": 1},  # off, against the default 3
+        {"temporal": 5},
         {"strict": True},
     ],
-    ids=["no-deblock", "temporal", "strict"],
+    ids=["no-deblock", "temporal-off", "temporal-5", "strict"],
 )
 def test_a_rerun_that_only_changes_a_picture_option_redoes_the_video(changed: dict) -> None:
     assert output_options(replace(VIDEO, **changed)) != output_options(VIDEO)

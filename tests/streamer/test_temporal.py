@@ -1,4 +1,5 @@
-"""The temporal noise filter: less noise where the scene holds still, no ghosts where it moves, pts untouched."""
+"""The temporal noise filter: less noise where the scene holds still, no ghosts where it moves, pts untouched,
+fractions kept for the net."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from nightvid.cli import app
 from nightvid.jobs.compare.figures import temporal_noise
-from nightvid.streamer.temporal import TemporalFilter, temporal_frames
+from nightvid.streamer.temporal import CausalTemporalFilter, TemporalFilter, temporal_frames, temporal_items, to_8bit
 from tests.clips import make_clip
 
 runner = CliRunner()
@@ -34,7 +35,7 @@ def _moving_square(frames: int, noise: float, seed: int = 0) -> tuple[list[np.nd
 
 def test_noise_falls_where_the_scene_holds_and_a_moving_square_keeps_its_edges() -> None:
     clean, noisy = _moving_square(10, noise=8.0)
-    out = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(noisy)), radius=1)]
+    out = [to_8bit(f) for f, _ in temporal_frames(((f, i) for i, f in enumerate(noisy)), radius=1)]
     assert len(out) == 10
     for t in range(1, 9):
         still = (slice(90, 120), slice(0, 200))  # the square never passes here
@@ -61,9 +62,61 @@ def test_first_and_last_frames_use_the_neighbours_they_have_and_pts_are_untouche
     assert len(out) == 3  # two held back
     out += fil.flush()
     assert [pts for _, pts in out] == stamps
-    assert all(f.shape == noisy[0].shape and f.dtype == np.uint8 for f, _ in out)
+    assert all(f.shape == noisy[0].shape and f.dtype == np.uint16 for f, _ in out)
     single = TemporalFilter(radius=1)
     assert single.push(noisy[0], 5) == [] and [p for _, p in single.flush()] == [5]  # a one-frame video
+
+
+def test_fused_frames_keep_the_fractions_of_the_average() -> None:
+    """Dark levels averaged over three frames are not rounded to 8 bits before the net."""
+    frames = [np.full((48, 64, 3), level, np.uint8) for level in (10, 11, 11)]
+    out = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(frames)), radius=1)]
+    assert out[1].dtype == np.uint16
+    level = out[1].mean() / 257
+    assert 10.5 < level < 10.95  # between two 8-bit levels, not rounded to either
+    deep = [f.astype(np.uint16) * 257 for f in frames]  # a 10-bit source decoded as 16-bit stays on its scale
+    fused_deep = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(deep)), radius=1)][1]
+    assert fused_deep.mean() / 257 == pytest.approx(level, abs=0.01)
+
+
+def test_temporal_items_pass_on_the_source_return_value() -> None:
+    def source():  # type: ignore[no-untyped-def]
+        for i in range(4):
+            yield np.full((24, 24, 3), 50, np.uint8), i
+        return True  # the decode stage's "truncated"
+
+    items = temporal_items(source(), radius=2)
+    seen = []
+    while True:
+        try:
+            seen.append(next(items)[1])
+        except StopIteration as end:
+            assert end.value is True
+            break
+    assert seen == [0, 1, 2, 3]
+
+
+def test_enhance_with_temporal_lowers_the_boiling_of_a_still_noisy_clip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    scene = np.clip(20 + 12 * rng.random((72, 128, 1)), 0, 255).repeat(3, axis=2)
+    frames = [np.clip(scene + rng.normal(0, 3, scene.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    src = tmp_path / "still.mkv"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 72, "bgr0"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame[:, :, ::-1].copy(), format="bgr24")))
+        container.mux(stream.encode(None))
+    noise = {}
+    for setting in ("1", "5"):
+        out = tmp_path / f"out-{setting}.mkv"
+        result = runner.invoke(
+            app, ["enhance", str(src), str(out), "--backend", "eager", "--temporal", setting, "--quiet"]
+        )
+        assert result.exit_code == 0, result.output
+        with av.open(str(out)) as container:
+            noise[setting] = temporal_noise([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert noise["5"] < 0.7 * noise["1"], noise
 
 
 def test_enhance_with_temporal_keeps_every_frame_and_its_time(tmp_path: Path) -> None:
@@ -84,3 +137,18 @@ def test_temporal_takes_an_odd_count(tmp_path: Path, frames: str) -> None:
     src = make_clip(tmp_path / "in.mp4", frames=2)
     result = runner.invoke(app, ["enhance", str(src), str(tmp_path / "o.mp4"), "--temporal", frames])
     assert result.exit_code == 1 and "--temporal takes an odd number" in result.output
+
+
+def test_the_live_filter_uses_only_earlier_frames_and_still_lowers_noise() -> None:
+    clean, noisy = _moving_square(8, noise=8.0)
+    live = CausalTemporalFilter(radius=1)
+    out = [to_8bit(live(frame)) for frame in noisy]  # one frame out for each frame in: no latency
+    assert np.array_equal(out[0], noisy[0])  # nothing before the first frame
+    still = (slice(90, 120), slice(0, 200))
+    for t in range(2, 8):
+        err_in = np.abs(noisy[t][still].astype(float) - clean[t][still]).mean()
+        err_out = np.abs(out[t][still].astype(float) - clean[t][still]).mean()
+        assert err_out < 0.75 * err_in, (t, err_in, err_out)
+        lead = (slice(45, 75), slice(70 + 9 * t, 76 + 9 * t))  # the moving square leaves no trail
+        assert np.abs(out[t][lead].astype(float) - clean[t][lead]).mean() < 12
+    live(np.zeros((30, 40, 3), np.uint8))  # a source that changes size starts afresh

@@ -77,3 +77,18 @@ def test_colour_angle_loss_ignores_brightness_and_sees_lost_colour() -> None:
     assert colour_angle_loss(grey, colour).item() > 0.01
     black = torch.zeros_like(colour)
     assert torch.isfinite(colour_angle_loss(black, colour))
+
+
+def test_dark_third_ssim_sees_noise_only_where_the_reference_is_dark() -> None:
+    from nightvid.trainers.metrics import ssim
+
+    torch.manual_seed(0)
+    ramp = torch.linspace(0.05, 0.95, 96).view(1, 1, 1, 96).expand(1, 3, 64, 96).contiguous()
+    target = (ramp + 0.05 * torch.sin(torch.arange(64.0)).view(1, 1, 64, 1)).clamp(0, 1)
+    noisy_dark, noisy_bright = target.clone(), target.clone()
+    noisy_dark[..., :32] += 0.08 * torch.randn_like(target[..., :32])  # the darkest third of the ramp
+    noisy_bright[..., 64:] += 0.08 * torch.randn_like(target[..., 64:])
+    dark_a = ssim(noisy_dark.clamp(0, 1), target, dark_third=True).item()
+    dark_b = ssim(noisy_bright.clamp(0, 1), target, dark_third=True).item()
+    assert dark_a < 0.6 < 0.99 < dark_b  # noise in the bright part does not touch the dark figure
+    assert ssim(target, target, dark_third=True).item() == pytest.approx(1.0)

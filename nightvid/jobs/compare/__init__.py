@@ -25,6 +25,8 @@ from nightvid.errors import NightvidError
 from nightvid.jobs.compare import figures
 from nightvid.jobs.compare.frames import Picked, check_times, consecutive_frames, pick_frames, timed_frames
 from nightvid.jobs.compare.sheet import check_sheet, contact_sheet, side_by_side, write_png
+from nightvid.streamer import DEFAULT_TEMPORAL
+from nightvid.streamer.temporal import temporal_frames, to_8bit
 
 __all__ = [
     "BASELINES",
@@ -64,6 +66,9 @@ class Method:
 
     name: str
     run: FrameFn
+    #: Takes 16-bit frames too (a model): in ``--video`` it gets the temporally fused frame,
+    #: as ``enhance`` gives its net; the baselines get the decoded frame.
+    fused_input: bool = False
 
 
 def baseline_method(name: str) -> Method:
@@ -86,13 +91,14 @@ def model_method(
 
     def run(rgb: np.ndarray) -> np.ndarray:
         try:
-            return engine.enhance_frames(rgb[None])[0]
+            out = engine.enhance_frames(rgb[None])[0]
+            return to_8bit(out) if out.dtype == np.uint16 else out
         except NightvidError:
             raise
         except Exception as err:  # a net that fails on a frame: one line naming it
             raise NightvidError(f"model {name} failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from None
 
-    return Method(label, run)
+    return Method(label, run, fused_input=True)
 
 
 def _figures(output: np.ndarray, source: np.ndarray) -> dict[str, float]:
@@ -221,6 +227,7 @@ def write_side_by_side(
     seconds: float | None = None,
     max_side: int | None = 640,
     crf: int = 20,
+    temporal: int = DEFAULT_TEMPORAL,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """A labelled before/after clip: the input and every method side by side, frame by frame.
@@ -228,6 +235,8 @@ def write_side_by_side(
     Every frame keeps its pts and the stream its time base, so the clip plays in step
     with the source (no audio). H.264 in ``out``'s container, written to a temporary
     file beside it and renamed at the end; ``seconds`` limits it to the first S seconds.
+    The models see each frame as ``enhance`` gives it to its net: fused with ``temporal``
+    frames (``streamer.temporal``; 1: off).
     """
     import av
 
@@ -239,14 +248,20 @@ def write_side_by_side(
     count = 0
     with temporary_output(out) as tmp, av.open(str(tmp), "w") as container:
         stream = None
-        for rgb, pts, time_base, rate in timed_frames(source, seconds=seconds, max_side=max_side):
-            panel = side_by_side([m.run(rgb) for m in columns], [m.name for m in columns])
+        timed = (
+            (rgb, (rgb, pts, tb, rate))
+            for rgb, pts, tb, rate in timed_frames(source, seconds=seconds, max_side=max_side)
+        )
+        for fused, (rgb, pts, time_base, rate) in temporal_frames(timed, temporal // 2):
+            panel = side_by_side([m.run(fused if m.fused_input else rgb) for m in columns], [m.name for m in columns])
             if stream is None:
                 stream = container.add_stream(
                     "libx264", rate=rate or 25, options={"crf": str(crf), "preset": "veryfast"}
                 )
                 stream.width, stream.height, stream.pix_fmt = panel.shape[1], panel.shape[0], "yuv420p"
-                stream.time_base = time_base
+                # the encoder counts in the source's time base too: in 1/rate, two frames of a
+                # variable-rate phone clip closer than 1/rate fell on one tick (the muxer refused)
+                stream.time_base = stream.codec_context.time_base = time_base
             frame = av.VideoFrame.from_ndarray(panel, format="rgb24")
             frame.pts, frame.time_base = (count if pts is None else pts), time_base
             container.mux(stream.encode(frame))

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from nightvid.errors import NightvidError
+from nightvid.streamer import DEFAULT_TEMPORAL
 from nightvid.streamer.capture import Captured, LatestFrameCapture, Source, open_source
 from nightvid.streamer.preview.exposure import apply_exposure
 from nightvid.streamer.preview.keys import HELP, PreviewState, handle_key, set_split
@@ -37,6 +38,7 @@ from nightvid.streamer.preview.serve import parse_address
 from nightvid.streamer.preview.view import check_layout, compose, draw_overlay
 from nightvid.streamer.preview.window import Event, ServeView, View, WindowView, check_display
 from nightvid.streamer.stages import END
+from nightvid.streamer.temporal import CausalTemporalFilter, to_8bit
 
 if TYPE_CHECKING:
     from nightvid.engines.base import Engine
@@ -76,6 +78,9 @@ class PreviewOptions:
     seconds: float | None = None
     #: Replay a file source at its end instead of stopping.
     loop: bool = False
+    #: Frames fused against boiling noise before the model (``streamer.temporal``, the
+    #: causal form: each frame with the ones before it, no added latency); 1: off.
+    temporal: int = DEFAULT_TEMPORAL
 
 
 @dataclass
@@ -266,6 +271,7 @@ def _loop(
     rate = _Rate()
     started = time.monotonic()
     clean: np.ndarray | None = None
+    fused = CausalTemporalFilter(options.temporal // 2) if options.temporal > 1 else None
     try:
         while True:
             item = capture.read(timeout=0.02)
@@ -273,7 +279,10 @@ def _loop(
                 return "end of source"
             if isinstance(item, Captured):
                 engine = session.engine
-                enhanced = engine.enhance_frames(item.frame[None])[0]
+                net_input = item.frame if fused is None else fused(item.frame)
+                enhanced = engine.enhance_frames(net_input[None])[0]
+                if enhanced.dtype == np.uint16:
+                    enhanced = to_8bit(enhanced)
                 state = session.state
                 clean = compose(item.frame, enhanced, layout=options.layout, split=state.split)
                 rate.tick(item.at)
