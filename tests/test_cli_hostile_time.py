@@ -121,7 +121,8 @@ def test_avi_from_variable_rate_moves_frames_that_share_a_slot_and_says_so(tmp_p
 def test_seven_fps_with_a_time_base_of_one_seventh(tmp_path: Path, suffix: str) -> None:
     """Issue 13 reported `returned 22` for a 7 fps MP4 made with -video_track_timescale 7;
     the same file made with PyAV (B-frames, an edit list, a 1/7 track time base) is
-    enhanced with its timing. The report's file itself was not reproduced (see the README)."""
+    enhanced with its timing. The report's file itself was not reproduced (docs/USAGE.md,
+    the end of "Bad input")."""
     clip = tmp_path / "seven.mp4"
     with av.open(str(clip), "w", options={"video_track_timescale": "7"}) as out:
         video = out.add_stream("libx264", rate=7)

@@ -123,8 +123,8 @@ class LEDNetRecipe:
         """Phase 1 of the shipped weights, 91 minutes on a 2-core CPU (partly shared with
         other jobs): 96 px patches, batch 4, 1800 steps, Adam 4e-4 with 50 warm-up steps
         and cosine decay, gradient clipping at 1, validation on the 4 held-out pairs at
-        full size every 100 steps. Phase 2 fine-tunes from it (``init``); the README and
-        ``weights/lednet.json`` give both commands."""
+        full size every 100 steps. Phase 2 fine-tunes from it (``init``); docs/MODELS.md
+        ("Reproducing the shipped weights") and ``weights/lednet.json`` give both commands."""
         base = cls(iters=1800, batch=4, patch=96, lr=4e-4, warmup=50, val_crop=None, validate_every=100, grad_clip=1.0)
         return replace(base, **overrides)
 
