@@ -22,6 +22,7 @@ Files pair by their path relative to ``low``/``high`` without the extension.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "BrightenedNight",
     "CleanPhotos",
     "IMAGE_SUFFIXES",
+    "JitteredInput",
     "MixedPairs",
     "NoisyImages",
     "PairDataset",
@@ -60,6 +62,7 @@ __all__ = [
     "detect_layout",
     "find_pairs",
     "held_out",
+    "jitter_inputs",
     "list_images",
     "mix_well_exposed",
     "noise_batch",
@@ -374,6 +377,42 @@ def mix_well_exposed(dataset: PairDataset, references: Sequence[Path], share: fl
     if share == 0:
         return dataset
     return MixedPairs(dataset, WellExposed(references, augment=augment), synthetic_share=share)
+
+
+class JitteredInput:
+    """``dataset``'s pairs with the input's exposure, white balance and gamma drawn at random.
+
+    A net trained on one dataset's cameras learns their exposure and colour (SICE's
+    brackets); other cameras differ in all three. Each input is scaled in linear light by
+    a factor log-uniform in ``[1/(1+s), 1+s]``, its red and blue by factors in
+    ``[1-s/4, 1+s/4]`` (green kept), and raised to a power in ``[1-s/4, 1+s/4]``
+    (``s = strength``); the target is untouched, so the net learns to map every variant
+    of the scene to the same picture.
+    """
+
+    def __init__(self, dataset: PairDataset, strength: float) -> None:
+        if not 0.0 < strength <= 1.0:
+            raise NightvidError(f"input_jitter must be in (0, 1], got {strength}")
+        self.dataset, self.strength = dataset, strength
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def sample(self, index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        low, high = self.dataset.sample(index, generator)
+        s = self.strength
+        u = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
+        exposure = math.exp((2 * u[0] - 1) * math.log1p(s))
+        red, blue = 1 + (2 * u[1] - 1) * s / 4, 1 + (2 * u[2] - 1) * s / 4
+        gamma = 1 + (2 * u[3] - 1) * s / 4
+        gains = torch.tensor([red, 1.0, blue], dtype=low.dtype).view(3, 1, 1) * exposure
+        linear = (srgb_to_linear(low) * gains).clamp(0.0, 1.0)
+        return linear_to_srgb(linear).clamp_min(0.0).pow(gamma), high
+
+
+def jitter_inputs(dataset: PairDataset, strength: float) -> Any:
+    """``dataset`` through :class:`JitteredInput` (``strength`` 0: as it is); the recipes' ``input_jitter``."""
+    return dataset if strength == 0 else JitteredInput(dataset, strength)
 
 
 class BrightenedNight(SyntheticLowLight):

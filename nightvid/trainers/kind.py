@@ -60,6 +60,7 @@ from nightvid.trainers.data import (
     PairedImages,
     find_pairs,
     held_out,
+    jitter_inputs,
     mix_well_exposed,
     pair_batches,
     val_augment,
@@ -124,6 +125,9 @@ class KinDRecipe:
     #: Share of items that are the training references dimmed at most to half their
     #: light (``data.WellExposed``), so well-exposed photos and skies keep their colour.
     bright_share: float = 0.0
+    #: Random exposure, white balance and gamma of the pairs' inputs (``data.JitteredInput``;
+    #: 0 = none), in the restoration stage, so other cameras than the dataset's are met.
+    input_jitter: float = 0.0
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> KinDRecipe:
@@ -246,7 +250,10 @@ def _fit_stage(
 ) -> FitResult:
     crop = Augment(crop=stage.patch)
     references = [high for _, high in train_set.pairs]
-    dataset = mix_well_exposed(PairedImages(train_set.pairs, augment=crop), references, recipe.bright_share, crop)
+    pairs: Any = PairedImages(train_set.pairs, augment=crop)
+    if name == "restoration":  # the decomposition's losses tie the low and high images' reflectance
+        pairs = jitter_inputs(pairs, recipe.input_jitter)
+    dataset = mix_well_exposed(pairs, references, recipe.bright_share, crop)
     config = LoopConfig.from_recipe(
         recipe,
         iters=stage.iters,

@@ -56,6 +56,7 @@ from nightvid.trainers.data import (
     detect_layout,
     find_pairs,
     held_out,
+    jitter_inputs,
     list_images,
     mix_well_exposed,
     pair_batches,
@@ -117,6 +118,9 @@ class LEDNetRecipe:
     #: at most to half their linear light (``data.WellExposed``), so the net leaves
     #: well-exposed pictures and regions (a sky) alone; 0 = under-exposed pairs only.
     bright_share: float = 0.0
+    #: Paired data: random exposure, white balance and gamma of the real pairs' inputs
+    #: (``data.JitteredInput``; 0 = none), so other cameras than the dataset's are met.
+    input_jitter: float = 0.0
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> LEDNetRecipe:
@@ -211,7 +215,7 @@ def lednet_datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[st
     if paired:
         # a split folder itself, or its train split
         train_pairs, val_pairs = hold_out(find_pairs(data, split="train"), held=recipe.val_images, what="pair(s)")
-        real = PairedImages(train_pairs, augment=crop)
+        real = jitter_inputs(PairedImages(train_pairs, augment=crop), recipe.input_jitter)
         described = {
             "folder": str(data),
             "kind": "real pairs",
@@ -234,6 +238,8 @@ def lednet_datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[st
         train_set = mix_well_exposed(train_set, [high for _, high in train_pairs], recipe.bright_share, crop)
         if recipe.bright_share > 0:
             described.update(bright_share=recipe.bright_share, bright="the train references, dimmed x0.5-1")
+        if recipe.input_jitter > 0:
+            described.update(input_jitter=recipe.input_jitter)
         return train_set, PairedImages(val_pairs, augment=val_crop), described
     train_files, val_files = split_files(list_images(data), held=recipe.val_images)
     return (

@@ -228,3 +228,28 @@ def test_well_exposed_pairs_dim_the_photo_a_little_or_not_at_all(tmp_path: Path)
     assert 0.6 < (low.mean() / high.mean()).item() < 0.85  # a little darker, not night
     with pytest.raises(NightvidError, match="exposure"):
         D.WellExposed.from_folder(tmp_path, exposure=(0.5, 2.0))
+
+
+def test_jittered_inputs_vary_exposure_and_colour_and_leave_targets_alone() -> None:
+    from nightvid.trainers.data import jitter_inputs
+
+    class Fixed:
+        def __len__(self) -> int:
+            return 1
+
+        def sample(self, index: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.full((3, 8, 8), 0.2), torch.full((3, 8, 8), 0.6)
+
+    assert jitter_inputs(Fixed(), 0.0).__class__ is Fixed  # 0: the dataset as it is
+    jittered = jitter_inputs(Fixed(), 0.5)
+    draws = [jittered.sample(0, torch.Generator().manual_seed(seed)) for seed in range(40)]
+    means = torch.stack([low.mean() for low, _ in draws])
+    red_over_blue = torch.stack([low[0].mean() / low[2].mean() for low, _ in draws])
+    assert means.min() < 0.17 and means.max() > 0.23  # exposure and gamma moved both ways
+    assert red_over_blue.min() < 0.95 and red_over_blue.max() > 1.05  # white balance too
+    assert all(torch.equal(high, torch.full((3, 8, 8), 0.6)) for _, high in draws)
+    assert all(float(low.min()) >= 0.0 and float(low.max()) <= 1.0 for low, _ in draws)
+    again = jittered.sample(0, torch.Generator().manual_seed(3))[0]
+    assert torch.equal(again, draws[3][0])  # seeded: a resumed run draws the same
+    with pytest.raises(NightvidError):
+        jitter_inputs(Fixed(), 1.5)
