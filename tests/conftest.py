@@ -13,15 +13,20 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 @pytest.fixture(scope="session", autouse=True)
 def private_engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Compiled engines of this test session go to a temporary cache, not the user's."""
-    before = os.environ.get("NIGHTVID_CACHE_DIR")
+    """Compiled engines of this test session go to a temporary cache, not the user's; and
+    ``auto`` takes its fixed order (``NIGHTVID_AUTO_TRIAL=0``): a timed trial on a busy
+    machine could pick another backend from run to run (tests/engines/test_trial.py turns
+    it back on for itself)."""
+    before = {name: os.environ.get(name) for name in ("NIGHTVID_CACHE_DIR", "NIGHTVID_AUTO_TRIAL")}
     cache = tmp_path_factory.mktemp("nightvid-cache")
     os.environ["NIGHTVID_CACHE_DIR"] = str(cache)
+    os.environ["NIGHTVID_AUTO_TRIAL"] = "0"
     yield cache
-    if before is None:
-        os.environ.pop("NIGHTVID_CACHE_DIR", None)
-    else:
-        os.environ["NIGHTVID_CACHE_DIR"] = before
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

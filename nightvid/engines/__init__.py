@@ -12,9 +12,11 @@ run (the preview's ``m`` key) engines by name. Backends (one row each in
 - ``inductor-jit``: ``torch.compile`` in this process, nothing saved (``inductor.py``).
 - ``onnx``: an ``.onnx`` file from the cache run by ONNX Runtime (``onnxrt.py``).
 - ``tensorrt``: a Torch-TensorRT ``.ep`` from the cache, CUDA only (``tensorrt.py``).
-- ``auto``: the fastest backend measured for the net on this kind of device that is
-  installed (``AUTO_CPU`` / ``AUTO_CUDA``); if building it fails, or its engine does not
-  match eager on a test frame (``verify.py``), the next one in that order, with a warning.
+- ``auto``: on the CPU, the fastest of the net's candidates (``AUTO_CPU``, those
+  installed) timed on this machine the first time and kept in the engine cache
+  (``trial.py``); on CUDA the first installed of ``AUTO_CUDA``. If building one fails, or
+  its engine does not match eager on a test frame (``verify.py``), the next one in that
+  order, with a warning.
 
 Compiled artifacts are built once per (net, weights, backend and version, torch
 version, device, precision, shape range) and verified on every load (``cache.py``).
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from nightvid import nets
+from nightvid.engines import trial
 from nightvid.engines.backends import (
     BACKEND_DETAILS,
     BACKEND_HELP,
@@ -66,8 +69,16 @@ from nightvid.engines.backends import (
     default_range,
     default_workers,
 )
-from nightvid.engines.base import PRECISIONS, BackendName, Engine, EngineControls, resolve_device, resolve_dtype
-from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, load_or_build
+from nightvid.engines.base import (
+    PRECISIONS,
+    ArtifactBackend,
+    BackendName,
+    Engine,
+    EngineControls,
+    resolve_device,
+    resolve_dtype,
+)
+from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, is_cached, load_or_build
 from nightvid.engines.eager import build_eager
 from nightvid.engines.shapes import DEFAULT_RANGE, ShapeRange
 from nightvid.engines.verify import check_against_eager
@@ -106,7 +117,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# `auto` on CPU, per net, in order of preference (the first one installed wins).
+# `auto` on CPU, per net: the candidates worth timing (engines/trial.py times those
+# installed on the first run and keeps the fastest), in the order tried when nothing is
+# timed (NIGHTVID_AUTO_TRIAL=0) or a build fails. LEDNet has one: eager is within 5% of
+# every artifact, which take minutes to build. The table below picked the order before
+# the trial existed; an AMD EPYC with AVX2 only has since run NoiSER faster with onnx
+# (enhance 7.0 fps) than with fused (3.7 fps), which is why it is timed.
 # Measured with benchmarks/engines_cpu.py and `nightvid bench` (docs/BENCHMARKS.md,
 # 2026-11-22, freed memory kept): fp32, batch 1, ms/frame, median of round-robin runs,
 # 2-core AMD EPYC (AVX512), torch 2.13.0, onnxruntime 1.31.1, one ONNX session:
@@ -164,7 +180,12 @@ def _auto_cpu_order(model: str) -> tuple[BackendName, ...]:
 
 
 def auto_backend(model: str, device: torch.device | str | None = None, precision: str = "fp32") -> BackendName:
-    """The backend ``auto`` picks for ``model`` on ``device`` (see ``AUTO_CPU``/``AUTO_CUDA``)."""
+    """The first backend of ``auto``'s order for ``model`` on ``device`` (``AUTO_CPU``/``AUTO_CUDA``).
+
+    What ``auto`` runs where it measures nothing (CUDA, one candidate, or
+    ``NIGHTVID_AUTO_TRIAL=0``); on the CPU its trial may pick another candidate
+    (``engines.trial``).
+    """
     torch_device = resolve_device(device)
     dtype = resolve_dtype(precision)
     order = AUTO_CUDA if torch_device.type == "cuda" else _auto_cpu_order(model)
@@ -180,6 +201,35 @@ def _weights_label(model: str, weights: Path | str | None) -> str:
     return str(Path(weights).resolve())
 
 
+def _artifact_plan(
+    model: str,
+    enhancer: nn.Module,
+    *,
+    weights: str,
+    spec: BackendSpec,
+    device: torch.device,
+    precision: str,
+    shape_range: ShapeRange | None,
+    options: ArtifactOptions | None = None,
+) -> tuple[ArtifactBackend, dict, ShapeRange]:
+    """The artifact backend, the metadata its cache entry must carry, and the range it covers."""
+    assert spec.artifact is not None, f"{spec.name} has no artifact"
+    impl = spec.artifact(options or ArtifactOptions())
+    impl.check(device, resolve_dtype(precision))
+    shape_range = shape_range or default_range(spec.name)
+    meta = artifact_meta(
+        net=model,
+        enhancer=enhancer,
+        weights=weights,
+        backend=spec.name,
+        backend_version=impl.version(),
+        device=device,
+        precision=precision,
+        shape_range=shape_range,
+    )
+    return impl, meta, shape_range
+
+
 def _build_artifact(
     model: str,
     enhancer: nn.Module,
@@ -193,21 +243,17 @@ def _build_artifact(
     rebuild: bool = False,
     options: ArtifactOptions | None = None,
 ) -> tuple[Callable[[Tensor], Tensor], CacheEntry, ShapeRange]:
-    assert spec.artifact is not None, f"{spec.name} has no artifact"
-    impl = spec.artifact(options or ArtifactOptions())
-    dtype = resolve_dtype(precision)
-    impl.check(device, dtype)
-    shape_range = shape_range or default_range(spec.name)
-    meta = artifact_meta(
-        net=model,
-        enhancer=enhancer,
+    impl, meta, shape_range = _artifact_plan(
+        model,
+        enhancer,
         weights=weights,
-        backend=spec.name,
-        backend_version=impl.version(),
+        spec=spec,
         device=device,
         precision=precision,
         shape_range=shape_range,
+        options=options,
     )
+    dtype = resolve_dtype(precision)
     fn, entry = load_or_build(
         meta,
         cache_dir=cache_dir,
@@ -314,6 +360,7 @@ def create_engine(
     workers: int | None = 1,
     exposure: float | str | None = nets.DEFAULT,
     deblock: bool | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> Engine:
     """Build the engine for ``model`` with ``weights`` ("default" = the shipped file).
 
@@ -330,6 +377,9 @@ def create_engine(
     input's brightness), the output's mean luma (0-1), or None for the net's own
     (``nets.parse_exposure``). ``deblock``: smooth the codec's blocks out of dark parts
     first (None = the model's registered choice; ``nets.build_enhancer``).
+    ``frame_size``: ``(height, width)`` of the frames it will mostly run, for ``auto``'s
+    trial on the CPU, which times the nearest of 360p, 720p and 1080p (None: 360p);
+    see ``engines.trial``.
     """
     exposure = nets.parse_exposure(exposure)
     if backend not in BACKENDS:
@@ -362,17 +412,103 @@ def create_engine(
     )
     if backend != "auto":
         return build(backend_spec(backend)).with_details(**described)
-    # auto: the model's order on this device; a backend that fails to build, or whose
-    # engine does not match eager on this machine, gives way to the next one
     candidates = _auto_candidates(model, torch_device, precision)
-    for index, name in enumerate(candidates):
+    order: Sequence[str] = candidates
+    if torch_device.type == "cpu" and len(candidates) > 1 and trial.trial_enabled():
+        # the candidates timed on this machine once; the choice kept in the cache after
+        frame = _trial_frame(frame_size, shape_range)
+        chosen = trial.pick(
+            candidates,
+            lambda name: build(BACKEND_SPECS[name]).with_details(**described),  # type: ignore[index]
+            fields=trial.record_fields(
+                model=model,
+                weights=_weights_label(model, weights),
+                precision=precision,
+                workers=workers,
+                frame=frame,
+                candidates={name: _backend_version(BACKEND_SPECS[name]) for name in candidates},
+                steps=getattr(enhancer, "options", {}),
+            ),
+            folder=Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(),
+            frame=frame,
+            slow=functools.partial(
+                _too_slow_to_try,
+                candidates,
+                model=model,
+                enhancer=enhancer,
+                weights=weights,
+                device=torch_device,
+                precision=precision,
+                shape_range=shape_range,
+                cache_dir=cache_dir,
+            ),
+        )
+        if chosen.verdict is not None:
+            described["auto"] = ("timed: " if chosen.verdict.measured else "kept: ") + chosen.verdict.summary()
+        if chosen.engine is not None:
+            return chosen.engine.with_details(**described)
+        order = chosen.order
+    # in order: a backend that fails to build, or whose engine does not match eager on
+    # this machine, gives way to the next one
+    for index, name in enumerate(order):
         try:
-            return build(BACKEND_SPECS[name]).with_details(**described)
+            return build(BACKEND_SPECS[name]).with_details(**described)  # type: ignore[index]
         except NightvidError as err:
-            if index == len(candidates) - 1:
+            if index == len(order) - 1:
                 raise
-            log.warning("backend auto: %s failed (%s); trying %s", name, err, candidates[index + 1])
+            log.warning("backend auto: %s failed (%s); trying %s", name, err, order[index + 1])
     raise AssertionError("unreachable: eager ends every candidate list")
+
+
+def _trial_frame(frame_size: tuple[int, int] | None, shape_range: ShapeRange | None) -> tuple[int, int]:
+    """``(height, width)`` of ``auto``'s trial frame: the nearest of ``trial.SIZES``, inside ``shape_range``.
+
+    A frame outside a compiled engine's range would run eagerly and time eager.
+    """
+    height, width = trial.SIZES[trial.size_bucket(*frame_size) if frame_size else "360p"]
+    if shape_range is not None:
+        height = min(max(height, shape_range.min[1]), shape_range.max[1])
+        width = min(max(width, shape_range.min[2]), shape_range.max[2])
+    return height, width
+
+
+def _backend_version(spec: BackendSpec) -> str:
+    """The version an artifact backend records (ONNX Runtime's, torch's); empty for in-process ones."""
+    return spec.artifact(ArtifactOptions()).version() if spec.artifact is not None else ""
+
+
+def _too_slow_to_try(
+    candidates: Sequence[BackendName],
+    *,
+    model: str,
+    enhancer: nn.Module,
+    weights: Path | str | None,
+    device: torch.device,
+    precision: str,
+    shape_range: ShapeRange | None,
+    cache_dir: Path | str | None,
+) -> list[BackendName]:
+    """The candidates ``auto``'s trial does not build: a slow build (``BackendSpec.slow_build``)
+    that is neither the first candidate (built before the trial existed) nor in the cache."""
+    slow: list[BackendName] = []
+    for name in candidates[1:]:
+        spec = BACKEND_SPECS[name]
+        if not spec.slow_build:
+            continue
+        if spec.artifact is not None:
+            impl, meta, _ = _artifact_plan(
+                model,
+                enhancer,
+                weights=_weights_label(model, weights),
+                spec=spec,
+                device=device,
+                precision=precision,
+                shape_range=shape_range,
+            )
+            if is_cached(meta, cache_dir=cache_dir, suffix=impl.suffix):
+                continue
+        slow.append(name)
+    return slow
 
 
 def _warn_if_slow_on_cpu(precision: str) -> None:

@@ -94,6 +94,10 @@ class BackendSpec:
     #: In-process backends that need something of the machine: raises ``NightvidError``
     #: when it cannot run on ``(device, dtype)`` here, so ``auto`` moves on.
     check: Callable[[torch.device, torch.dtype], None] | None = None
+    #: Its build can take minutes for a large net (AOTInductor: LEDNet 221 s, KinD 101 s
+    #: on 2 cores): ``auto``'s trial times it only when its artifact is already cached, or
+    #: when it is the first candidate (``engines.trial``).
+    slow_build: bool = False
 
     def __post_init__(self) -> None:
         if (self.artifact is None) == (self.build is None):
@@ -115,8 +119,9 @@ _SPECS = (
         "AOTInductor, cached",
         artifact=lambda options: InductorBackend(),
         shape_range=DEFAULT_RANGE,
+        slow_build=True,
     ),
-    BackendSpec("inductor-jit", "torch.compile, not saved", build=build_torch_compile),
+    BackendSpec("inductor-jit", "torch.compile, not saved", build=build_torch_compile, slow_build=True),
     BackendSpec(
         "onnx",
         "ONNX Runtime, cached",
@@ -129,6 +134,7 @@ _SPECS = (
         "Torch-TensorRT on CUDA, cached",
         artifact=lambda options: TensorRTBackend(cuda_graphs=options.cuda_graphs),
         shape_range=DEFAULT_TRT_RANGE,
+        slow_build=True,
     ),
 )
 #: Every backend by name, in the order the CLI lists them.

@@ -64,6 +64,7 @@ __all__ = [
     "default_cache_dir",
     "device_identity",
     "file_sha256",
+    "is_cached",
     "load_or_build",
     "weights_digest",
 ]
@@ -248,6 +249,23 @@ def _without_exporter_chatter() -> Iterator[None]:
         registration.setLevel(level)
 
 
+def _entry_paths(expected: dict[str, Any], folder: Path, suffix: str) -> tuple[Path, Path]:
+    """The artifact's and its metadata's paths for ``expected`` in ``folder``."""
+    stem = f"{expected['net']}-{expected['backend']}-{expected['precision']}-{cache_key(expected)}"
+    return folder / f"{stem}{suffix}", folder / f"{stem}.json"
+
+
+def is_cached(expected: dict[str, Any], *, cache_dir: Path | str | None, suffix: str) -> bool:
+    """Whether a valid artifact for ``expected`` is in the cache (metadata and sha256 check out).
+
+    Builds and loads nothing (``auto``'s trial asks before it times a backend whose
+    build would take minutes); the load itself may still fail later.
+    """
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    artifact, meta_path = _entry_paths(expected, folder, suffix)
+    return meta_path.is_file() and _why_invalid(expected, meta_path, artifact) is None
+
+
 def load_or_build(
     expected: dict[str, Any],
     *,
@@ -268,8 +286,7 @@ def load_or_build(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise NightvidError(f"cannot create the engine cache folder {folder}: {err}") from None
-    stem = f"{expected['net']}-{expected['backend']}-{expected['precision']}-{cache_key(expected)}"
-    artifact, meta_path = folder / f"{stem}{suffix}", folder / f"{stem}.json"
+    artifact, meta_path = _entry_paths(expected, folder, suffix)
     label = f"{expected['net']} ({expected['backend']}, {expected['precision']})"
 
     if not rebuild:

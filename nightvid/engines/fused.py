@@ -29,7 +29,7 @@ from nightvid.engines.native import load_kernel
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
 from nightvid.nets.colour import BLACK_FLOOR, REC709, black_floor_tint, keep_input_colour, neutral_black
-from nightvid.nets.deblock import DARK_DEBLOCK, SCALE, cell_windows
+from nightvid.nets.deblock import BLOCKINESS, DARK_DEBLOCK, SCALE, cell_windows
 from nightvid.nets.noiser import NoiSER
 
 __all__ = ["FusedNoiser", "build_fused", "check_fused"]
@@ -105,8 +105,12 @@ class FusedNoiser:
         self.threads = threads
         self.deblock_lib = _deblock_signature(load_kernel("deblock")) if enhancer.deblock_dark else None
         dark, fade, _, _, eps_levels = DARK_DEBLOCK
+        chroma_cells, luma_cells, block_cells = cell_windows()
+        grid, _, low, high, floor = BLOCKINESS
         self.deblock_params = torch.tensor(
-            [dark, fade, *cell_windows(), eps_levels / 255.0, SCALE, *REC709], dtype=torch.float32
+            [dark, fade, chroma_cells, luma_cells, eps_levels / 255.0, SCALE, *REC709]
+            + [block_cells, grid, low, high, floor / 255.0],
+            dtype=torch.float32,
         )
 
     def _folded(

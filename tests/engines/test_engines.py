@@ -149,6 +149,7 @@ def test_out_of_range_falls_back_to_eager_under_auto(
     engine_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(engines.AUTO_CPU, "noiser", ("onnx", "eager"))
+    monkeypatch.setenv(engines.trial.TRIAL_ENV, "0")  # the order, not a timed trial (test_trial.py)
     torch.manual_seed(0)
     engine = create_engine(
         "noiser", weights=None, backend="auto", device="cpu", shape_range=TEST_RANGE, cache_dir=engine_cache

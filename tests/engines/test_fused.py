@@ -185,6 +185,7 @@ def test_the_backend_row_auto_and_its_fallbacks(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setitem(engines.BACKEND_SPECS, "fused", replace(engines.BACKEND_SPECS["fused"], build=refuse))
     # picked, failed to build: the next backend in NoiSER's order, as for artifacts
+    monkeypatch.setenv(engines.trial.TRIAL_ENV, "0")  # the order, not a timed trial (test_trial.py)
     assert create_engine("noiser", backend="auto").backend == engines.AUTO_CPU["noiser"][1]
     monkeypatch.setattr(native_module, "compiler", lambda: (_ for _ in ()).throw(NightvidError("no compiler")))
     native_module.load_kernel.cache_clear()
@@ -203,8 +204,9 @@ def test_no_compiler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_dark_deblocking_runs_on_the_float_path_as_the_eager_engine_does() -> None:
     """NoiSER's default smooths dark blocks in torch first, so 8-bit frames take the float path."""
-    frames = (dark((2, 48, 64, 3), seed=13, top=0.04) * 255).round().to(torch.uint8).numpy()
-    frames[..., 1] = np.minimum(frames[..., 1], 200)  # not lamp-lit: the 8-bit path could take it
+    cells = (dark((2, 6, 8, 3), seed=13, top=0.03) * 255).round().to(torch.uint8).numpy()
+    frames = cells.repeat(8, axis=1).repeat(8, axis=2)  # 8x8 codec blocks of near-black colours
+    frames[:, :24, :32] = (dark((2, 24, 32, 3), seed=14, top=0.03) * 255).round().to(torch.uint8).numpy()  # texture
     fast, eager = create_engine("noiser", backend="fused"), create_engine("noiser", backend="eager")
     assert fast.frames_fn is not None and fast.frames_fn(frames, 1.0) is None
     got = fast.enhance_frames(frames).astype(int)

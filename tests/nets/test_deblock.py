@@ -101,3 +101,32 @@ def test_the_bundled_clips_night_sky_loses_its_purple_and_green_blocks() -> None
         outputs[deblock] = (y[0].permute(1, 2, 0).numpy() * 255)[:96]  # the sky
     assert block_chroma_jumps(outputs[True]) < 0.5 * block_chroma_jumps(outputs[False])
     assert abs(outputs[True].mean() - outputs[False].mean()) < 1.0
+
+
+def test_a_clean_dark_photo_is_left_close_and_blocks_beside_texture_are_evened_alone() -> None:
+    """Where the blocks are decides the smoothing: steps on the 8 px lines only (a codec's
+    sky) are evened; texture, which steps everywhere, keeps most of its structure."""
+    rng = torch.Generator().manual_seed(5)
+    texture = (2 + 3 * torch.rand(1, 1, 96, 96, generator=rng)).expand(1, 3, 96, 96) * LEVEL  # 2-5 levels
+    out = deblock_dark(texture)
+    assert float((out - texture).abs().mean()) < 0.2 * LEVEL  # close: no watercolour
+    scene = texture.clone()
+    scene[..., :48] = blocky_sky((3, 1, 4), (1, 3, 1), size=96)[..., :48]  # left half: a blocky sky
+    out = deblock_dark(scene)
+    sky_before, sky_after = luma(scene)[..., 8:88, 4:36], luma(out)[..., 8:88, 4:36]
+    assert sky_after.std() < 0.5 * sky_before.std()  # the blocks are evened
+    kept = luma(out)[..., 8:88, 64:92] - luma(texture)[..., 8:88, 64:92]
+    assert float(kept.abs().mean()) < 0.3 * LEVEL  # the texture beside them is not
+
+
+def test_the_block_steps_are_counted_on_the_eight_pixel_lines() -> None:
+    from nightvid.nets.deblock import block_steps
+
+    x = torch.zeros(1, 1, 16, 16)
+    x[..., 8:] = 1.0  # one vertical edge, between columns 7 and 8: on a block line
+    steps = block_steps(x)
+    assert float(steps[0, 0].sum()) == 16.0 and float(steps[0, 1].sum()) == 0.0
+    x = torch.zeros(1, 1, 16, 16)
+    x[..., 5:] = 1.0  # between columns 4 and 5: off the lines
+    steps = block_steps(x)
+    assert float(steps[0, 0].sum()) == 0.0 and float(steps[0, 1].sum()) == 16.0

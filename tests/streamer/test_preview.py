@@ -284,6 +284,11 @@ def test_cli_unreadable_source_exits_1_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: input not found"), result.output
 
 
+def test_cli_even_temporal_is_refused_in_one_line(clip: Path) -> None:
+    result = CliRunner().invoke(app, ["preview", "--source", str(clip), "--temporal", "2"])
+    assert result.exit_code == 1 and "--temporal takes an odd number" in result.output
+
+
 def test_no_display_is_a_clear_error_not_an_abort(clip: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run(

@@ -10,7 +10,9 @@
 //
 // Layout: images are float (3, H, W) planes with any element strides, values in [0, 1].
 // params: dark, fade, chroma box (cells, odd), luma box (cells, odd), eps (luma units,
-// not squared), SCALE, then the Rec. 709 weights r, g, b.
+// not squared), SCALE, the Rec. 709 weights r, g, b, then where the blocks are
+// (nets.deblock.BLOCKINESS): blockiness box (cells, odd), grid (px), low, high, floor
+// (luma units).
 
 #include <algorithm>
 #include <cmath>
@@ -67,7 +69,10 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
     const float dark = params[0], fade = params[1], eps = params[4];
     const int chroma = (int)params[2], luma_box = (int)params[3], scale = (int)params[5];
     const float wr = params[6], wg = params[7], wb = params[8];
+    const int block_box = (int)params[9], grid = (int)params[10];
+    const float low = params[11], high = params[12], floor_ = params[13];
     if (height < 1 || width < 1 || scale < 1 || chroma % 2 != 1 || luma_box % 2 != 1 || fade <= dark) return -1;
+    if (block_box % 2 != 1 || grid < 2 || high <= low) return -1;
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif
@@ -76,13 +81,17 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
     const long cells = (long)gh * gw;
     auto at = [&](int c, int i, int j) { return x[c * xc + (long)i * xh + (long)j * xw]; };
 
-    // Pass 1: per cell, the means of x*w (3), y*w, y, y*y; rows and columns past the
-    // image's edge repeat its last row and column (torch's replicate pad before the pool).
-    std::vector<float> small(6 * cells);
+    auto luma_at = [&](int i, int j) { return at(0, i, j) * wr + at(1, i, j) * wg + at(2, i, j) * wb; };
+
+    // Pass 1: per cell, the means of x*w (3), y*w, y, y*y, and of the luma steps to the
+    // right and lower neighbours on the block lines and off them (nets.deblock.block_steps);
+    // rows and columns past the image's edge repeat its last row and column (torch's
+    // replicate pad before the pool).
+    std::vector<float> small(8 * cells);
 #pragma omp parallel for schedule(static)
     for (int ci = 0; ci < gh; ++ci) {
         for (int cj = 0; cj < gw; ++cj) {
-            float acc[6] = {0, 0, 0, 0, 0, 0};
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int di = 0; di < scale; ++di) {
                 const int i = std::min(ci * scale + di, height - 1);
                 for (int dj = 0; dj < scale; ++dj) {
@@ -96,16 +105,27 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
                     acc[3] += y * w;
                     acc[4] += y;
                     acc[5] += y * y;
+                    const float dx = j + 1 < width ? std::fabs(luma_at(i, j + 1) - y) : 0.0f;
+                    const float dy = i + 1 < height ? std::fabs(luma_at(i + 1, j) - y) : 0.0f;
+                    const bool on_x = j % grid == grid - 1, on_y = i % grid == grid - 1;
+                    acc[6] += (on_x ? dx : 0.0f) + (on_y ? dy : 0.0f);
+                    acc[7] += (on_x ? 0.0f : dx) + (on_y ? 0.0f : dy);
                 }
             }
-            for (int k = 0; k < 6; ++k) small[k * cells + (long)ci * gw + cj] = (float)(acc[k] / (scale * scale));
+            for (int k = 0; k < 8; ++k) small[k * cells + (long)ci * gw + cj] = (float)(acc[k] / (scale * scale));
         }
     }
 
-    // The small grid: chroma sums, the guided filter's a and b, their box means.
-    std::vector<float> sums(4 * cells), stats(2 * cells), coeffs(2 * cells), fields(6 * cells);
+    // The small grid: chroma sums, the guided filter's a and b, their box means, and the
+    // smoothing's strength from where the blocks are.
+    std::vector<float> sums(4 * cells), stats(2 * cells), coeffs(2 * cells), steps(2 * cells), fields(7 * cells);
     box_mean(std::vector<float>(small.begin(), small.begin() + 4 * cells), sums, 4, gh, gw, chroma);
-    box_mean(std::vector<float>(small.begin() + 4 * cells, small.end()), stats, 2, gh, gw, luma_box);
+    box_mean(std::vector<float>(small.begin() + 4 * cells, small.begin() + 6 * cells), stats, 2, gh, gw, luma_box);
+    box_mean(std::vector<float>(small.begin() + 6 * cells, small.end()), steps, 2, gh, gw, block_box);
+    for (long k = 0; k < cells; ++k) {
+        const float ratio = steps[k] * (float)(grid - 1) / (steps[cells + k] + floor_);
+        fields[6 * cells + k] = std::clamp((ratio - low) / (high - low), 0.0f, 1.0f);
+    }
     for (long k = 0; k < cells; ++k) {
         const float mean = stats[k], var = std::max(stats[cells + k] - mean * mean, 0.0f);
         const float a = var / (var + eps * eps);
@@ -123,13 +143,13 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
     for (int j = 0; j < width; ++j) source(j, scale, gw, col0[j], col1[j], colt[j]);
 #pragma omp parallel
     {
-        std::vector<float> row(6 * (long)gw);
+        std::vector<float> row(7 * (long)gw);
 #pragma omp for schedule(static)
         for (int i = 0; i < height; ++i) {
             int i0, i1;
             float ti;
             source(i, scale, gh, i0, i1, ti);
-            for (int k = 0; k < 6; ++k) {
+            for (int k = 0; k < 7; ++k) {
                 const float* p = fields.data() + k * cells;
                 for (int cj = 0; cj < gw; ++cj)
                     row[(long)k * gw + cj] = p[(long)i0 * gw + cj] * (1.0f - ti) + p[(long)i1 * gw + cj] * ti;
@@ -137,14 +157,15 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
             for (int j = 0; j < width; ++j) {
                 const int j0 = col0[j], j1 = col1[j];
                 const float tj = colt[j];
-                float f[6];
-                for (int k = 0; k < 6; ++k) {
+                float f[7];
+                for (int k = 0; k < 7; ++k) {
                     const float* q = row.data() + (long)k * gw;
                     f[k] = q[j0] * (1.0f - tj) + q[j1] * tj;
                 }
                 const float r = at(0, i, j), g = at(1, i, j), b = at(2, i, j);
                 const float y = r * wr + g * wg + b * wb;
-                const float w = std::clamp((fade - y) * inv_range, 0.0f, 1.0f);
+                // smoothed only where it is dark and blocky
+                const float w = std::clamp((fade - y) * inv_range, 0.0f, 1.0f) * f[6];
                 const float per_luma = y / std::max(f[3], 1e-6f);  // chromaticity times this pixel's luma
                 const float target = y + w * (f[4] * y + f[5] - y);
                 const float gain = target / std::max(y, 1e-4f);
