@@ -96,11 +96,14 @@ class EngineChoice:
             raise NightvidError(f"unknown backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
         resolve_dtype(self.precision)
 
-    def build(self) -> Engine:
+    def build(self, frame_size: tuple[int, int] | None = None) -> Engine:
+        """The engine; ``frame_size`` ``(height, width)``: the frames it will run, which
+        ``auto``'s timed trial measures at (``engines.trial``)."""
         from nightvid.engines import create_engine
 
         return create_engine(
             self.model,
+            frame_size=frame_size,
             weights=self.weights,
             backend=self.backend,
             precision=self.precision,
@@ -156,9 +159,12 @@ class EnhanceJob:
     def run(self, on_progress: ProgressCallback | None = None) -> EnhanceSummary:
         """Check, build the engine, enhance; ``on_progress(done, total)`` after each batch."""
         job = self.checked()  # before importing the pipeline (torch): refusals come at once
+        from nightvid.streamer.decode import open_input
         from nightvid.streamer.pipeline import enhance_video
 
-        engine = job.engine.build()
+        container, info = open_input(job.src)  # the frame size for auto's trial; errors as enhance_video's
+        container.close()
+        engine = job.engine.build(frame_size=(info.height, info.width))
         return enhance_video(
             job.src,
             job.dst,

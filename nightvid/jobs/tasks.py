@@ -151,16 +151,18 @@ _built: dict[EngineChoice, Engine] = {}
 class _Reused(EngineChoice):
     """An ``EngineChoice`` whose ``build`` returns this process's engine for the same choice."""
 
-    def build(self) -> Engine:
-        return built_engine(EngineChoice(**{f.name: getattr(self, f.name) for f in fields(EngineChoice)}))
+    def build(self, frame_size: tuple[int, int] | None = None) -> Engine:
+        """This process's engine for the same choice (built for the first ``frame_size`` seen)."""
+        return built_engine(EngineChoice(**{f.name: getattr(self, f.name) for f in fields(EngineChoice)}), frame_size)
 
 
-def built_engine(choice: EngineChoice) -> Engine:
-    """The engine for ``choice``, built once per process (the previous one is dropped)."""
+def built_engine(choice: EngineChoice, frame_size: tuple[int, int] | None = None) -> Engine:
+    """The engine for ``choice``, built once per process (the previous one is dropped);
+    ``frame_size`` is what ``auto``'s trial measures at when it is built."""
     if choice not in _built:
         _built.clear()
         try:
-            _built[choice] = choice.build()
+            _built[choice] = choice.build(frame_size)
         except NightvidError as err:
             raise EngineBuildError(str(err)) from None
     return _built[choice]
