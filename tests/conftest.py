@@ -13,7 +13,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 #: The ``slow`` lane: tests of several seconds each (compiles, exports, subprocess runs,
 #: real clips, distributed training), the 60 longest of ``python -m pytest -q --durations=60``
-#: on two cores, about three quarters of the suite's time. ``python -m pytest -q -m "not slow"``
+#: on two cores and the 7 longest left in the fast lane after them, about four fifths of the
+#: suite's time. ``python -m pytest -q -m "not slow"``
 #: leaves them out for everyday work; CI runs everything. Parametrized tests are named
 #: without their parameters (every case is slow).
 SLOW = frozenset(
@@ -55,6 +56,13 @@ SLOW = frozenset(
         "tests/trainers/test_distributed.py::test_rank0_alone_writes_and_resume_after_a_kill_is_exact",
         "tests/trainers/test_distributed.py::test_two_processes_equal_one_with_twice_the_batch",
         "tests/trainers/test_noiser.py::test_shipped_weights_are_what_the_default_recipe_trains",
+        "tests/engines/test_engines.py::test_second_create_loads_from_cache_fast",
+        "tests/engines/test_backend_parity.py::test_a_cached_artifact_is_checked_again_when_loaded",
+        "tests/engines/test_backends.py::test_in_process_builders_name_their_backend",
+        "tests/trainers/test_distributed.py::test_joint_denoiser_trains_distributed_with_one_frozen_net",
+        "tests/trainers/test_recipes.py::test_joint_denoiser_trains_with_a_vgg16_file",
+        "tests/trainers/test_distributed.py::test_a_rank_that_never_comes_ends_the_wait",
+        "tests/test_cli_hostile_time.py::test_enhance_many_reports_each_videos_warnings",
     }
 )
 
