@@ -44,7 +44,7 @@ def keep_input_colour(source: Tensor, enhanced: Tensor, *, max_gain: float = 12.
     Example:
         >>> x = torch.tensor([0.1, 0.05, 0.02]).view(1, 3, 1, 1)
         >>> keep_input_colour(x, torch.full((1, 3, 1, 1), 0.5)).flatten()
-        tensor([0.8045, 0.4022, 0.1609])
+        tensor([0.8552, 0.4276, 0.1710])
     """
     gain = (luma(enhanced) / luma(source).clamp_min(eps)).clamp(max=max_gain)
     return (source * gain).clamp(0.0, 1.0)

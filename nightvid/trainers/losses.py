@@ -27,6 +27,7 @@ def l1_loss(pred: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
         for ``reduction="none"``).
 
     Example:
+        >>> import torch
         >>> l1_loss(torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4))
         tensor(1.)
     """
@@ -52,7 +53,8 @@ def colour_angle_loss(pred: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor
         ``(B, 3, H, W)`` both; output a scalar.
 
     Example:
-        >>> round(colour_angle_loss(torch.full((1, 3, 2, 2), 0.2), torch.full((1, 3, 2, 2), 0.8)).item(), 6)
+        >>> import torch
+        >>> abs(round(colour_angle_loss(torch.full((1, 3, 2, 2), 0.2), torch.full((1, 3, 2, 2), 0.8)).item(), 6))
         0.0
     """
     dot = (pred * target).sum(dim=1)
@@ -71,6 +73,7 @@ def tv_loss(x: Tensor) -> Tensor:
         ``x``: ``(B, C, H, W)``; output a scalar.
 
     Example:
+        >>> import torch
         >>> tv_loss(torch.ones(2, 3, 8, 8))
         tensor(0.)
     """

@@ -156,7 +156,7 @@ def apply_settings(recipe: Any, settings: list[str]) -> Any:
     (``none`` clears an optional one). A dotted key sets a field of a KinD stage.
 
     Example:
-        >>> r = apply_settings(make_recipe("lednet"), ["lr=2e-4", "grad_clip=none"])
+        >>> r = apply_settings(trainer("lednet").make(), ["lr=2e-4", "grad_clip=none"])
         >>> r.lr, r.grad_clip
         (0.0002, None)
     """
