@@ -38,3 +38,15 @@ def test_scene_cut_is_followed_at_once() -> None:
     after_cut = stabilize(bright_src, frame(180, seed=99))
     assert abs(mean_luma(after_cut) - 180) < 3  # no fade from the old scene's level
     assert stabilize.is_cut(dark_src)  # and a cut back is detected too
+
+
+def test_sixteen_bit_frames_are_measured_and_scaled_on_their_own_scale() -> None:
+    """Deep video and the temporal filter's frames are uint16: brightness on the 0-255 scale
+    all the same, the correction kept in 16 bits (it clipped them to 255 before)."""
+    grey = np.full((16, 16, 3), 100 * 257, np.uint16)
+    assert mean_luma(grey) == mean_luma(np.full((16, 16, 3), 100, np.uint8))
+    stab = BrightnessStabiliser(strength=0.8)
+    source = np.full((16, 16, 3), 10 * 257, np.uint16)
+    stab(source, grey)
+    out = stab(source, (grey * 1.2).astype(np.uint16))  # a brighter frame: pulled back towards 100
+    assert out.dtype == np.uint16 and 100 * 257 < int(out.mean()) < 120 * 257
