@@ -96,9 +96,10 @@ class _Flow:
         )
 
 
-def fuse(centre: np.ndarray, aligned: list[np.ndarray]) -> np.ndarray:
+def fuse(centre: np.ndarray, aligned: list[np.ndarray], centre_luma: np.ndarray | None = None) -> np.ndarray:
     """``centre`` (RGB) averaged with its ``aligned`` neighbours where they agree with it,
     as float32 on the centre's own scale (0-255 for 8-bit frames, 0-65535 for 16-bit).
+    ``centre_luma``: its ``_luma`` when the caller has it already.
 
     Example:
         >>> still = np.full((32, 32, 3), 100, np.uint8)
@@ -109,7 +110,7 @@ def fuse(centre: np.ndarray, aligned: list[np.ndarray]) -> np.ndarray:
     if not aligned:
         return base
     # OpenCV's vectorised, threaded ops throughout: numpy's took 40 ms a 720p frame
-    centre_luma = _luma(centre)
+    centre_luma = _luma(centre) if centre_luma is None else centre_luma
     centre_box = cv2.blur(centre_luma, (_BOX, _BOX))
     lumas = [_luma(a) for a in aligned]
     # the noise of one frame from the spread of frame-to-neighbour differences (sqrt 2 of it)
@@ -138,6 +139,26 @@ def to_8bit(frames: np.ndarray) -> np.ndarray:
     return ((frames.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A frame with what the filter takes from it once: its luma and its flow input."""
+
+    rgb: np.ndarray
+    luma: np.ndarray
+    small: np.ndarray
+
+
+def _see(flow: _Flow, frame: np.ndarray) -> _Seen:
+    luma = _luma(frame)
+    return _Seen(frame, luma, flow.small(_flow_luma(luma)))
+
+
+def _fused(flow: _Flow, centre: _Seen, neighbours: Iterable[_Seen]) -> np.ndarray:
+    """``centre`` fused with ``neighbours`` aligned to it, as 16-bit RGB (``to_deep``)."""
+    aligned = [flow.warp_to(centre.small, other.small, other.rgb) for other in neighbours]
+    return to_deep(fuse(centre.rgb, aligned, centre.luma), centre.rgb.dtype)
+
+
 class TemporalFilter(Generic[T]):
     """Fuses each pushed frame with ``radius`` aligned neighbours on either side.
 
@@ -151,11 +172,11 @@ class TemporalFilter(Generic[T]):
             raise ValueError(f"radius must be at least 1, got {radius}")
         self.radius = radius
         self._flow = _Flow()
-        self._frames: deque[tuple[np.ndarray, T, np.ndarray]] = deque()  # (rgb, pts, small flow luma)
+        self._frames: deque[tuple[_Seen, T]] = deque()
         self._next = 0  # index in _frames of the next frame to emit
 
     def push(self, frame: np.ndarray, pts: T) -> list[tuple[np.ndarray, T]]:
-        self._frames.append((frame, pts, self._flow.small(_flow_luma(_luma(frame)))))
+        self._frames.append((_see(self._flow, frame), pts))
         ready = []
         while self._next < len(self._frames) - self.radius:
             ready.append(self._emit())
@@ -171,12 +192,9 @@ class TemporalFilter(Generic[T]):
 
     def _emit(self) -> tuple[np.ndarray, T]:
         index = self._next
-        frame, pts, small = self._frames[index]
+        centre, pts = self._frames[index]
         lo, hi = max(0, index - self.radius), min(len(self._frames), index + self.radius + 1)
-        aligned = [
-            self._flow.warp_to(small, self._frames[j][2], self._frames[j][0]) for j in range(lo, hi) if j != index
-        ]
-        out = to_deep(fuse(frame, aligned), frame.dtype)
+        out = _fused(self._flow, centre, (self._frames[j][0] for j in range(lo, hi) if j != index))
         self._next += 1
         while self._next > self.radius:  # frames no later frame needs any more
             self._frames.popleft()
@@ -192,16 +210,16 @@ class CausalTemporalFilter:
         if radius < 1:
             raise ValueError(f"radius must be at least 1, got {radius}")
         self._flow = _Flow()
-        self._past: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=2 * radius)  # (rgb, small flow luma)
+        self._past: deque[_Seen] = deque(maxlen=2 * radius)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """``frame`` fused with the frames before it, as 16-bit RGB (``to_deep``)."""
-        small = self._flow.small(_flow_luma(_luma(frame)))
-        if self._past and self._past[-1][0].shape != frame.shape:
+        seen = _see(self._flow, frame)
+        if self._past and self._past[-1].rgb.shape != frame.shape:
             self._past.clear()  # a new source size: nothing to align with
-        aligned = [self._flow.warp_to(small, past_small, past) for past, past_small in self._past]
-        self._past.append((frame, small))
-        return to_deep(fuse(frame, aligned), frame.dtype)
+        out = _fused(self._flow, seen, self._past)
+        self._past.append(seen)
+        return out
 
 
 def temporal_items(

@@ -48,7 +48,7 @@ from nightvid.trainers.data import (
     read_image,
 )
 from nightvid.trainers.loop import step_generator
-from nightvid.trainers.metrics import psnr, ssim
+from nightvid.trainers.metrics import psnr, ssim_and_dark_third
 
 __all__ = [
     "BASELINES",
@@ -110,7 +110,7 @@ class EvalReport:
     #: method -> list of ``(psnr, ssim)`` per image, in ``images`` order.
     scores: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     seconds: float = 0.0
-    #: method -> SSIM over the darkest third of each target (``metrics.ssim(dark_third=True)``).
+    #: method -> SSIM over the darkest third of each target (``metrics.ssim_and_dark_third``).
     dark: dict[str, list[float]] = field(default_factory=dict)
 
     def mean(self, method: str) -> tuple[float, float]:
@@ -191,9 +191,10 @@ def score_methods(
             names.append(name)
             for method, run in methods.items():
                 out = run(source).clamp(0.0, 1.0)
-                scores[method].append((psnr(out, target).item(), ssim(out, target).item()))
+                whole, dark_third = ssim_and_dark_third(out, target)
+                scores[method].append((psnr(out, target).item(), whole.item()))
                 if dark is not None:
-                    dark.setdefault(method, []).append(ssim(out, target, dark_third=True).item())
+                    dark.setdefault(method, []).append(dark_third.item())
             log.info("%s: %s", name, {m: s[-1] for m, s in scores.items()})
     if not names:
         raise NightvidError("no test images")

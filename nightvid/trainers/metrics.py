@@ -26,7 +26,7 @@ from nightvid.nets import Enhancer
 #: BT.709 luma weights (the dark third of ``ssim``).
 _LUMA = torch.tensor([0.2126, 0.7152, 0.0722], dtype=torch.float64)
 
-__all__ = ["evaluate", "psnr", "ssim", "validator"]
+__all__ = ["evaluate", "psnr", "ssim", "ssim_and_dark_third", "validator"]
 
 
 def _check_pair(pred: Tensor, target: Tensor) -> None:
@@ -77,6 +77,15 @@ def ssim(
         >>> ssim(x, x)
         tensor([1., 1.], dtype=torch.float64)
     """
+    whole, dark = ssim_and_dark_third(pred, target, data_range=data_range, window=window, sigma=sigma)
+    return dark if dark_third else whole
+
+
+def ssim_and_dark_third(
+    pred: Tensor, target: Tensor, *, data_range: float = 1.0, window: int = 11, sigma: float = 1.5
+) -> tuple[Tensor, Tensor]:
+    """``ssim`` over the whole image and over ``target``'s darkest third, from one SSIM map
+    (what ``nightvid eval`` prints for each image)."""
     _check_pair(pred, target)
     if min(pred.shape[-2:]) < window:
         raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(pred.shape[-2:])}")
@@ -97,16 +106,13 @@ def ssim(
     cov = blur(x * y) - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
-    if dark_third:
-        # the map covers the windows that fit: compare with the target's luma at their centres
-        luma = (target.double() * _LUMA.to(target.device).view(1, 3, 1, 1)).sum(1) if channels == 3 else y.mean(1)
-        half = window // 2
-        luma = luma[:, half : luma.shape[1] - half, half : luma.shape[2] - half]
-        flat = luma.flatten(1)
-        dark = flat <= torch.quantile(flat, 1 / 3, dim=1, keepdim=True)
-        per_pixel = ssim_map.mean(1).flatten(1)
-        return (per_pixel * dark).sum(1) / dark.sum(1)
-    return ssim_map.flatten(1).mean(dim=1)
+    # the map covers the windows that fit: compare with the target's luma at their centres
+    luma = (y * _LUMA.to(y.device).view(1, 3, 1, 1)).sum(1) if channels == 3 else y.mean(1)
+    half = window // 2
+    flat = luma[:, half : luma.shape[1] - half, half : luma.shape[2] - half].flatten(1)
+    dark = flat <= torch.quantile(flat, 1 / 3, dim=1, keepdim=True)
+    per_pixel = ssim_map.mean(1).flatten(1)
+    return per_pixel.mean(dim=1), (per_pixel * dark).sum(1) / dark.sum(1)
 
 
 def evaluate(enhance: Callable[[Tensor], Tensor], pairs: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
