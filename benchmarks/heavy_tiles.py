@@ -6,7 +6,7 @@ Usage:
 
 NoiSER's fused kernel keeps its 32-channel map in cache by working a row at a time. The
 heavy nets (KinD, LEDNet, the denoiser) have deep receptive fields, so the same idea
-means overlapping tiles (``streamer.tiling``, the overlap ``tiled_engine`` uses), whose
+means overlapping tiles (``engines.tiling``, the overlap ``wrappers.tiled`` uses), whose
 borders are computed twice. Per net and tile side (0 = the whole frame), eager fp32 on
 one frame: the median ms of ``--repeats`` calls taken round-robin, and the working
 memory of one call (RSS growth over it after freed memory is returned, as
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from nightvid.engines import create_engine
+from nightvid.engines.wrappers import tiled
 from nightvid.memory import PeakMemory, release_freed_memory
-from nightvid.streamer.tiling import tiled_engine
 
 
 def main() -> None:
@@ -40,8 +40,8 @@ def main() -> None:
     frame = np.random.default_rng(0).integers(0, 48, (1, height, width, 3), dtype=np.uint8)
     report: dict[str, dict[str, list[float]]] = {}
     for model in args.models:
-        base = create_engine(model, backend="eager")
-        engines = {side: tiled_engine(base, height, width, tile=side or None) for side in args.tiles}
+        base = create_engine(model, backend="eager", tile=0)
+        engines = {side: tiled(base, side or None) for side in args.tiles}
         times: dict[int, list[float]] = {side: [] for side in args.tiles}
         memory: dict[int, float] = {}
         for side, engine in engines.items():

@@ -24,8 +24,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from nightvid.engines.spec import EngineSpec
 from nightvid.jobs.compare.figures import dark_detail, temporal_noise
-from nightvid.jobs.enhance import EngineChoice, EnhanceJob
+from nightvid.jobs.enhance import EnhanceJob
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
@@ -57,7 +58,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 for setting in settings:
                     out = Path(tmp) / f"out-{setting}.mp4"
-                    job = EnhanceJob(cut, out, engine=EngineChoice(model=args.model), overwrite=True, temporal=setting)
+                    job = EnhanceJob(cut, out, engine=EngineSpec(model=args.model), overwrite=True, temporal=setting)
                     start = time.perf_counter()
                     job.run()
                     seconds[setting].append(time.perf_counter() - start)

@@ -4,7 +4,7 @@
 This module imports nothing heavy: torch, numpy and PyAV load when a function runs, so
 ``help(nightvid.enhance)`` is instant and ``import nightvid`` stays light.
 
-``enhance`` builds the same values as the CLI (``jobs.enhance.EngineChoice``,
+``enhance`` builds the same values as the CLI (``engines.EngineSpec``,
 ``EncodeOptions``, ``EnhanceJob``) with the same defaults and runs ``EnhanceJob.run``;
 the two write the same frames for the same options (tests/test_api.py checks it).
 """
@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, overload
 
+from nightvid.engines.spec import EngineSpec
 from nightvid.errors import NightvidError
-from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EngineChoice, EnhanceJob, output_path
+from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EnhanceJob, output_path
 from nightvid.streamer.encode_options import EncodeOptions
 
 if TYPE_CHECKING:  # torch and numpy load only when an engine is built
@@ -126,7 +127,7 @@ def enhance(
     weights: PathLike | None = None,
     backend: str = "auto",
     device: str | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     exposure: float | str | None = "default",
     deblock: bool = True,
     temporal: int = DEFAULT_TEMPORAL,
@@ -157,7 +158,8 @@ def enhance(
         backend: ``auto`` (the fastest one installed here), ``eager``, ``fused``,
             ``inductor``, ``inductor-jit``, ``onnx`` or ``tensorrt``.
         device: ``cpu``, ``cuda`` or ``cuda:N``; None: CUDA when present, else the CPU.
-        precision: ``fp32``, ``fp16`` or ``bf16``.
+        precision: ``auto`` (bf16 for LEDNet and KinD on a CPU with native bf16, else
+            fp32), ``fp32``, ``fp16`` or ``bf16``.
         exposure: ``default`` (the model's choice), ``auto`` (from the input's
             brightness), ``lit``, ``none`` (the net's own) or the output's mean luma (0-1).
         deblock: smooth the codec's blocks out of dark areas first, where the model does;
@@ -195,7 +197,7 @@ def enhance(
         >>> summary = nightvid.enhance("night.mp4", "night-bright.mp4", model="lednet")  # doctest: +SKIP
         >>> print(summary["frames"], "frames at", round(summary["fps"], 1), "fps")  # doctest: +SKIP
     """
-    engine = EngineChoice(
+    engine = EngineSpec(
         model=model,
         weights="default" if weights is None else Path(weights),
         backend=backend,
@@ -204,6 +206,8 @@ def enhance(
         exposure=exposure,
         deblock=deblock,
         device=device,
+        batch=batch,
+        tile=tile,
     )
     try:
         job = EnhanceJob(
@@ -211,13 +215,11 @@ def enhance(
             output_path(os.fspath(dst)),  # as typed: "out.mp4/" names a folder
             engine=engine,
             encode=_encode_options(crf, preset, dict(encode)),
-            batch=batch,
             overwrite=overwrite,
             keep_partial=keep_partial,
             strict=strict,
             stabilize=stabilize,
             temporal=temporal,
-            tile=tile,
         )
         return _run(job, on_progress)
     except NightvidError as err:
@@ -253,7 +255,7 @@ class FrameEnhancer:
         model: the model's name (``noiser``, ``lednet``, ...).
         backend: the backend that runs it (``auto`` resolved: ``fused``, ``eager``, ...).
         device: the torch device it runs on (``cpu``, ``cuda:0``).
-        precision: ``fp32``, ``fp16`` or ``bf16``.
+        precision: what it runs in (``auto`` resolved): ``fp32``, ``fp16`` or ``bf16``.
         engine: the underlying ``nightvid.engines.Engine``.
     """
 
@@ -348,7 +350,7 @@ def load(
     weights: PathLike | None = None,
     backend: str = "auto",
     device: str | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     exposure: float | str | None = "default",
     deblock: bool | None = None,
 ) -> FrameEnhancer:
@@ -367,7 +369,8 @@ def load(
         backend: ``auto`` (the fastest one installed here), ``eager``, ``fused``,
             ``inductor``, ``inductor-jit``, ``onnx`` or ``tensorrt``.
         device: ``cpu``, ``cuda`` or ``cuda:N``; None: CUDA when present, else the CPU.
-        precision: ``fp32``, ``fp16`` or ``bf16``.
+        precision: ``auto`` (bf16 for LEDNet and KinD on a CPU with native bf16, else
+            fp32), ``fp32``, ``fp16`` or ``bf16``.
         exposure: ``default`` (the model's choice), ``auto`` (from each batch's
             brightness), ``lit``, ``none`` (the net's own) or the output's mean luma (0-1).
         deblock: smooth the codec's blocks out of dark areas first: None (the model's
@@ -405,7 +408,7 @@ def _load(
     exposure: float | str | None,
     deblock: bool | None,
 ) -> FrameEnhancer:
-    EngineChoice(
+    spec = EngineSpec(
         model=model,
         weights=weights,
         backend=backend,
@@ -413,17 +416,8 @@ def _load(
         exposure=exposure,
         deblock=deblock is not False,
         device=device,
-    ).check()  # the cheap checks first, with the CLI's messages
-    from nightvid.engines import create_engine
-
-    engine = create_engine(
-        model,
-        weights=weights,
-        backend=backend,
-        device=device,
-        precision=precision,
         workers=1,  # one call at a time: a worker pool only pays off with batches submitted ahead
-        exposure=exposure,
-        deblock=deblock,
-    )
-    return FrameEnhancer(engine, model=model, precision=precision)
+        tile=0,  # frames you bring run whole, as they always have (no memory probe on the first call)
+    ).checked()  # the cheap checks first, with the CLI's messages
+    engine = spec.build()
+    return FrameEnhancer(engine, model=model, precision=engine.details.get("precision", precision))

@@ -174,7 +174,7 @@ def keep_freed_memory() -> bool:
 
 def release_freed_memory() -> None:
     """Return freed heap pages to the kernel (``malloc_trim``), so the next resident-set
-    growth measures real use, not reuse (``streamer.tiling``'s memory probe)."""
+    growth measures real use, not reuse (``engines.tiling``'s memory probe)."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -277,12 +277,14 @@ def test_bench_checks_every_compare_entry_first(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_bench_keeps_the_rows_measured_before_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nightvid.engines import EngineSpec
     from nightvid.engines.base import Engine
 
     built: list[tuple[str, int | None]] = []
 
-    def engine(model: str, *, backend: str, workers: int | None, **kwargs: object) -> Engine:
-        built.append((backend, workers))
+    def engine(spec: EngineSpec) -> Engine:
+        backend = spec.backend
+        built.append((backend, spec.workers))
         if backend == "fused":
             raise NightvidError("fused kernel missing")
         import torch

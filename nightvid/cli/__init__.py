@@ -13,12 +13,12 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from nightvid.cli import enhance, many, measure, models, preview, train
+from nightvid.cli import cache, enhance, many, measure, models, preview, train
 from nightvid.cli.common import fail
 
 __all__ = ["app"]
@@ -64,8 +64,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    """``--version``: the installed package's version, then exit 0."""
+    if asked:
+        from importlib.metadata import version
+
+        print(f"nightvid {version('nightvid')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _take_ctrl_c() -> None:
+def _take_ctrl_c(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
     """Before any command: take SIGINT even where it was inherited as ignored.
 
     A shell starts background jobs with SIGINT ignored, and Python then installs no
@@ -92,3 +106,5 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
+#: Command groups (``nightvid cache list``), after the commands in ``nightvid --help``.
+app.add_typer(cache.app, name="cache")

@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from nightvid.engines.spec import EngineSpec
+from nightvid.engines.table import BACKEND_HELP
 from nightvid.errors import NightvidError
 from nightvid.streamer.encode_options import EncodeOptions
 
@@ -47,6 +49,8 @@ __all__ = [
     "Terminated",
     "Weights",
     "Workers",
+    "clock",
+    "counted",
     "err_console",
     "fail",
     "reported",
@@ -136,11 +140,18 @@ def setup_logging(quiet: bool) -> None:
 
 
 class ProgressLine:
-    """A rich bar on a terminal, a plain line every few seconds otherwise, or nothing."""
+    """A rich bar on a terminal, a plain line every few seconds otherwise, or nothing.
 
-    def __init__(self, label: str, *, quiet: bool, unit: str = "frames") -> None:
-        self.label, self.quiet, self.unit = label, quiet, unit
+    ``quiet``: nothing. ``json``: the command prints JSON on stdout; the bar still shows
+    where stderr is a terminal, and no plain lines are written elsewhere (a script reads
+    the JSON). Plain lines name the count, the rate and, once the total is known, the
+    time left; one is printed as soon as the work starts and one when it is done.
+    """
+
+    def __init__(self, label: str, *, quiet: bool, unit: str = "frames", json: bool = False) -> None:
+        self.label, self.unit = label, unit
         self.rich = not quiet and err_console.is_terminal
+        self.quiet = quiet or (json and not self.rich)
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._last = 0.0
@@ -159,24 +170,41 @@ class ProgressLine:
                 transient=False,
             )
             self._bar.start()
-            per = "fps" if self.unit == "frames" else "it/s"
-            self._task = self._bar.add_task(self.label, total=None, rate=0.0, per=per, note="")
+            self._task = self._bar.add_task(self.label, total=None, rate=0.0, per=self._per(), note="")
         return self
 
+    def _per(self) -> str:
+        return "fps" if self.unit == "frames" else "it/s"
+
     def __call__(self, done: int, total: int | None, note: str = "") -> None:
+        if done == 0:  # the work starts now: what came before (building an engine) is not its rate
+            self._start = time.perf_counter()
         rate = done / max(time.perf_counter() - self._start, 1e-9)
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=done, total=max(total or 0, done) or None, rate=rate, note=note)
-        elif not self.quiet and time.perf_counter() - self._last >= 5.0:
+        elif not self.quiet and (time.perf_counter() - self._last >= 5.0 or done == total):
             self._last = time.perf_counter()
             of = f"/{total}" if total else ""
-            per = "fps" if self.unit == "frames" else "it/s"
-            line = f"{self.label}: {done}{of} {self.unit}, {rate:.1f} {per} {note}".rstrip()
+            unit = self.unit.removesuffix("s") if (total or done) == 1 else self.unit  # 1 frame, 1/1 frame
+            left = f", {clock((total - done) / rate)} left" if total and 0 < done < total else ""
+            line = f"{self.label}: {done}{of} {unit}, {rate:.1f} {self._per()}{left} {note}".rstrip()
             print(line, file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def clock(seconds: float) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``: a time left, to the second."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def counted(count: int, noun: str) -> str:
+    """``counted(1, "frame")`` -> ``"1 frame"``, ``counted(3, "frame")`` -> ``"3 frames"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def split_list(text: str) -> list[str]:
@@ -189,24 +217,21 @@ Model = Annotated[
     typer.Option("--model", "-m", help="see `nightvid models`; a chain such as kind+denoiser runs both in one pass"),
 ]
 Weights = Annotated[Path | None, typer.Option(help="safetensors weights (default: shipped)")]
-Backend = Annotated[
-    str,
-    typer.Option(
-        help="auto|eager|fused|inductor|inductor-jit|onnx|tensorrt (auto: fastest installed for the model and device)"
-    ),
-]
+#: ``--backend``: its help is the backend table's (``engines.table``, which loads no torch).
+Backend = Annotated[str, typer.Option(help=BACKEND_HELP)]
 Precision = Annotated[
     str,
     typer.Option(
-        help="fp32 | fp16 (CUDA) | bf16 (CPU with AVX512-BF16 or AMX, or CUDA); lower precision is faster, "
-        "NoiSER in bf16 differs from fp32 by 0.5 of a level on average"
+        help="auto (bf16 for LEDNet and KinD on a CPU with AVX512-BF16 or AMX, where it is faster at "
+        "the same quality; else fp32) | fp32 | fp16 (CUDA) | bf16 (CPU with AVX512-BF16 or AMX, or CUDA)"
     ),
 ]
 Exposure = Annotated[
     str,
     typer.Option(
         help="brightness of the result: auto (darker scenes stay darker: a night dashcam at 0.27, an "
-        "under-exposed day scene at 0.45), a mean luma 0-1 (night: 0.25-0.35), none (the model's own), "
+        "under-exposed day scene at 0.45), a mean luma strictly between 0 and 1 (night: 0.25-0.35), "
+        "none (the model's own), "
         "lit (the model's own, held down in lamp-lit scenes as auto does), "
         "or default (auto for KinD and LEDNet, lit for NoiSER, none for the denoiser)"
     ),
@@ -214,8 +239,8 @@ Exposure = Annotated[
 Workers = Annotated[
     int | None,
     typer.Option(
-        show_default="2 for onnx on 2+ CPU threads, else 1",
-        help="frames enhanced at once on the CPU, splitting its threads (onnx backend)",
+        show_default="2 for fused and onnx on 2+ CPU threads, else 1",
+        help="frames enhanced at once on the CPU, splitting its threads (fused and onnx backends)",
     ),
 ]
 Device = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: cuda if available)")]
@@ -274,6 +299,35 @@ Temporal = Annotated[
 Tile = Annotated[
     str, typer.Option(help="tile side for large frames: auto (when memory is short), a size, or 0 (never)")
 ]
+
+
+def engine_spec(
+    model: str,
+    *,
+    weights: Path | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
+    workers: int | None = None,
+    exposure: str = "default",
+    deblock: bool = True,
+    device: str | None = None,
+    batch: int = 1,
+    tile: str = "auto",
+) -> EngineSpec:
+    """The engine named by the shared options (``Model``, ``Weights``, ``Backend``, ...):
+    one builder for every command that runs a model; checked later, by the job."""
+    return EngineSpec(
+        model=model,
+        weights=weights or "default",
+        backend=backend,
+        precision=precision,
+        workers=workers,
+        exposure=exposure,
+        deblock=deblock,
+        device=device,
+        batch=batch,
+        tile=tile,
+    )
 
 
 def encode_options(

@@ -31,17 +31,21 @@ from nightvid.cli.common import (
     Tile,
     Weights,
     Workers,
+    counted,
     encode_options,
+    engine_spec,
     err_console,
     reported,
     setup_logging,
 )
-from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EngineChoice, EnhanceJob, output_path
+from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EnhanceJob, output_path
 from nightvid.streamer.encode_options import EncodeOptions
 
-__all__ = ["DEMO_CLIP", "demo", "enhance", "run_job"]
+__all__ = ["DEMO_CLIP", "DEMO_OUTPUT", "demo", "enhance", "run_job"]
 
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "night-demo.mp4"
+#: Where ``demo`` writes when not told: its own file, replaced on every run.
+DEMO_OUTPUT = Path("nightvid-demo.mp4")
 #: The encoding defaults, from the one place that sets them.
 ENCODE = EncodeOptions()
 
@@ -50,7 +54,7 @@ def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
     """Run ``job`` with a progress line; print its summary (or JSON); errors as one line."""
     setup_logging(quiet)
     with reported(interrupted="interrupted; no output written", terminate=True, writing=job.dst):
-        with ProgressLine(f"enhance {job.src.name}", quiet=quiet or as_json) as progress:
+        with ProgressLine(f"enhance {job.src.name}", quiet=quiet, json=as_json) as progress:
             summary = job.run(on_progress=progress)
     if not quiet:
         for line in summary.warnings:
@@ -61,10 +65,11 @@ def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
         if summary.truncated and job.strict:
             err_console.print(
                 f"[yellow]warning:[/] input was corrupt part-way; kept the "
-                f"{summary.frames} frames decoded before the damage"
+                f"{counted(summary.frames, 'frame')} decoded before the damage"
             )
         err_console.print(
-            f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps) -> [bold]{summary.output}[/]",
+            f"{counted(summary.frames, 'frame')} in {summary.seconds:.1f} s ({summary.fps:.1f} fps) "
+            f"-> [bold]{summary.output}[/]",
             highlight=False,
             soft_wrap=True,
         )
@@ -76,7 +81,7 @@ def enhance(
     model: Model = "noiser",
     weights: Weights = None,
     backend: Backend = "auto",
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
     workers: Workers = None,
     exposure: Exposure = "default",
     deblock: Deblock = True,
@@ -104,15 +109,17 @@ def enhance(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
 ) -> None:
     """Enhance every frame of SRC into DST; audio is copied untouched."""
-    engine = EngineChoice(
-        model=model,
-        weights=weights or "default",
+    engine = engine_spec(
+        model,
+        weights=weights,
         backend=backend,
         precision=precision,
         workers=workers,
         exposure=exposure,
         deblock=deblock,
         device=device,
+        batch=batch,
+        tile=tile,
     )
     encode = encode_options(
         codec=codec,
@@ -131,22 +138,29 @@ def enhance(
         dst_path,
         engine=engine,
         encode=encode,
-        batch=batch,
         overwrite=overwrite,
         keep_partial=keep_partial,
         strict=strict,
         stabilize=stabilize,
         temporal=temporal,
-        tile=tile,
     )
     run_job(job, quiet=quiet, as_json=as_json)
 
 
 def demo(
-    dst: Annotated[Path, typer.Argument(help="where to write the result")] = Path("nightvid-demo.mp4"),
+    dst: Annotated[
+        Path | None,
+        typer.Argument(
+            help="where to write the result; an existing file is replaced only with --overwrite",
+            show_default=f"{DEMO_OUTPUT}, replaced if it exists",
+        ),
+    ] = None,
     model: Model = "noiser",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace DST if it exists")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Enhance the bundled dark dashcam clip (with its audio) and say where the result is."""
-    run_job(EnhanceJob(DEMO_CLIP, dst, engine=EngineChoice(model=model), overwrite=True), quiet=quiet, as_json=False)
-    print(dst.resolve())
+    out = DEMO_OUTPUT if dst is None else dst
+    job = EnhanceJob(DEMO_CLIP, out, engine=engine_spec(model), overwrite=overwrite or dst is None)
+    run_job(job, quiet=quiet, as_json=False)
+    print(out.resolve())

@@ -31,12 +31,14 @@ from nightvid.cli.common import (
     Tile,
     Weights,
     Workers,
+    counted,
     encode_options,
+    engine_spec,
     err_console,
     reported,
     setup_logging,
 )
-from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EngineChoice, EnhanceJob
+from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EnhanceJob
 from nightvid.streamer.encode_options import EncodeOptions
 
 __all__ = ["enhance_many", "print_summary"]
@@ -57,7 +59,7 @@ def enhance_many(
     model: Model = "noiser",
     weights: Weights = None,
     backend: Backend = "auto",
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
     workers: Workers = None,
     exposure: Exposure = "default",
     deblock: Deblock = True,
@@ -121,15 +123,17 @@ def enhance_many(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
 ) -> None:
     """Enhance many videos into OUT_DIR; a rerun skips what is done. Exit 1 if any video failed."""
-    engine = EngineChoice(
-        model=model,
-        weights=weights or "default",
+    engine = engine_spec(
+        model,
+        weights=weights,
         backend=backend,
         precision=precision,
         workers=workers,
         exposure=exposure,
         deblock=deblock,
         device=device,
+        batch=batch,
+        tile=tile,
     )
     video = EnhanceJob(
         Path("in"),
@@ -145,13 +149,11 @@ def enhance_many(
             bitrate=bitrate,
             audio_codec=audio_codec,
         ),
-        batch=batch,
         overwrite=overwrite,
         keep_partial=keep_partial,
         strict=strict,
         stabilize=stabilize,
         temporal=temporal,
-        tile=tile,
     )
     from nightvid.jobs.many import ManyJob
 
@@ -172,7 +174,7 @@ def enhance_many(
     with reported(
         interrupted="interrupted; finished videos are kept: rerun the same command to resume", terminate=True
     ):
-        with ProgressLine("enhance-many", quiet=quiet or as_json) as progress:
+        with ProgressLine("enhance-many", quiet=quiet, json=as_json) as progress:
             summary = many.run(on_progress=lambda p: progress(p.frames, p.frames_total, note=_videos(p)))
     if as_json:
         print(json.dumps(summary.as_dict()))
@@ -215,7 +217,7 @@ def print_summary(summary: ManySummary) -> None:
     stopped = f", {summary.count('stopped')} stopped" if summary.count("stopped") else ""
     err_console.print(
         f"{summary.count('done')} done, {summary.count('skipped')} skipped, {summary.count('failed')} failed{stopped}; "
-        f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps) on {summary.pool}",
+        f"{counted(summary.frames, 'frame')} in {summary.seconds:.1f} s ({summary.fps:.1f} fps) on {summary.pool}",
         highlight=False,
         soft_wrap=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,14 +13,19 @@ from rich.table import Table
 
 from nightvid.cli.common import (
     Backend,
+    Batch,
+    Deblock,
     Device,
     Exposure,
     Model,
     Precision,
     ProgressLine,
+    Quiet,
     Temporal,
     Weights,
     Workers,
+    counted,
+    engine_spec,
     err_console,
     fail,
     reported,
@@ -42,9 +48,11 @@ def bench(
     frames: Annotated[int, typer.Option(min=1, help="synthetic clip length")] = 60,
     model: Model = "noiser",
     backend: Backend = "auto",
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
     workers: Workers = None,
-    batch: Annotated[int, typer.Option(min=1)] = 1,
+    batch: Batch = 1,
+    exposure: Exposure = "default",
+    deblock: Deblock = True,
     compare: Annotated[
         list[str] | None, typer.Option(help="more MODEL:BACKEND[:WORKERS] to time (e.g. noiser:onnx:1)")
     ] = None,
@@ -58,29 +66,37 @@ def bench(
     Each stage is timed --repeats times in turn and the median shown; "CPU ms" is the
     process's CPU time per frame (all threads), which shows when stages sharing the
     cores cannot all run at full speed at once."""
-    from nightvid.jobs.bench import run_bench, summary_lines
+    from nightvid.jobs.bench import parse_spec, run_bench, summary_lines
 
     setup_logging(quiet=as_json)
-    specs = [f"{model}:{backend}", *(compare or [])]
-    with reported():
+    first = engine_spec(
+        model,
+        backend=backend,
+        precision=precision,
+        workers=workers,
+        exposure=exposure,
+        deblock=deblock,
+        device=device,
+        batch=batch,
+    )
+    with reported(), ProgressLine("bench", quiet=False, unit="engines", json=as_json) as progress:
+        others = [parse_spec(text, replace(first, workers=None)) for text in compare or []]  # their own default
         report = run_bench(
-            specs,
+            [first, *others],
             src=src,
             size=size,
             frames=frames,
-            batch=batch,
             preset=preset,
-            device=device,
             repeats=repeats,
-            precision=precision,
-            workers=workers,
+            on_progress=progress,
         )
     if as_json:
         print(json.dumps(report, indent=2))
         _bench_failed(report)
         return
     table = Table(
-        title=f"{report['input']} ({report['frames']} frames, batch {batch}, median of {repeats}, x264 {preset})"
+        title=f"{report['input']} ({counted(report['frames'], 'frame')}, batch {batch}, median of {repeats}, "
+        f"x264 {preset})"
     )
     table.add_column("engine", no_wrap=True)
     table.add_column("stage", no_wrap=True)
@@ -116,6 +132,11 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(min=1, help="score only the first N images")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
     exposure: Exposure = "default",
+    backend: Annotated[
+        str, typer.Option(help="a backend as enhance's --backend; eager (the default) is the reference")
+    ] = "eager",
+    precision: Precision = "auto",
+    deblock: Deblock = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON on stdout")] = False,
 ) -> None:
     """RGB PSNR/SSIM of MODEL per image and mean, beside plain baselines on the same images.
@@ -124,10 +145,17 @@ def eval_cmd(
     from nightvid.trainers.evaluate import evaluate_model
 
     setup_logging(quiet=as_json)
-    with reported():
-        report = evaluate_model(
-            model, data, weights=weights or "default", sigma=sigma, limit=limit, device=device, exposure=exposure
+    with reported(), ProgressLine(f"eval {model}", quiet=False, unit="images", json=as_json) as progress:
+        spec = engine_spec(
+            model,
+            weights=weights,
+            backend=backend,
+            precision=precision,
+            exposure=exposure,
+            deblock=deblock,
+            device=device,
         )
+        report = evaluate_model(spec, data, sigma=sigma, limit=limit, on_progress=progress)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
         return
@@ -182,8 +210,13 @@ def compare(
     temporal: Temporal = DEFAULT_TEMPORAL,
     exposure: Exposure = "default",
     backend: Backend = "auto",
-    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    precision: Precision = "auto",
+    deblock: Deblock = True,
+    device: Device = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace the sheet (--out) and the --video clip if they exist")
+    ] = False,
+    quiet: Quiet = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
 ) -> None:
     """Input, baselines and models side by side on a labelled contact sheet, with no-reference figures."""
@@ -193,24 +226,34 @@ def compare(
     with reported():
         times = _parse_times(at)
         names = split_list(models)
-        check_compare(src, sheet=out, at=times, video=video, models=names, exposure=exposure)  # before building
-        check_temporal(temporal)
-        methods = [baseline_method(b) for b in split_list(baselines)]
-        methods += [model_method(m, backend=backend, device=device, exposure=exposure) for m in names]
-        report = run_compare(
-            src,
-            methods=methods,
-            frames=frames,
-            at=times,
-            sheet=out,
-            max_side=max_side or None,
-            flicker_frames=flicker_frames,
-            cell_width=cell_width,
+        # one frame at a time (workers=1): the sheet's frames are run one by one
+        spec = engine_spec(
+            "noiser", backend=backend, precision=precision, exposure=exposure, deblock=deblock, device=device, workers=1
         )
+        engines = [spec.for_model(name) for name in names]
+        # every cheap check before any model is built
+        check_compare(src, sheet=out, at=times, video=video, engines=engines, overwrite=overwrite, frames=frames)
+        check_temporal(temporal)
+        with ProgressLine(f"compare {src.name}", quiet=quiet, json=as_json) as progress:
+            methods = [baseline_method(b) for b in split_list(baselines)]
+            for engine in engines:
+                progress(0, None, f"building {engine.model}")
+                methods.append(model_method(engine))
+            report = run_compare(
+                src,
+                methods=methods,
+                frames=frames,
+                at=times,
+                sheet=out,
+                max_side=max_side or None,
+                flicker_frames=flicker_frames,
+                cell_width=cell_width,
+                on_progress=progress,
+            )
         if video is not None:
             if src.is_dir():
                 raise NightvidError("--video needs a video input, not a folder of images")
-            with ProgressLine(f"side by side {src.name}", quiet=quiet or as_json) as progress:
+            with ProgressLine(f"side by side {src.name}", quiet=quiet, json=as_json) as progress:
                 report["side_by_side"] = write_side_by_side(
                     src,
                     video,
@@ -240,7 +283,9 @@ def _print_compare(report: dict) -> None:
         "temporal_noise": "boiling",
     }
     table = Table(
-        "method", *(short.get(c, c) for c in columns), title=f"{report['input']}: {len(report['frames'])} frames"
+        "method",
+        *(short.get(c, c) for c in columns),
+        title=f"{report['input']}: {counted(len(report['frames']), 'frame')}",
     )
     for name, row in report["methods"].items():
         table.add_row(name, *("-" if row[c] is None else f"{row[c]:.3f}" for c in columns))
@@ -249,5 +294,7 @@ def _print_compare(report: dict) -> None:
     if "side_by_side" in report:
         clip = report["side_by_side"]
         err_console.print(
-            f"side-by-side clip ({clip['frames']} frames) -> [bold]{clip['video']}[/]", highlight=False, soft_wrap=True
+            f"side-by-side clip ({counted(clip['frames'], 'frame')}) -> [bold]{clip['video']}[/]",
+            highlight=False,
+            soft_wrap=True,
         )

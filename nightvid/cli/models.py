@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nightvid.cli.common import Weights, err_console, reported, setup_logging
@@ -15,25 +18,47 @@ from nightvid.cli.common import Weights, err_console, reported, setup_logging
 __all__ = ["compile_cmd", "models"]
 
 
-def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the models, their sizes and whether weights ship with nightvid."""
-    from nightvid.jobs.models import describe_models
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="every fact of every model as JSON on stdout")] = False,
+) -> None:
+    """List the models: size, speed class, shipped weights, which is the default, what each does."""
+    from nightvid.jobs.models import SPEED_CLASSES, describe_models
 
     rows = describe_models()
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("model", "params", "input range", "multiple", "weights", "what it does")
+    console = Console()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("model", overflow="fold")
+    table.add_column("params", justify="right", overflow="fold")
+    table.add_column("speed", overflow="fold")
+    table.add_column("weights", overflow="fold")
     for row in rows:
-        table.add_row(
-            row["name"],
-            f"{row['params']:,}",
-            str(tuple(row["input_range"])),
-            str(row["size_multiple"]),
-            row["weights"] or "none (train first)",
-            row["summary"],
+        speed = "?" if row["speed"] is None else f"{row['speed']} ({_thousands(row['macs_per_pixel'])} MAC/px)"
+        weights = (
+            "none (train first)" if row["weights"] is None else f"{row['weights']} ({_size(row['weights_bytes'])})"
         )
-    Console().print(table)
+        table.add_row(row["name"] + (" *" if row["default"] else ""), f"{row['params']:,}", speed, weights)
+    console.print(table)
+    console.print("* the default: the model that runs when --model is not given", highlight=False)
+    classes = ", ".join(
+        f"{name} above" if math.isinf(bound) else f"{name} under {_thousands(int(bound))}"
+        for name, bound in SPEED_CLASSES
+    )
+    console.print(f"speed: from the multiply-adds per pixel; {classes}", highlight=False)
+    for row in rows:
+        console.print(f"[bold]{row['name']}[/]: {escape(row['summary'])}", highlight=False)
+
+
+def _thousands(count: int) -> str:
+    """``1728`` -> ``"1.7k"``, ``525414`` -> ``"525k"``."""
+    return f"{count / 1000:.1f}k" if count < 10_000 else f"{count / 1000:.0f}k"
+
+
+def _size(size: int) -> str:
+    """Bytes as KiB or MiB, one decimal."""
+    return f"{size / 2**10:.1f} KiB" if size < 2**20 else f"{size / 2**20:.1f} MiB"
 
 
 def compile_cmd(

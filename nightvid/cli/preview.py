@@ -15,6 +15,8 @@ from nightvid.cli.common import (
     Model,
     Temporal,
     Weights,
+    counted,
+    engine_spec,
     err_console,
     reported,
     say,
@@ -63,11 +65,14 @@ def preview(
         temporal=temporal,
     )
 
+    # one frame at a time on all threads (workers=1): the lowest latency, which a live view needs
+    spec = engine_spec(model, weights=weights, backend=backend, exposure=exposure, device=device, workers=1)
+
     def engines() -> ModelEngines:
         """Called once the preview's cheap checks passed: only then import torch and build."""
         from nightvid.engines import engine_factory
 
-        return engine_factory(model, weights=weights or "default", backend=backend, exposure=exposure, device=device)
+        return engine_factory(spec)
 
     with reported():
         check_temporal(temporal)
@@ -76,7 +81,7 @@ def preview(
         print(json.dumps(summary.as_dict()))
     elif not quiet:
         err_console.print(
-            f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps, "
+            f"{counted(summary.frames, 'frame')} in {summary.seconds:.1f} s ({summary.fps:.1f} fps, "
             f"latency {summary.latency_ms:.0f} ms, {summary.dropped} dropped): "
             f"{summary.reason}",
             highlight=False,

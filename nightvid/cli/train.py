@@ -74,7 +74,13 @@ def train(
         str, typer.Option(help=f"{' | '.join(PRESETS)}: cpu is reduced (what shipped weights used)")
     ] = "cpu",
     seed: Annotated[int | None, typer.Option(help="random seed (default 0)")] = None,
-    resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="continue from the last checkpoint in OUT; a finished NoiSER run (no learning-rate schedule) "
+            "also goes on to a larger --iters"
+        ),
+    ] = False,
     device: Annotated[
         str, typer.Option(help="cpu | cuda | cuda:N (several devices: cuda, one GPU per process)")
     ] = "cpu",

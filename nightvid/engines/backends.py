@@ -1,33 +1,48 @@
-"""The backends, one row each: what builds it and the facts the rest of nightvid asks about it.
+"""The backends' builders, one row each, joined by name to their facts in ``engines.table``.
 
-``BACKEND_SPECS`` is the only place that knows a backend by name. A row says how the
-backend builds an engine (an ``ArtifactBackend`` that compiles into the engine cache, or
-an in-process builder), whether several CPU workers can share it, the shape range its
-artifacts are compiled for unless told otherwise, and a one-line help.
-Adding a backend is adding a row (and its file).
+``BACKEND_SPECS`` is the only place that knows how a backend builds an engine (an
+``ArtifactBackend`` that compiles into the engine cache, or an in-process builder) and
+the shape range its artifacts are compiled for unless told otherwise. What the rest of
+nightvid asks about a backend without building one (its help line, compiled or not,
+multi-worker, ``auto``'s order) is in ``engines.table``, which loads no torch; a row here
+reads those facts from there (``BackendSpec.facts``). Adding a backend is a row in each
+(and its file).
 
 Example:
     >>> BACKENDS
     ('auto', 'eager', 'fused', 'inductor', 'inductor-jit', 'onnx', 'tensorrt')
-    >>> COMPILED_BACKENDS
-    ('inductor', 'onnx', 'tensorrt')
+    >>> BACKEND_SPECS["onnx"].compiled, BACKEND_SPECS["onnx"].multi_worker
+    (True, True)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, get_args
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from nightvid.engines.base import ArtifactBackend, BackendName, Engine
+from nightvid.engines.base import ArtifactBackend, Engine
 from nightvid.engines.eager import build_eager
 from nightvid.engines.fused import build_fused, check_fused
 from nightvid.engines.inductor import InductorBackend, build_torch_compile
 from nightvid.engines.onnxrt import OnnxBackend
 from nightvid.engines.shapes import DEFAULT_RANGE, DEFAULT_TRT_RANGE, ShapeRange
+from nightvid.engines.table import (
+    AUTO_HELP,
+    BACKEND_DETAILS,
+    BACKEND_FACTS,
+    BACKEND_HELP,
+    BACKEND_NAMES,
+    BACKENDS,
+    COMPILE_BACKEND_HELP,
+    COMPILED_BACKENDS,
+    BackendChoice,
+    BackendFacts,
+    BackendName,
+)
 from nightvid.engines.tensorrt import TensorRTBackend
 from nightvid.errors import NightvidError
 
@@ -49,9 +64,6 @@ __all__ = [
     "default_range",
     "default_workers",
 ]
-
-#: What ``--backend`` accepts: a concrete backend, or ``auto``.
-BackendChoice = Literal["auto", "eager", "fused", "inductor", "inductor-jit", "onnx", "tensorrt"]
 
 
 class InProcessBuilder(Protocol):
@@ -78,83 +90,67 @@ class ArtifactOptions:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """One backend: how it builds an engine and what callers need to know about it."""
+    """How one backend builds an engine; its other facts are its ``engines.table`` row."""
 
     name: BackendName
-    #: One line for ``--backend``'s help.
-    help: str
     #: Compiled backends: makes the ``ArtifactBackend`` that builds and loads the cached file.
     artifact: Callable[[ArtifactOptions], ArtifactBackend] | None = None
     #: In-process backends: ``build(enhancer, device=, dtype=) -> Engine``.
     build: InProcessBuilder | None = None
-    #: Several CPU workers can run batches at once, each with its share of the threads.
-    multi_worker: bool = False
     #: The range a compiled artifact covers unless ``--min/--opt/--max`` say otherwise.
     shape_range: ShapeRange | None = None
     #: In-process backends that need something of the machine: raises ``NightvidError``
     #: when it cannot run on ``(device, dtype)`` here, so ``auto`` moves on.
     check: Callable[[torch.device, torch.dtype], None] | None = None
-    #: Its build can take minutes for a large net (AOTInductor: LEDNet 221 s, KinD 101 s
-    #: on 2 cores): ``auto``'s trial times it only when its artifact is already cached, or
-    #: when it is the first candidate (``engines.trial``).
-    slow_build: bool = False
 
     def __post_init__(self) -> None:
         if (self.artifact is None) == (self.build is None):
             raise ValueError(f"backend {self.name!r} needs exactly one of artifact and build")
+        if self.facts.compiled != (self.artifact is not None):
+            raise ValueError(f"backend {self.name!r}: engines.table says compiled={self.facts.compiled}")
+
+    @property
+    def facts(self) -> BackendFacts:
+        """Its row of ``engines.table``: help line, compiled, multi-worker, slow build."""
+        return BACKEND_FACTS[self.name]
+
+    @property
+    def help(self) -> str:
+        """One line for ``--backend``'s help."""
+        return self.facts.help
 
     @property
     def compiled(self) -> bool:
         """Whether it writes an artifact into the engine cache (``nightvid compile``)."""
-        return self.artifact is not None
+        return self.facts.compiled
+
+    @property
+    def multi_worker(self) -> bool:
+        """Several CPU workers can run batches at once (``BackendFacts.multi_worker``)."""
+        return self.facts.multi_worker
+
+    @property
+    def slow_build(self) -> bool:
+        """Its build can take minutes (``BackendFacts.slow_build``)."""
+        return self.facts.slow_build
 
 
 _SPECS = (
-    BackendSpec("eager", "the net as it is", build=build_eager),
-    BackendSpec(
-        "fused", "NoiSER as one native pass on the CPU", build=build_fused, multi_worker=True, check=check_fused
-    ),
-    BackendSpec(
-        "inductor",
-        "AOTInductor, cached",
-        artifact=lambda options: InductorBackend(),
-        shape_range=DEFAULT_RANGE,
-        slow_build=True,
-    ),
-    BackendSpec("inductor-jit", "torch.compile, not saved", build=build_torch_compile, slow_build=True),
-    BackendSpec(
-        "onnx",
-        "ONNX Runtime, cached",
-        artifact=lambda options: OnnxBackend(workers=options.workers),
-        multi_worker=True,
-        shape_range=DEFAULT_RANGE,
-    ),
+    BackendSpec("eager", build=build_eager),
+    BackendSpec("fused", build=build_fused, check=check_fused),
+    BackendSpec("inductor", artifact=lambda options: InductorBackend(), shape_range=DEFAULT_RANGE),
+    BackendSpec("inductor-jit", build=build_torch_compile),
+    BackendSpec("onnx", artifact=lambda options: OnnxBackend(workers=options.workers), shape_range=DEFAULT_RANGE),
     BackendSpec(
         "tensorrt",
-        "Torch-TensorRT on CUDA, cached",
         artifact=lambda options: TensorRTBackend(cuda_graphs=options.cuda_graphs),
         shape_range=DEFAULT_TRT_RANGE,
-        slow_build=True,
     ),
 )
-#: Every backend by name, in the order the CLI lists them.
+#: Every backend by name, in the order of ``engines.table`` (the order the CLI lists them).
 BACKEND_SPECS: dict[BackendName, BackendSpec] = {spec.name: spec for spec in _SPECS}
-if tuple(BACKEND_SPECS) != get_args(BackendName):
-    raise AssertionError("BACKEND_SPECS and BackendName list different backends")
-
-#: The concrete backends.
-BACKEND_NAMES: tuple[BackendName, ...] = tuple(BACKEND_SPECS)
-#: What ``--backend`` accepts.
-BACKENDS: tuple[BackendChoice, ...] = ("auto", *BACKEND_NAMES)
-#: The backends ``nightvid compile`` builds.
-COMPILED_BACKENDS: tuple[BackendName, ...] = tuple(name for name, spec in BACKEND_SPECS.items() if spec.compiled)
-AUTO_HELP = "fastest installed for the model and device"
-#: ``--backend``'s help: the choices, and what ``auto`` means.
-BACKEND_HELP = f"{'|'.join(BACKENDS)} (auto: {AUTO_HELP})"
-#: One line per backend (``name: help; ...``), for a longer help or a listing.
-BACKEND_DETAILS = "; ".join(f"{spec.name}: {spec.help}" for spec in _SPECS)
-#: ``nightvid compile --backend``'s help.
-COMPILE_BACKEND_HELP = "|".join(COMPILED_BACKENDS)
+if tuple(BACKEND_SPECS) != BACKEND_NAMES:
+    raise AssertionError("BACKEND_SPECS and engines.table list different backends")
 
 
 def backend_spec(name: str) -> BackendSpec:

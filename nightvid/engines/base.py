@@ -1,19 +1,34 @@
-"""The one interface every backend produces, and the uint8 frame path around it."""
+"""The one interface every backend produces, and the integer frame path around it.
+
+Which code runs a batch of frames (``Engine.submit``), in order:
+
+1. ``Engine.sized``: the engine for this frame size, where ``for_size`` was set
+   (``wrappers.tiled``: a copy that runs frames too large for memory in tiles);
+2. ``padded``: frames smaller than ``MIN_SIDE`` edge-padded up to it, cropped back after;
+3. one of four routes (``Engine._route``): CUDA staging (``transfer.CudaStaging``), the
+   CPU worker pool (``workers`` > 1), the 8-bit shortcut ``frames_fn`` (fused), or ``fn``
+   between the integer/float conversions.
+
+``fn`` itself may be wrapped before the engine is made (``wrappers.guarded``: a compiled
+engine's shape range); every wrapper is named in ``engines/wrappers.py``.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nightvid.engines.table import BackendName
 from nightvid.engines.transfer import CudaStaging, PendingBatch, to_frames, to_input
 
 if TYPE_CHECKING:
@@ -24,7 +39,10 @@ __all__ = [
     "BackendName",
     "Engine",
     "EngineControls",
+    "FramesFn",
+    "MIN_SIDE",
     "PRECISIONS",
+    "padded",
     "resolve_device",
     "resolve_dtype",
 ]
@@ -32,8 +50,13 @@ __all__ = [
 T = TypeVar("T")
 Frames = np.ndarray | Sequence[np.ndarray]
 
-#: Frames smaller than this on a side are padded up to it for the net (``Engine.submit``).
+#: Frames smaller than this on a side are padded up to it for the net (``padded``).
 MIN_SIDE = 16
+#: The 8-bit shortcut: ``frames_fn(batch, gain)``, integer frames -> integer frames, or
+#: None for a batch it does not take (see ``Engine.frames_fn``).
+FramesFn = Callable[[np.ndarray, float], np.ndarray | None]
+#: Starts a batch of integer ``(B, H, W, 3)`` frames (``Engine.submit``'s steps).
+Submit = Callable[[np.ndarray], PendingBatch]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -69,17 +92,13 @@ def resolve_dtype(precision: str) -> torch.dtype:
         raise NightvidError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}") from None
 
 
-#: The concrete backends (``engines.BACKEND_SPECS`` holds one entry for each).
-BackendName = Literal["eager", "fused", "inductor", "inductor-jit", "onnx", "tensorrt"]
-
-
 class EngineControls:
     """What a user may change while an engine runs: the output gain (the preview's +/- keys).
 
     Everything else about an engine is fixed when it is built. One ``EngineControls``
     belongs to each built engine and is shared, as the same object, by every copy made
-    of it (``Engine.with_fn``: tiling; the range guard wraps ``fn`` before the engine
-    exists), so a change reaches the frames whichever copy runs them. (KinD's exposure
+    of it (``Engine.with_fn``, ``wrappers.tiled``; ``wrappers.guarded`` wraps ``fn``
+    before the engine exists), so a change reaches the frames whichever copy runs them. (KinD's exposure
     ratio is not a control: the shipped adjustment net ignores it, see ``nets.kind``.)
     """
 
@@ -109,6 +128,10 @@ class _Runtime:
     staging: CudaStaging | None = None
     #: The CPU worker threads when ``workers`` > 1.
     pool: ThreadPoolExecutor | None = None
+    #: ``Engine.sized``'s answers by frame size, and the engine they are made from.
+    sizes: dict[tuple[int, int], Engine] = field(default_factory=dict)
+    whole: Engine | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +145,7 @@ class Engine:
     Frozen: what an engine is does not change once built; ``with_fn`` and
     ``with_details`` make copies. The one thing that does change at run time is in
     ``controls`` (the output gain), shared by those copies. Engines compare and hash
-    by identity (``streamer.tiling`` keeps what it measured of one by the engine).
+    by identity (``engines.tiling`` keeps what it measured of one by the engine).
     """
 
     fn: Callable[[Tensor], Tensor]
@@ -145,27 +168,53 @@ class Engine:
     #: gain)`` on ``(B, H, W, 3)``, or None for a batch it does not take (then ``fn`` runs
     #: with the conversions around it). Equal to that path within rounding; the fused
     #: kernel reads and writes 8-bit frames itself, which saves two float copies per frame.
-    frames_fn: Callable[[np.ndarray, float], np.ndarray | None] | None = None
+    frames_fn: FramesFn | None = None
+    #: Picks the engine that runs frames of ``(height, width)``, once per size (``sized``):
+    #: given this engine without ``for_size`` and the size, that engine or a copy of it
+    #: (``wrappers.tiled``: one in tiles for frames too large for memory). None: this
+    #: engine runs every size itself.
+    for_size: Callable[[Engine, int, int], Engine] | None = None
     _runtime: _Runtime = field(default_factory=_Runtime, init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
 
-    def with_fn(self, fn: Callable[[Tensor], Tensor], **details: str) -> Engine:
+    def with_fn(self, fn: Callable[[Tensor], Tensor], *, frames_fn: FramesFn | None, **details: str) -> Engine:
         """This engine running ``fn`` instead (a wrapper of ``self.fn``), with ``details`` added.
 
-        The copy shares ``controls`` (a gain set on either reaches both) and
-        makes its own staging buffers and worker threads on first use.
+        ``frames_fn``: the copy's 8-bit shortcut, which every caller must name: only it
+        knows whether ``fn`` still computes what ``self.frames_fn`` does for the batches
+        that shortcut takes. Pass ``self.frames_fn`` when it does, a wrapper of it, or None
+        when the float batch must reach ``fn`` (tiles: ``wrappers.tiled``).
+
+        The copy shares ``controls`` (a gain set on either reaches both) and makes its own
+        staging buffers, worker threads and copies per frame size (``sized``, from ``fn``)
+        on first use.
         """
-        return replace(self, fn=fn, frames_fn=None, details={**self.details, **details})
+        return replace(self, fn=fn, frames_fn=frames_fn, details={**self.details, **details})
 
     def with_details(self, **details: str) -> Engine:
         """This engine with ``details`` added (see ``with_fn``; a ``frames_fn`` is kept)."""
         return replace(self, details={**self.details, **details})
 
     def __call__(self, batch: Tensor) -> Tensor:
+        """``fn`` on a float ``(B, 3, H, W)`` batch, of the engine for its size (``sized``)."""
+        engine = self.sized(*batch.shape[-2:])
         with torch.inference_mode():
-            return self.fn(batch)
+            return engine.fn(batch)
+
+    def sized(self, height: int, width: int) -> Engine:
+        """The engine that runs frames of ``height`` x ``width``: this one, or what ``for_size``
+        picked for that size (asked once per size, and kept; one thread at a time)."""
+        if self.for_size is None:
+            return self
+        runtime = self._runtime
+        with runtime.lock:
+            if runtime.whole is None:
+                runtime.whole = replace(self, for_size=None)
+            if (height, width) not in runtime.sizes:
+                runtime.sizes[height, width] = self.for_size(runtime.whole, height, width)
+            return runtime.sizes[height, width]
 
     @property
     def ahead(self) -> int:
@@ -185,21 +234,17 @@ class Engine:
         On CPU the work is done here, or handed to a worker thread when there are several
         ``workers``. On CUDA it is queued on side streams through pinned buffers. Either way,
         submitting the next batches before taking this result (``enhance_batches``) overlaps them.
-
-        Frames smaller than ``MIN_SIDE`` on a side (a 1x1 test pattern, a thumbnail stream)
-        are edge-padded up to it and cropped back: instance norm needs more than one pixel,
-        and compiled engines start at 16 px.
+        The steps a batch takes are listed in the module docstring.
         """
         batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
-        height, width = batch.shape[1:3]
-        if height < MIN_SIDE or width < MIN_SIDE:
-            grown = np.pad(
-                batch, ((0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width)), (0, 0)), mode="edge"
-            )
-            return _Cropped(self._submit(grown), height, width)
-        return self._submit(batch)
+        engine = self.sized(*batch.shape[1:3])
+        if engine is not self:
+            return engine.submit(batch)
+        return padded(self._route)(batch)
 
-    def _submit(self, frames: np.ndarray) -> PendingBatch:
+    def _route(self, frames: np.ndarray) -> PendingBatch:
+        """The four routes: CUDA staging, the CPU worker pool, or on this thread the 8-bit
+        shortcut where it takes the batch, else ``fn`` between the conversions."""
         runtime = self._runtime
         if self.device.type == "cuda":
             if runtime.staging is None:
@@ -234,6 +279,26 @@ class Engine:
         while pending:
             done, done_tag = pending.popleft()
             yield done.result(), done_tag
+
+
+def padded(run: Submit) -> Submit:
+    """``run`` for frames of any size: those smaller than ``MIN_SIDE`` on a side (a 1x1 test
+    pattern, a thumbnail stream) are edge-padded up to it and cropped back when taken.
+
+    Why: instance norm needs more than one pixel, and compiled engines start at 16 px.
+    Every engine runs it (``Engine.submit``), so it lives here, beside the routes. It is
+    not the padding to a net's ``size_multiple``: that is inside the module
+    (``nets.Enhancer.forward``), so an exported artifact takes any size by itself.
+    """
+
+    def run_padded(batch: np.ndarray) -> PendingBatch:
+        height, width = batch.shape[1:3]
+        if height >= MIN_SIDE and width >= MIN_SIDE:
+            return run(batch)
+        grow = ((0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width)), (0, 0))
+        return _Cropped(run(np.pad(batch, grow, mode="edge")), height, width)
+
+    return run_padded
 
 
 class _Cropped(PendingBatch):

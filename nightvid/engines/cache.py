@@ -28,7 +28,9 @@ differs per seed, and re-saving the same tensors in a new file still hits the ca
 The cache folder is ``cache_dir`` if given, else ``$NIGHTVID_CACHE_DIR``, else the
 platform's user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux,
 ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows) + ``nightvid/engines``.
-Old entries are never deleted automatically; remove the folder to reclaim space.
+Old entries are never deleted automatically: ``list_entries`` says what is there (also
+``auto``'s trial records and the fused kernels), ``remove_entries`` deletes it
+(``nightvid cache list``, ``nightvid cache clear``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from nightvid.files import atomic_write_path
 
 __all__ = [
     "CacheEntry",
+    "CachedFile",
     "FORMAT",
     "artifact_meta",
     "cache_key",
@@ -65,7 +68,9 @@ __all__ = [
     "device_identity",
     "file_sha256",
     "is_cached",
+    "list_entries",
     "load_or_build",
+    "remove_entries",
     "weights_digest",
 ]
 
@@ -331,3 +336,124 @@ def load_or_build(
     except Exception as err:
         raise NightvidError(f"freshly built artifact {artifact} does not load: {err}") from err
     return loaded, CacheEntry(artifact, meta_path, meta, True, build_seconds, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """One thing kept in the engine cache, as ``nightvid cache list`` shows it."""
+
+    #: ``engine`` (a compiled artifact and its metadata), ``auto`` (a trial's record:
+    #: which backend ``auto`` runs) or ``kernel`` (a fused kernel, shared by every model).
+    kind: str
+    #: The model (a kernel's own name for a kernel).
+    model: str
+    #: The artifact's backend; for ``auto`` the backend it chose; ``fused`` for a kernel.
+    backend: str
+    #: engine: precision, device and shape range; auto: the trial frame and the timings.
+    detail: str
+    #: Bytes of all its files.
+    size: int
+    #: When it was made (ISO 8601, UTC): from its metadata, else the file's time.
+    created: str
+    #: Its files (the metadata JSON last).
+    paths: tuple[Path, ...]
+
+
+def _cache_folder(cache_dir: Path | str | None) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
+def _file_time(path: Path) -> str:
+    stamp = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
+    return stamp.isoformat(timespec="seconds")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _engine_entry(meta_path: Path, meta: dict[str, Any]) -> CachedFile:
+    artifact = meta_path.with_name(str(meta["artifact"]))
+    paths = (artifact, meta_path) if artifact.is_file() else (meta_path,)
+    shape = meta.get("shape_range") or {}
+    span = "..".join("x".join(str(n) for n in shape[end]) for end in ("min", "max") if end in shape)
+    return CachedFile(
+        kind="engine",
+        model=str(meta.get("net", "?")),
+        backend=str(meta.get("backend", "?")),
+        detail=" ".join(str(part) for part in (meta.get("precision"), meta.get("device"), span) if part),
+        size=sum(p.stat().st_size for p in paths),
+        created=str(meta.get("created") or _file_time(meta_path)),
+        paths=paths,
+    )
+
+
+def _auto_entry(path: Path, record: dict[str, Any]) -> CachedFile:
+    timed = ", ".join(f"{name} {float(ms):.1f} ms" for name, ms in (record.get("ms_per_frame") or {}).items())
+    return CachedFile(
+        kind="auto",
+        model=str(record.get("model", "?")),
+        backend=str(record.get("choice", "?")),
+        detail=f"{record.get('frame', '?')}: {timed}" if timed else str(record.get("frame", "?")),
+        size=path.stat().st_size,
+        created=str(record.get("created") or _file_time(path)),
+        paths=(path,),
+    )
+
+
+def list_entries(cache_dir: Path | str | None = None) -> list[CachedFile]:
+    """What the engine cache holds: compiled engines, ``auto``'s records, fused kernels.
+
+    Only what nightvid writes there is listed (a metadata JSON naming its artifact, an
+    ``auto-*.json`` record, a ``kernels/*.so``); other files and the temporary files of a
+    build under way are not. Sorted by kind, model and date; an empty list when the folder
+    does not exist.
+    """
+    folder = _cache_folder(cache_dir)
+    found: list[CachedFile] = []
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            meta = _read_json(path)
+            if meta is None or path.name.startswith("."):
+                continue
+            if path.name.startswith("auto-") and "choice" in meta:
+                found.append(_auto_entry(path, meta))
+            elif "artifact" in meta and "net" in meta:
+                found.append(_engine_entry(path, meta))
+        for path in sorted((folder / "kernels").glob("*.so")):
+            found.append(
+                CachedFile(
+                    kind="kernel",
+                    model=path.stem.rsplit("-", 1)[0],
+                    backend="fused",
+                    detail="native CPU kernel",
+                    size=path.stat().st_size,
+                    created=_file_time(path),
+                    paths=(path,),
+                )
+            )
+    order = {"engine": 0, "auto": 1, "kernel": 2}
+    return sorted(found, key=lambda e: (order[e.kind], e.model, e.created))
+
+
+def remove_entries(cache_dir: Path | str | None = None, *, model: str | None = None) -> list[CachedFile]:
+    """Delete what ``list_entries`` lists (all of it, or the engines and ``auto`` records of
+    ``model`` and of the chains it is part of); return what was deleted.
+
+    The fused kernels belong to no model: only a clear of everything deletes them. A
+    process that runs an engine keeps it loaded; the next one builds it again.
+    """
+    from nightvid.nets import CHAIN
+
+    gone = []
+    for entry in list_entries(cache_dir):
+        if model is not None and (entry.kind == "kernel" or model not in entry.model.split(CHAIN)):
+            continue
+        for path in entry.paths:
+            path.unlink(missing_ok=True)
+        gone.append(entry)
+    return gone

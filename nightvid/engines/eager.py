@@ -26,6 +26,8 @@ def build_eager(
     denoiser 617 / 618, noiser 72 / 77, kind 728 / 709, lednet 1983 / 2057. (The denoiser's
     1970 / 1081 before that was the page faults of one memory layout, not the layout's arithmetic.)
     """
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        return _cpu_bf16(enhancer)
     if channels_last is None:
         channels_last = device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -37,3 +39,21 @@ def build_eager(
 
     assert workers == 1, "the eager backend runs one batch at a time"
     return Engine(fn=run, backend="eager", device=device, dtype=dtype)
+
+
+def _cpu_bf16(enhancer: nn.Module) -> Engine:
+    """bf16 on the CPU as autocast runs it: the weights and the steps around the net
+    (exposure curve, deblocking, colour mix) stay float32 and see float32 frames; the
+    convolutions run in bf16 through oneDNN (AMX/AVX512-BF16), channels_last, the layout
+    its bf16 kernels take. Converting the whole module to bf16 instead was no faster than
+    fp32 (LEDNet 640x360: 7.9 against 7.6 s, the cast steps in bf16 too), while this runs
+    1.6x faster than fp32 (docs/BENCHMARKS.md, "bf16 on the CPU")."""
+    module = enhancer.to(device="cpu", dtype=torch.float32).eval()
+    module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # accepted, not in the stubs
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = module(batch.float().contiguous(memory_format=torch.channels_last))
+        return out.float()
+
+    return Engine(fn=run, backend="eager", device=torch.device("cpu"), dtype=torch.float32)

@@ -14,6 +14,7 @@ every process (it still benefits from inductor's own on-disk kernel cache).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from nightvid.engines.shapes import ShapeRange, export_program
 from nightvid.errors import NightvidError
 
 __all__ = ["InductorBackend", "build_torch_compile"]
+
+# A child of the engine cache's logger: the CLI shows its INFO lines (a compile, like a
+# build into the cache, takes minutes once; --quiet hides it).
+log = logging.getLogger("nightvid.engines.cache.inductor")
 
 
 class InductorBackend:
@@ -93,4 +98,8 @@ def build_torch_compile(enhancer: nn.Module, *, device: torch.device, dtype: tor
     """
     assert workers == 1, "the inductor-jit backend runs one batch at a time"
     module = enhancer.to(device=device, dtype=dtype).eval()
+    log.info(
+        "inductor-jit: compiling %s with torch.compile on its first batch; this takes a minute or two, once per run",
+        type(getattr(module, "net", module)).__name__,
+    )
     return Engine(fn=torch.compile(module, dynamic=True), backend="inductor-jit", device=device, dtype=dtype)

@@ -11,6 +11,7 @@ The CLI parses flags into a job and prints its result; Python users (and
 - ``compare``: contact sheets and no-reference figures of models and baselines.
 - ``many`` (``enhance-many``): many videos through one ``EnhanceJob`` each, on a local
   process pool or Ray actors (``pools``, ``local_pool``, ``ray_pool``), resumable through
-  a manifest (``manifest``), long videos cut at keyframes and joined (``chunks``,
-  ``parts``); ``inputs`` expands folders, globs and lists; ``tasks`` is what a worker runs.
+  a manifest (``manifest``), long videos cut at keyframes, enhanced in pieces and joined
+  (``streamer.segments``, ``parts``, ``streamer.join``); ``inputs`` expands folders, globs
+  and lists; ``tasks`` is what a worker runs.
 """

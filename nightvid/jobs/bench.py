@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nightvid import nets
-from nightvid.engines import create_engine
-from nightvid.engines.backends import BACKEND_SPECS, BACKENDS, backend_spec
+from nightvid.engines import EngineSpec, create_engine
+from nightvid.engines.backends import BACKEND_SPECS, backend_spec
 from nightvid.engines.base import resolve_device
 from nightvid.errors import NightvidError
 from nightvid.streamer.encode_options import EncodeOptions
@@ -32,59 +34,55 @@ from nightvid.streamer.stage_timing import (
 __all__ = ["parse_spec", "run_bench", "summary_lines"]
 
 
-def parse_spec(spec: str, workers: int | None) -> tuple[str, str, int | None]:
-    """``MODEL[:BACKEND[:WORKERS]]`` -> (model, backend, workers); missing parts default."""
-    parts = spec.split(":")
+def parse_spec(text: str, base: EngineSpec) -> EngineSpec:
+    """``MODEL[:BACKEND[:WORKERS]]`` -> ``base`` with that model, backend and workers
+    (``base``'s where it names none); every field checked (``EngineSpec.checked``)."""
+    parts = text.split(":")
     if len(parts) > 3 or (len(parts) == 3 and not (parts[2].isdigit() and int(parts[2]) >= 1)):
-        raise NightvidError(f"engine spec must be MODEL:BACKEND[:WORKERS] (WORKERS at least 1), got {spec!r}")
-    model = parts[0]
-    nets.chain_parts(model)  # unknown model -> NightvidError naming the available ones
+        raise NightvidError(f"engine spec must be MODEL:BACKEND[:WORKERS] (WORKERS at least 1), got {text!r}")
     backend = parts[1] if len(parts) > 1 and parts[1] else "auto"
-    if backend not in BACKENDS:
-        raise NightvidError(f"{spec}: unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    return model, backend, int(parts[2]) if len(parts) == 3 else workers
+    workers = int(parts[2]) if len(parts) == 3 else base.workers
+    try:
+        return replace(base, model=parts[0], backend=backend, workers=workers).checked()
+    except NightvidError as err:
+        raise NightvidError(f"{text}: {err}") from None
 
 
-def _check_workers(spec: str, backend: str, workers: int | None, device: str | None) -> None:
+def _check_workers(spec: EngineSpec) -> None:
     """A NightvidError for several workers on a backend that runs one batch at a time here
     (``auto`` picks a backend and falls back to one worker itself)."""
-    if workers is None or backend == "auto":
+    if spec.workers is None or spec.backend == "auto":
         return
-    if workers < 1:
-        raise NightvidError(f"{spec}: workers must be at least 1, got {workers}")
-    if workers > 1 and not (backend_spec(backend).multi_worker and resolve_device(device).type == "cpu"):
+    if spec.workers > 1 and not (backend_spec(spec.backend).multi_worker and resolve_device(spec.device).type == "cpu"):
         multi = " or ".join(name for name, other in BACKEND_SPECS.items() if other.multi_worker)
         raise NightvidError(
-            f"{spec}: only the {multi} backend on the CPU runs several batches at once; {backend} takes 1 worker"
+            f"{spec.model}:{spec.backend}:{spec.workers}: only the {multi} backend on the CPU runs several "
+            f"batches at once; {spec.backend} takes 1 worker"
         )
 
 
 def run_bench(
-    specs: list[str],
+    engines: list[EngineSpec],
     *,
     src: Path | None,
     size: str,
     frames: int,
-    batch: int,
     preset: str,
     repeats: int = 1,
-    precision: str = "fp32",
-    workers: int | None = None,
-    device: str | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Time every ``MODEL:BACKEND[:WORKERS]`` in ``specs`` on one clip; a JSON-ready report.
+    """Time every engine of ``engines`` on one clip; a JSON-ready report.
 
-    ``workers`` applies to the first spec (``--model``/``--backend``) where it names none;
-    the others (``--compare``) take the backend's default (``engines.default_workers``)
-    unless they name theirs. Every spec is checked before anything is timed. If a later
-    engine fails, the report keeps the rows measured before it and says which failed
-    (``failed``: engine and reason). Models without shipped weights run with random
-    weights: speed does not depend on them. Engines with several workers are labelled
-    ``model:backend:N``.
+    Every spec is checked before anything is timed (``parse_spec`` makes the ``--compare``
+    ones). If a later engine fails, the report keeps the rows measured before it and says
+    which failed (``failed``: engine and reason). Models without shipped weights run with
+    random weights: speed does not depend on them. Engines with several workers are
+    labelled ``model:backend:N``. ``on_progress(done, total, note)``: engines timed so
+    far, of all, and what is under way.
     """
-    parsed = [parse_spec(spec, workers if index == 0 else None) for index, spec in enumerate(specs)]
-    for spec, (_, backend, runners) in zip(specs, parsed, strict=True):
-        _check_workers(spec, backend, runners, device)
+    engines = [spec.checked() for spec in engines]
+    for spec in engines:
+        _check_workers(spec)
     encode = EncodeOptions(preset=preset)
     with tempfile.TemporaryDirectory(prefix="nightvid-bench-") as tmp:
         if src is None:
@@ -98,29 +96,33 @@ def run_bench(
         ratios, bounds = {}, {}
         failed: dict[str, str] | None = None
         cores = _cores()
-        for spec, (model, backend, runners) in zip(specs, parsed, strict=True):
-            weights = "default" if all(nets.shipped_weights(p) for p in nets.chain_parts(model)) else None
+        for done, spec in enumerate(engines):
+            asked = f"{spec.model}:{spec.backend}"
+            if on_progress is not None:
+                on_progress(done, len(engines), f"{asked}: building its engine, then timing it")
+            if spec.weights == "default" and not all(nets.shipped_weights(p) for p in nets.chain_parts(spec.model)):
+                spec = replace(spec, weights=None)
             try:
-                engine = create_engine(
-                    model, weights=weights, backend=backend, precision=precision, workers=runners, device=device
-                )
-                name = f"{model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
-                timing = bench_engine(name, engine, src, batch=batch, encode=encode, repeats=repeats)
+                engine = create_engine(spec)
+                name = f"{spec.model}:{engine.backend}" + (f":{engine.workers}" if engine.workers > 1 else "")
+                timing = bench_engine(name, engine, src, batch=spec.batch, encode=encode, repeats=repeats)
             except NightvidError as err:
                 if not rows:
                     raise
-                failed = {"engine": spec, "reason": str(err)}  # the rows measured so far are kept
+                failed = {"engine": asked, "reason": str(err)}  # the rows measured so far are kept
                 break
             rows.extend(timing)
             ratios[name] = slowest_stage_ratio(timing)
             bounds[name] = cpu_bound_fps(timing, cores)
+            if on_progress is not None:
+                on_progress(done + 1, len(engines), f"{name} timed")
     return {
         "failed": failed,
         "input": label,
         "frames": rows[0].frames if rows else 0,
-        "batch": batch,
+        "batch": engines[0].batch,
         "repeats": repeats,
-        "precision": precision,
+        "precision": engines[0].precision,
         "x264_preset": preset,
         "rows": [r.as_dict() for r in rows],
         "end_to_end_over_slowest": ratios,

@@ -5,8 +5,8 @@ manifest records as finished from the same input with the same options, and runs
 rest in a pool (``LocalPool``: processes on this machine; ``RayPool``: actors on a
 Ray cluster). Each video is one ``EnhanceJob`` run exactly as ``nightvid enhance``
 runs it; with ``chunk_seconds``, a long video is first cut at keyframes
-(``chunks``), its pieces enhanced in parallel into part files and then joined with
-the source's audio (``parts``), frames and pts unchanged.
+(``streamer.segments``), its pieces enhanced in parallel into part files (``parts``)
+and then joined with the source's audio (``streamer.join``), frames and pts unchanged.
 
 Exactly once: an output appears only complete (atomic rename, as ``enhance``), and the
 manifest records it after it appears. A run that is killed loses at most what was in
@@ -31,13 +31,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nightvid.engines.spec import check_counts
 from nightvid.errors import NightvidError
-from nightvid.jobs.chunks import Span
-from nightvid.jobs.enhance import EnhanceJob, check_counts
+from nightvid.jobs.enhance import EnhanceJob
 from nightvid.jobs.inputs import Item, find_videos
 from nightvid.jobs.manifest import MANIFEST_NAME, Fingerprint, Manifest, file_sha256, stat_of
 from nightvid.jobs.pools import Event, Finished, Gone, Lost, Pool, Progress, Ready
 from nightvid.jobs.tasks import Failure, JoinTask, Outcome, PartTask, PlanTask, Task, VideoTask
+from nightvid.streamer.segments import Span
 from nightvid.streamer.target import partial_files
 
 __all__ = ["PARTS_DIR", "ManyJob", "ManyProgress", "ManySummary", "VideoResult", "output_options"]
@@ -129,22 +130,18 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
     How it is computed (backend, device, workers, batch, parallel parts) is left out:
     the same picture made faster is the same output.
     """
-    engine = job.engine
-    options: dict[str, Any] = {
-        "model": engine.model,
-        "weights": _weights_identity(engine.model, engine.weights),
-        "precision": engine.precision,
-        "exposure": engine.exposure,
-        "codec": job.encode.codec,
-        "crf": job.encode.crf,
-        "preset": job.encode.preset,
-        "pix_fmt": job.encode.pix_fmt,
-        "stabilize": job.stabilize,
-        "tile": str(job.tile),
-        "keep_partial": job.keep_partial,
-    }
-    if not engine.deblock:  # only when given, so manifests of earlier runs still match
-        options["deblock"] = False
+    engine = job.engine.checked()
+    options: dict[str, Any] = engine.picture_settings()  # EngineSpec's fields marked as changing the picture
+    options["weights"] = _weights_identity(engine.model, engine.weights)
+    options["tile"] = str(job.engine.tile)  # as given: "auto", a size or "0", as earlier manifests hold it
+    options.update(
+        codec=job.encode.codec,
+        crf=job.encode.crf,
+        preset=job.encode.preset,
+        pix_fmt=job.encode.pix_fmt,
+        stabilize=job.stabilize,
+        keep_partial=job.keep_partial,
+    )
     if job.temporal > 1:  # off (1) is what earlier runs without the key did, so their manifests still match
         options["temporal"] = job.temporal
     if job.strict:  # only when given, so manifests of earlier runs still match
@@ -158,10 +155,12 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
     return options
 
 
-def _weights_identity(model: str, weights: Path | str) -> str:
+def _weights_identity(model: str, weights: Path | str | None) -> str:
     """sha256 (16 hex digits) of the weights file(s): retrained weights at the same path redo the work."""
     from nightvid import nets
 
+    if weights is None:
+        return "random"
     if str(weights) != "default":
         path = Path(weights)
         return file_sha256(path)[:16] if path.is_file() else str(weights)
@@ -199,8 +198,10 @@ class ManyJob:
 
     def checked(self) -> ManyJob:
         """Every option checked before anything runs; NightvidError with a one-line reason."""
-        check_counts(jobs=self.jobs, batch=self.video.batch)
-        self.video.engine.check()  # the model by name, ...: before the output folder is made
+        check_counts(jobs=self.jobs, batch=self.video.engine.batch)
+        video = replace(
+            self.video, engine=self.video.engine.checked()
+        )  # the model by name, ...: before the folder is made
         if self.max_retries < 0:
             raise NightvidError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.chunk_seconds is not None and not self.chunk_seconds > 0:
@@ -220,7 +221,7 @@ class ManyJob:
         out_dir = Path(self.out_dir).absolute()
         if out_dir.exists() and not out_dir.is_dir():
             raise NightvidError(f"--out-dir is not a folder: {out_dir}")
-        return replace(self, out_dir=out_dir)
+        return replace(self, out_dir=out_dir, video=video)
 
     def find(self) -> list[Item]:
         """The videos and their outputs (see ``inputs.find_videos``)."""
@@ -488,7 +489,7 @@ class _Scheduler:
         self._queue(video, task, front=front)
 
     def _unjoinable(self, suffix: str) -> str | None:
-        from nightvid.jobs.parts import unjoinable
+        from nightvid.streamer.join import unjoinable
 
         if suffix not in self.joinable:
             self.joinable[suffix] = unjoinable(suffix)
@@ -707,6 +708,6 @@ def _plan_digest(video: _Video, options: dict[str, Any]) -> str:
 
 
 def _part_path(folder: Path, span: Span) -> Path:
-    from nightvid.jobs.parts import PART_SUFFIX
+    from nightvid.streamer.join import PART_SUFFIX
 
     return folder / f"part-{span.index:05d}{PART_SUFFIX}"

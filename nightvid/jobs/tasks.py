@@ -22,14 +22,15 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nightvid.engines.spec import EngineSpec
 from nightvid.errors import NightvidError
-from nightvid.jobs.chunks import Span, SplitError, plan_spans
-from nightvid.jobs.enhance import EngineChoice, EnhanceJob, parse_tile
+from nightvid.jobs.enhance import EnhanceJob
 from nightvid.jobs.manifest import Fingerprint
+from nightvid.streamer.segments import Span, SplitError, plan_spans
 
 if TYPE_CHECKING:
     from nightvid.engines.base import Engine
@@ -143,29 +144,21 @@ class EngineBuildError(NightvidError):
     """The engine could not be built: no video of this run can succeed."""
 
 
-#: The engine this process built last, by the choice it was built for.
-_built: dict[EngineChoice, Engine] = {}
+#: The engine this process built last, by the spec it was built for.
+_built: dict[EngineSpec, Engine] = {}
 
 
-@dataclass(frozen=True)
-class _Reused(EngineChoice):
-    """An ``EngineChoice`` whose ``build`` returns this process's engine for the same choice."""
-
-    def build(self, frame_size: tuple[int, int] | None = None) -> Engine:
-        """This process's engine for the same choice (built for the first ``frame_size`` seen)."""
-        return built_engine(EngineChoice(**{f.name: getattr(self, f.name) for f in fields(EngineChoice)}), frame_size)
-
-
-def built_engine(choice: EngineChoice, frame_size: tuple[int, int] | None = None) -> Engine:
-    """The engine for ``choice``, built once per process (the previous one is dropped);
-    ``frame_size`` is what ``auto``'s trial measures at when it is built."""
-    if choice not in _built:
+def built_engine(spec: EngineSpec, frame_size: tuple[int, int] | None = None) -> Engine:
+    """The engine for ``spec``, built once per process (the previous one is dropped), so
+    the videos and parts a worker runs one after another share it; ``frame_size`` is what
+    ``auto``'s trial measures at when it is built."""
+    if spec not in _built:
         _built.clear()
         try:
-            _built[choice] = choice.build(frame_size)
+            _built[spec] = spec.build(frame_size)
         except NightvidError as err:
             raise EngineBuildError(str(err)) from None
-    return _built[choice]
+    return _built[spec]
 
 
 def run_task(task: Task, report: Report | None = None, *, device: str | None = None) -> Outcome:
@@ -195,24 +188,24 @@ def _run(task: Task, report: Report | None, device: str | None) -> tuple[Any, Fi
     job = _on_device(task.job, device)
     if isinstance(task, VideoTask):
         fingerprint = _fingerprint(job.src)
-        summary = job.run(on_progress=report)
+        summary = job.run(on_progress=report, build=built_engine)
         _unchanged(fingerprint, job.src)
         return summary.as_dict(), fingerprint
-    from nightvid.jobs.parts import enhance_span, join_parts
+    from nightvid.jobs.parts import enhance_span
     from nightvid.streamer.encode import check_encoding
+    from nightvid.streamer.join import join_parts
 
     _unchanged(task.fingerprint, job.src)
     encode = check_encoding(job.encode, job.dst)
     if isinstance(task, PartTask):
-        engine = job.engine.build()
+        engine = built_engine(job.engine.checked())
         frames = enhance_span(
             job.src,
             task.span,
             task.part,
             engine,
             encode=encode,
-            batch=job.batch,
-            tile=parse_tile(job.tile),
+            batch=job.engine.batch,
             temporal=job.temporal // 2,
             neighbours=task.neighbours,
             on_progress=report,
@@ -224,11 +217,9 @@ def _run(task: Task, report: Report | None, device: str | None) -> tuple[Any, Fi
 
 
 def _on_device(job: EnhanceJob, device: str | None) -> EnhanceJob:
-    choice = job.engine
-    if device is not None and choice.device in (None, "auto", "cuda"):
-        choice = replace(choice, device=device)
-    reused = _Reused(**{f.name: getattr(choice, f.name) for f in fields(EngineChoice)})
-    return replace(job, engine=reused)
+    if device is not None and job.engine.device in (None, "auto", "cuda"):
+        return replace(job, engine=replace(job.engine, device=device))
+    return job
 
 
 def _fingerprint(src: Path) -> Fingerprint:

@@ -7,36 +7,33 @@ from nightvid.nets import denoiser as _denoiser  # noqa: F401  (registers "denoi
 from nightvid.nets import kind as _kind  # noqa: F401  (registers "kind")
 from nightvid.nets import lednet as _lednet  # noqa: F401  (registers "lednet")
 from nightvid.nets import noiser as _noiser  # noqa: F401  (registers "noiser")
-from nightvid.nets._api import (
+from nightvid.nets.enhancer import Chain, Enhancer, build_enhancer
+from nightvid.nets.exposure import (
     AUTO,
     AUTO_EXPOSURE,
-    CHAIN,
     DEFAULT,
     LIT,
     LIT_SCENE,
-    SICE_BRIGHTEST_INPUT,
-    Chain,
-    Enhancer,
-    NetContract,
-    NetInfo,
     auto_exposure_target,
-    build,
-    build_enhancer,
-    chain_parts,
     check_exposure,
     exposure_curve,
-    flush_denormals,
-    get_info,
     hold_lamp_lit,
     lamp_lit_share,
+    parse_exposure,
+)
+from nightvid.nets.registry import (
+    CHAIN,
+    SICE_BRIGHTEST_INPUT,
+    NetContract,
+    NetInfo,
+    build,
+    chain_parts,
+    get_info,
     list_nets,
-    load_weights,
     net_contract,
     param_count,
-    parse_exposure,
-    read_model_card,
-    shipped_weights,
 )
+from nightvid.nets.weights import flush_denormals, load_weights, read_model_card, shipped_weights
 
 __all__ = [
     "AUTO",

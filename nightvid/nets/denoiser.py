@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nightvid.nets._api import register_net
+from nightvid.nets.registry import register_net
 
 __all__ = ["Denoiser", "FeatureBlock", "denoiser"]
 

@@ -35,8 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nightvid.errors import NightvidError
-from nightvid.nets._api import SICE_BRIGHTEST_INPUT, read_weights, register_net
 from nightvid.nets.checks import check_image_batch, checks_enabled
+from nightvid.nets.registry import SICE_BRIGHTEST_INPUT, register_net
+from nightvid.nets.weights import read_weights
 
 __all__ = [
     "LEDNet",
@@ -541,6 +542,9 @@ def _pick_params(blob: Any, path: Path, param_key: str | None) -> dict[str, Tens
     neutral_black=True,
     # The codec's purple and green macroblocks in a night sky. SICE eval 20.36 / 0.772 -> 20.38 / 0.770.
     deblock_dark=True,
+    # bf16 autocast on an AMX CPU: SICE eval fp32 -> bf16 20.502 / 0.7785 -> 20.507 / 0.7781, 1.4-1.9x faster
+    # (docs/BENCHMARKS.md, "bf16 on the CPU").
+    cpu_bf16=True,
 )
 def lednet(**kwargs: Any) -> LEDNet:
     """Build LEDNet (channels 32-64-128-128; ``input_range=(0, 1)`` as the paper model)."""

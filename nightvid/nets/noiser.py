@@ -36,8 +36,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from nightvid.nets._api import LIT, PaddingMode, register_net
 from nightvid.nets.colour import keep_input_colour, luma
+from nightvid.nets.exposure import LIT
+from nightvid.nets.registry import PaddingMode, register_net
 
 __all__ = ["NoiSER", "keep_input_colour", "noiser"]
 

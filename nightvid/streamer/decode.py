@@ -248,7 +248,8 @@ class DamageReport:
         if self.corrupt_packets:
             parts.append(f"{self.corrupt_packets} packets were marked corrupt by the demuxer")
         if self.corrupt_frames:
-            parts.append(f"{self.corrupt_frames} frames were decoded with concealed errors")
+            were = "frame was" if self.corrupt_frames == 1 else "frames were"
+            parts.append(f"{self.corrupt_frames} {were} decoded with concealed errors")
         if parts:
             at = ", ".join(f"{t:.2f} s" for t in sorted(self.positions))
             more = (

@@ -5,6 +5,10 @@ thread (one CUDA context, no locking), with the next batches already submitted w
 is handed to the encoder (``Engine.enhance_batches``). Bounded queues between them keep
 memory flat and let the slowest stage set the pace. Every decoded frame produces exactly
 one encoded frame, in order, with its pts.
+
+Each piece of a long video, and their join (``streamer.join``), take what they are
+encoded with from the source as ``enhance_video`` does (``first_frame``, ``video_facts``)
+and write through the same temporary output (``video_output``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -24,10 +29,11 @@ import numpy as np
 
 from nightvid.engines.base import Engine
 from nightvid.errors import NightvidError
-from nightvid.streamer.colour import ColourTags, hdr_metadata, tags_for
+from nightvid.streamer.colour import ColourTags, HdrMetadata, hdr_metadata, tags_for
 from nightvid.streamer.decode import (
     CorruptInputError,
     DamageReport,
+    VideoInfo,
     deinterlaced,
     demuxer_errors,
     display_matrix,
@@ -42,17 +48,20 @@ from nightvid.streamer.stabilise import BrightnessStabiliser
 from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
 from nightvid.streamer.temporal import temporal_items, to_8bit
-from nightvid.streamer.tiling import tiled_engine
 
 __all__ = [
     "run_stages",
     "EnhanceSummary",
     "ProgressCallback",
+    "VideoFacts",
     "batched",
     "decoded_items",
     "enhance_video",
+    "first_frame",
     "queue_depth",
     "stabilised",
+    "video_facts",
+    "video_output",
 ]
 
 T = TypeVar("T")
@@ -98,7 +107,6 @@ def enhance_video(
     strict: bool = False,
     stabilize: bool = False,
     temporal: int = 0,
-    tile: int | str | None = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> EnhanceSummary:
     """Enhance every frame of ``src`` into ``dst``; audio and subtitles are copied as is.
@@ -111,9 +119,9 @@ def enhance_video(
     the damage are kept and the summary says ``truncated``. ``stabilize`` smooths
     the output brightness over time (see ``streamer.stabilise``); ``temporal`` fuses each
     decoded frame with that many aligned neighbours on either side before the net
-    (``streamer.temporal``; 0: none). ``tile`` runs large frames
-    in overlapping tiles: ``"auto"`` only when a frame would not fit in memory, an int
-    for a fixed tile side, None never (see ``streamer.tiling``).
+    (``streamer.temporal``; 0: none). Large frames run in tiles where the engine was
+    built to (``EngineSpec.tile``, ``engines.wrappers.tiled``): the streamer runs the
+    engine it is given as it is.
     """
     if batch < 1:
         raise NightvidError(f"batch must be at least 1, got {batch}")
@@ -125,49 +133,30 @@ def enhance_video(
         if not has_exact_index(container):  # what only the demuxer's log says (a cut MKV); no thread runs yet
             damage.add_demuxer_errors(demuxer_errors(src), strict=strict)
         frames = iter_frames(container, strict=strict, report=damage)
-        try:
-            first = next(frames, None)
-        except CorruptInputError as err:
-            raise NightvidError(f"{src}: no frame could be decoded ({err})") from None
-        if first is None:
-            raise NightvidError(f"{src}: the video stream holds no decodable frame")
-        info = dataclasses.replace(info, width=first.width, height=first.height)
-        colour = tags_for(first)
-        engine = tiled_engine(engine, info.height, info.width, tile=tile)
+        first, facts = first_frame(src, info, frames)
+        info = facts.info
         started = time.perf_counter()
         source: Iterator[av.VideoFrame] = itertools.chain([first], frames)
         fields = field_order(first, container.streams.video[0])
         if fields is not None:
             source = deinterlaced(source, info.time_base)
-        with temporary_output(dst, overwrite=overwrite) as tmp:
-            writer = VideoWriter(
-                tmp,
-                info,
-                colour=colour,
-                options=encode or EncodeOptions(),
-                display_matrix=display_matrix(first),
-                hdr=hdr_metadata(first),
-            )
+        options = encode or EncodeOptions()
+        with video_output(dst, facts, encode=options, overwrite=overwrite, hdr=hdr_metadata(first)) as writer:
             if fields is not None:
                 writer.warnings.append(f"input is interlaced ({fields}); deinterlaced (bwdif, a frame per frame)")
-            try:
-                done, truncated = run_stages(
-                    source,
-                    writer,
-                    engine,
-                    colour,
-                    size=(info.width, info.height),
-                    batch=batch,
-                    keep_partial=keep_partial,
-                    stabiliser=BrightnessStabiliser() if stabilize else None,
-                    temporal=temporal,
-                    total=info.frames_hint,
-                    on_progress=on_progress,
-                )
-                writer.close()
-            except BaseException:
-                writer.abort()
-                raise
+            done, truncated = run_stages(
+                source,
+                writer,
+                engine,
+                facts.colour,
+                size=(info.width, info.height),
+                batch=batch,
+                keep_partial=keep_partial,
+                stabiliser=BrightnessStabiliser() if stabilize else None,
+                temporal=temporal,
+                total=info.frames_hint,
+                on_progress=on_progress,
+            )
         seconds = time.perf_counter() - started
     finally:
         container.close()
@@ -185,6 +174,66 @@ def enhance_video(
         dropped=tuple(d.as_dict() for d in writer.dropped),
         damage=damage.as_dict(),
     )
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What an enhanced video is encoded with, taken from its source's first frame: the
+    stream's header may leave out the size, the colour tags or the rotation."""
+
+    info: VideoInfo
+    colour: ColourTags
+    matrix: tuple[int, ...] | None
+
+
+def first_frame(src: Path, info: VideoInfo, frames: Iterator[av.VideoFrame]) -> tuple[av.VideoFrame, VideoFacts]:
+    """The first frame of ``frames`` (decoded from ``src``, described by ``info``) and the facts it gives.
+
+    Raises NightvidError when no frame decodes: there is nothing to enhance, and no
+    size or colour to open an output with.
+    """
+    try:
+        first = next(frames, None)
+    except CorruptInputError as err:
+        raise NightvidError(f"{src}: no frame could be decoded ({err})") from None
+    if first is None:
+        raise NightvidError(f"{src}: the video stream holds no decodable frame")
+    info = dataclasses.replace(info, width=first.width, height=first.height)
+    return first, VideoFacts(info, tags_for(first), display_matrix(first))
+
+
+def video_facts(src: Path) -> VideoFacts:
+    """``src``'s facts, read from its first frame (the file is closed again): the pieces of
+    a long video, and their join, take the size, colour tags and rotation from the frame a
+    single pass takes them from."""
+    container, info = open_input(src)
+    with container:
+        return first_frame(src, info, iter_frames(container))[1]
+
+
+@contextmanager
+def video_output(
+    dst: Path,
+    facts: VideoFacts,
+    *,
+    encode: EncodeOptions,
+    overwrite: bool | None = None,
+    hdr: HdrMetadata | None = None,
+) -> Iterator[VideoWriter]:
+    """A ``VideoWriter`` for ``dst``, set up from ``facts``: closed and renamed into place when
+    the block succeeds, aborted (nothing under ``dst``) when it raises.
+
+    ``overwrite`` is ``temporary_output``'s; the writer stays readable after the block
+    (its notes, dropped streams and pixel format go into the summary).
+    """
+    with temporary_output(dst, overwrite=overwrite) as tmp:
+        writer = VideoWriter(tmp, facts.info, colour=facts.colour, options=encode, display_matrix=facts.matrix, hdr=hdr)
+        try:
+            yield writer
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
 
 
 def decoded_items(

@@ -27,7 +27,6 @@ from nightvid.streamer.decode import iter_frames, open_input
 from nightvid.streamer.encode import VideoWriter
 from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.pipeline import enhance_video
-from nightvid.streamer.tiling import bytes_per_pixel
 
 __all__ = [
     "SIZES",
@@ -176,9 +175,10 @@ def bench_engine(
     # Warm-up: first calls allocate, autotune and (for compiled engines) may specialise.
     for _ in range(warmup):
         engine.enhance_frames(frames[:batch])
-    # The pipeline's one-off memory probe (tile="auto") is kept on the engine: take it
-    # now so end to end, like the stages alone, is timed in the steady state.
-    bytes_per_pixel(engine)
+    # An engine tiled "auto" measures its memory once and decides its tiles per frame size
+    # (engines.wrappers.tiled): have it decide now, so end to end, like the stages alone,
+    # is timed in the steady state.
+    engine.sized(*frames[0].shape[:2])
     container, info = open_input(src)
     with container:
         colour = tags_for(next(iter_frames(container)))

@@ -26,7 +26,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from nightvid import nets
 from nightvid.errors import NightvidError
 from nightvid.files import CARD_FILE, save_safetensors, save_weights, write_model_card
-from nightvid.nets._api import read_weights
+from nightvid.nets.weights import read_weights
 from nightvid.trainers import distributed
 from nightvid.trainers.loop import BEST_FILE, BatchSource, FitResult, LoopConfig, LossFn, fit
 
@@ -185,7 +185,8 @@ def fit_and_finish(
     if not distributed.is_writer():
         return best
     final = save_weights(model, out_dir / FINAL_FILE, model_name=model_name)
-    if not best.exists():
+    # without validation the best are the final weights (also of a run made longer)
+    if validate is None or not best.exists():
         save_weights(model, best, model_name=model_name)
     write_run_card(
         out_dir,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ import torch
 from torch import Tensor
 
 from nightvid import nets
+from nightvid.engines.spec import EngineSpec
 from nightvid.errors import NightvidError
-from nightvid.memory import keep_freed_memory
 from nightvid.trainers.data import (
     add_gaussian_noise,
     find_pairs,
@@ -155,15 +155,20 @@ class EvalReport:
         }
 
 
-def _test_images(
-    data: Path, *, sigma: float | None, seed: int, limit: int | None
-) -> Iterator[tuple[str, Tensor, Tensor]]:
-    """``(name, input (1, 3, H, W), target)`` for each test image."""
+def _test_items(data: Path, *, sigma: float | None, limit: int | None) -> list[tuple[str, Path, Path]]:
+    """``(name, input file, target file)`` of each test image, the first ``limit``."""
     if sigma is None:
         items = [(low.name, low, high) for low, high in find_pairs(data, split="eval")]
     else:
         items = [(p.name, p, p) for p in list_images(data)]
-    for index, (name, src, ref) in enumerate(items[:limit]):
+    return items[:limit]
+
+
+def _test_images(
+    items: list[tuple[str, Path, Path]], *, sigma: float | None, seed: int
+) -> Iterator[tuple[str, Tensor, Tensor]]:
+    """``(name, input (1, 3, H, W), target)`` for each of ``_test_items``."""
+    for index, (name, src, ref) in enumerate(items):
         target = read_image(ref)[None]
         if sigma is None:
             source = read_image(src)[None]
@@ -174,18 +179,31 @@ def _test_images(
         yield name, source, target
 
 
+def _engine_method(spec: EngineSpec) -> Callable[[Tensor], Tensor]:
+    """The engine of ``spec`` as a method on one float ``(1, 3, H, W)`` CPU image."""
+    from nightvid.engines import create_engine
+
+    engine = create_engine(spec)
+    return lambda x: engine(x.to(engine.device, engine.dtype)).float().cpu()
+
+
 def score_methods(
     methods: dict[str, Callable[[Tensor], Tensor]],
     images: Iterator[tuple[str, Tensor, Tensor]],
     *,
     dark: dict[str, list[float]] | None = None,
+    total: int | None = None,
+    on_progress: Callable[[int, int | None, str], None] | None = None,
 ) -> tuple[list[str], dict[str, list[tuple[float, float]]]]:
     """Run every method on every ``(name, input, target)``; clamp, score, collect.
 
     With ``dark`` (filled in place) each method's SSIM over the darkest third of the target
-    is collected too."""
+    is collected too. ``on_progress(done, total, name)`` after each image (``total``: how
+    many ``images`` holds, if known)."""
     names: list[str] = []
     scores: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
+    if on_progress is not None:
+        on_progress(0, total, "")
     with torch.no_grad():
         for name, source, target in images:
             names.append(name)
@@ -196,55 +214,69 @@ def score_methods(
                 if dark is not None:
                     dark.setdefault(method, []).append(dark_third.item())
             log.info("%s: %s", name, {m: s[-1] for m, s in scores.items()})
+            if on_progress is not None:
+                on_progress(len(names), total, name)
     if not names:
         raise NightvidError("no test images")
     return names, scores
 
 
 def evaluate_model(
-    model: str | None,
+    spec: EngineSpec | str | None,
     data: Path | str,
     *,
-    weights: Path | str | None = "default",
     sigma: float | None = None,
     limit: int | None = None,
     seed: int = 0,
-    device: str = "cpu",
-    exposure: float | str | None = "default",
+    on_progress: Callable[[int, int | None, str], None] | None = None,
+    **settings: Any,
 ) -> EvalReport:
-    """Score ``model`` (a registered net name; None = baselines only) and the baselines on ``data``.
+    """Score the engine ``spec`` describes (None = baselines only) and the baselines on ``data``.
 
-    ``weights="default"`` uses the shipped file. ``sigma`` (0-255) switches to denoising:
-    ``data`` is then a folder of clean images. ``limit`` keeps the first N images.
-    ``exposure`` is the model's brightness (``nets.parse_exposure``; see the module doc).
+    ``spec``: an ``EngineSpec``, or a model name with its fields as keywords (``weights``,
+    ``exposure``, ``precision``, ...; a name alone runs eager on the CPU, the reference
+    path). The model runs as ``nightvid enhance`` runs it (``create_engine``), so a
+    precision or backend is scored as users get it. ``sigma`` (0-255) switches to
+    denoising: ``data`` is then a folder of clean images. ``limit`` keeps the first N
+    images. ``exposure`` is the model's brightness (``nets.parse_exposure``; see the
+    module doc). ``on_progress(done, total, name)`` after each image.
     """
     data = Path(data)
     if sigma is not None and sigma <= 0:
         raise NightvidError(f"sigma must be > 0, got {sigma}")
+    if isinstance(spec, str):
+        spec = EngineSpec(**{"model": spec, "backend": "eager", "device": "cpu", **settings})
+    elif spec is not None and settings:
+        spec = replace(spec, **settings)
     methods: dict[str, Callable[[Tensor], Tensor]] = {}
-    if model is not None:
-        if torch.device(device).type == "cpu":
-            keep_freed_memory()  # each image's feature maps are freed and re-allocated
-        net = nets.build_enhancer(model, weights=weights, exposure=exposure).to(device)
-        methods[model] = lambda x: net(x.to(device)).cpu()
+    if spec is not None:
+        spec = spec.checked()
+        methods[spec.model] = _engine_method(spec)
     wanted = ("input",) if sigma is not None else tuple(BASELINES)
     methods.update({name: BASELINES[name] for name in wanted})
     started = time.perf_counter()
     dark: dict[str, list[float]] = {}
+    items = _test_items(data, sigma=sigma, limit=limit)
     names, scores = score_methods(
-        methods, _test_images(data, sigma=sigma, seed=seed, limit=limit), dark=dark if sigma is None else None
+        methods,
+        _test_images(items, sigma=sigma, seed=seed),
+        dark=dark if sigma is None else None,
+        total=len(items),
+        on_progress=on_progress,
     )
-    if weights == "default" and model is not None:
-        shown: str | None = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(model))
+    if spec is None:
+        shown: str | None = None
+    elif spec.weights == "default":
+        shown = nets.CHAIN.join(str(nets.shipped_weights(p)) for p in nets.chain_parts(spec.model))
     else:
-        shown = None if weights is None else str(weights)
+        shown = None if spec.weights is None else str(spec.weights)
     return EvalReport(
-        model or "-",
+        spec.model if spec is not None else "-",
         shown,
         str(data),
         sigma,
         names,
-        exposure=nets.parse_exposure(exposure),
+        exposure=spec.exposure if spec is not None else "default",
         scores=scores,
         seconds=time.perf_counter() - started,
         dark=dark,

@@ -259,8 +259,15 @@ def load_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, An
     state.load_state_dict(read_checkpoint(path, run=run)["state"])
 
 
-def read_checkpoint(path: Path | str, *, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The checkpoint at ``path`` as saved (``format``, ``run``, ``state``); another ``run``'s is refused."""
+def read_checkpoint(
+    path: Path | str, *, run: Mapping[str, Any] | None = None, extend: bool | None = None
+) -> dict[str, Any]:
+    """The checkpoint at ``path`` as saved (``format``, ``run``, ``state``); another ``run``'s is refused.
+
+    ``extend``: True, a ``run`` that differs only by a larger ``iters`` is the same run
+    made longer (where nothing but the number of steps depends on ``iters``: no
+    learning-rate schedule over them); False, it is refused for its schedule.
+    """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (any unreadable file is the user's to fix)
@@ -268,6 +275,16 @@ def read_checkpoint(path: Path | str, *, run: Mapping[str, Any] | None = None) -
     saved, wanted = payload.get("run", {}), json_safe(dict(run or {}))
     if run is not None and saved != wanted:
         diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        if diff == ["iters"] and isinstance(saved["iters"], int) and isinstance(wanted["iters"], int):
+            if extend and wanted["iters"] > saved["iters"]:
+                log.info("extending %s from %d to %d iterations", path, saved["iters"], wanted["iters"])
+                return cast(dict[str, Any], payload)
+            if extend is False and wanted["iters"] > saved["iters"]:
+                raise NightvidError(
+                    f"checkpoint {path} belongs to a different run (iters: {saved['iters']} -> {wanted['iters']}): "
+                    "this recipe's learning rate follows a schedule over all its iterations, so a longer run "
+                    "starts in another output folder"
+                )
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}" for k in diff[:4])
         raise NightvidError(
             f"checkpoint {path} belongs to a different run ({shown}); "
@@ -352,7 +369,8 @@ class _MetricsLog:
         if keep_until > 0 and path.is_file():  # drop records of steps the resumed run redoes
             for line in path.read_text().splitlines():
                 with contextlib.suppress(ValueError):
-                    if json.loads(line).get("step", 0) <= keep_until:
+                    record = json.loads(line)
+                    if record.get("step", 0) <= keep_until and record.get("event") != "end":  # a run made longer
                         kept.append(line + "\n")
         atomic_write(path, lambda handle: handle.writelines(kept), mode="w")
 
@@ -492,7 +510,9 @@ def fit(
             resume against a different description is refused.
         resume: continue from ``out_dir/checkpoint.pt`` if there is one. Without it an
             existing checkpoint is an error, so a finished or half run is never
-            overwritten by accident.
+            overwritten by accident. Without ``make_scheduler`` a run (finished or not)
+            also continues to a larger ``iters`` in ``run``: the steps it adds are those an
+            uninterrupted longer run would have taken.
         on_log: receives every record written to ``metrics.jsonl`` (see module doc).
     """
     out_dir = Path(out_dir)
@@ -519,7 +539,7 @@ def fit(
             return None
         if not resume:
             raise NightvidError(f"{out_dir} already holds a training run; resume it or choose another output folder")
-        return read_checkpoint(checkpoint, run=run)
+        return read_checkpoint(checkpoint, run=run, extend=make_scheduler is None)
 
     payload = resumed() if world is None else distributed.from_rank0(resumed)
     if payload is not None:

@@ -22,6 +22,7 @@ from nightvid.engines import (
     BackendName,
     Engine,
     EngineControls,
+    EngineSpec,
     compile_engine,
     create_engine,
     default_range,
@@ -82,7 +83,7 @@ def test_engine_is_frozen_and_its_details_read_only() -> None:
 
 def test_copies_share_controls_and_keep_details() -> None:
     engine = identity()
-    halved = engine.with_fn(lambda x: x * 0.5, tile="64")
+    halved = engine.with_fn(lambda x: x * 0.5, frames_fn=None, tile="64")
     assert halved.controls is engine.controls and dict(halved.details) == {"tile": "64"}
     assert dict(engine.details) == {}
     engine.controls.set_gain(2.0)
@@ -103,8 +104,8 @@ def test_model_cycle_and_factory() -> None:
     assert model_cycle("noiser") == ["noiser"] + [n for n in shipped if n != "noiser"]
     assert model_cycle("kind+denoiser")[0] == "kind+denoiser"
     with pytest.raises(NightvidError, match="unknown model 'nosuch'"):
-        engine_factory("nosuch")
-    factory = engine_factory("noiser", weights=None, backend="eager", exposure=0.3)
+        engine_factory(EngineSpec(model="nosuch"))
+    factory = engine_factory(EngineSpec(model="noiser", weights=None, backend="eager", exposure=0.3, workers=1))
     assert factory.models == tuple(model_cycle("noiser"))
     engine = factory("noiser")
     assert engine.backend == "eager" and engine.workers == 1 and engine.details["exposure"] == "0.3"

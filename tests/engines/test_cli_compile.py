@@ -42,7 +42,7 @@ def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_model_without_shipped_weights_is_one_error_line(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("nightvid.nets._api.shipped_weights", lambda name: None)  # every net ships now
+    monkeypatch.setattr("nightvid.nets.enhancer.shipped_weights", lambda name: None)  # every net ships now
     result = runner.invoke(app, ["compile", "lednet", "--backend", "onnx", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 1 and "no shipped weights" in result.stderr, result.output
     assert not list(tmp_path.iterdir())

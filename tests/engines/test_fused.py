@@ -14,6 +14,7 @@ from nightvid.engines import Engine, create_engine
 from nightvid.engines import native as native_module
 from nightvid.engines.fused import FusedNoiser, build_fused
 from nightvid.engines.noiser_fold import NoiserWeights, fold
+from nightvid.engines.wrappers import tiled
 from nightvid.errors import NightvidError
 
 
@@ -168,7 +169,8 @@ def test_the_backend_row_auto_and_its_fallbacks(monkeypatch: pytest.MonkeyPatch)
     engine = create_engine("noiser", backend="fused", workers=2)
     assert engine.backend == "fused" and engine.workers == 2 and engine.frames_fn is not None
     assert engine.with_details(x="1").frames_fn is not None  # same computation
-    assert engine.with_fn(engine.fn).frames_fn is None  # a wrapper (tiles) must see the float batches
+    assert tiled(engine.sized(64, 64), 64).frames_fn is None  # tiles must reach fn as float batches
+    assert engine.sized(64, 64).frames_fn is not None  # auto tiles (the default) keep it where they do not tile
     with pytest.raises(NightvidError, match="NoiSER only"):
         create_engine("denoiser", weights=None, backend="fused")
     with pytest.raises(NightvidError, match="fp32 only"):

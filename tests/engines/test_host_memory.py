@@ -63,10 +63,10 @@ def test_freed_blocks_are_reused_without_page_faults_on_every_thread() -> None:
 @glibc
 def test_memory_probe_sees_a_frames_working_memory_with_freed_memory_kept() -> None:
     from nightvid.engines import create_engine
+    from nightvid.engines.tiling import PROBE_SIDE, bytes_per_pixel
     from nightvid.memory import keep_freed_memory
-    from nightvid.streamer.tiling import PROBE_SIDE, bytes_per_pixel
 
-    engine = create_engine("noiser", backend="eager", device="cpu")
+    engine = create_engine("noiser", backend="eager", device="cpu", tile=0)  # no probe before the one timed
     assert keep_freed_memory()  # create_engine tuned this process
     frame = np.zeros((1, 2 * PROBE_SIDE, 2 * PROBE_SIDE, 3), np.uint8)
     engine.enhance_frames(frame)  # freed maps of a frame 4x the probe's stay in the heap

@@ -11,7 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from nightvid.jobs.enhance import EngineChoice, EnhanceJob
+from nightvid.engines.spec import EngineSpec
+from nightvid.jobs.enhance import EnhanceJob
 from nightvid.jobs.tasks import Outcome, PartTask, PlanTask, Report, Task, classify, run_task
 from nightvid.streamer.encode_options import EncodeOptions
 from tests.clips import make_clip, read_video
@@ -19,7 +20,7 @@ from tests.clips import make_clip, read_video
 #: Every test runs the tiny NoiSER eagerly (no engine build to wait for), encoded losslessly
 #: (x264 crf 0): outputs made from the same enhanced frames then decode to the same pixels,
 #: however the encoder was cut, and any frame out of place would show.
-ENGINE = EngineChoice(model="noiser", backend="eager")
+ENGINE = EngineSpec(model="noiser", backend="eager")
 LOSSLESS = EncodeOptions(crf=0)
 VIDEO = EnhanceJob(Path("in"), Path("out"), engine=ENGINE, encode=LOSSLESS)
 #: A long clip: 2.4 s in six 0.4 s GOPs, with B-frames and AAC audio.

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nightvid.cli import app
+from nightvid.engines import EngineSpec
 from nightvid.errors import NightvidError
 from nightvid.jobs import compare as C
 from nightvid.jobs.compare.sheet import contact_sheet
@@ -106,7 +107,7 @@ def test_a_model_that_fails_is_one_clean_error(tmp_path: Path, monkeypatch: pyte
             raise RuntimeError("kernel exploded")
 
     monkeypatch.setattr("nightvid.engines.create_engine", lambda *a, **k: Broken())
-    method = C.model_method("noiser")
+    method = C.model_method(EngineSpec(model="noiser"))
     with pytest.raises(NightvidError, match="model noiser failed on a 8x6 frame: kernel exploded"):
         method.run(np.zeros((6, 8, 3), np.uint8))
     clip = make_clip(tmp_path / "night.mp4", frames=10)
@@ -203,3 +204,37 @@ def test_side_by_side_clip_of_a_variable_rate_video_with_a_model(tmp_path: Path)
     assert made["frames"] == len(stamps)
     assert made["seconds"] == pytest.approx([s - source["seconds"][0] for s in source["seconds"]], abs=1e-3)
     assert json.loads(result.stdout)["side_by_side"]["columns"] == ["input", "noiser"]
+
+
+def test_compare_refuses_an_existing_output_and_shows_its_progress(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "night.mp4", frames=12, size=(64, 48), rate=10)
+    sheet = tmp_path / "s.png"
+    sheet.write_bytes(b"an earlier sheet")
+    args = ["compare", str(clip), "--models", "", "--baselines", "gain", "--frames", "2", "--flicker-frames", "0"]
+    refused = runner.invoke(app, [*args, "--out", str(sheet)])
+    assert (
+        refused.exit_code == 1 and refused.output == f"error: output exists: {sheet} (pass --overwrite to replace it)\n"
+    )
+    assert sheet.read_bytes() == b"an earlier sheet"
+    clip_out = tmp_path / "sbs.mp4"
+    clip_out.write_bytes(b"an earlier clip")
+    video = runner.invoke(app, [*args, "--out", str(tmp_path / "new.png"), "--video", str(clip_out)])
+    assert video.exit_code == 1 and "output exists" in video.output and not (tmp_path / "new.png").exists()
+    done = runner.invoke(app, [*args, "--out", str(sheet), "--overwrite"])
+    assert done.exit_code == 0, done.output
+    assert cv2.imread(str(sheet)) is not None
+    # input and gain on 2 frames: 4 frames run, each line on stderr
+    assert "compare night.mp4: 0/4 frames" in done.stderr and "compare night.mp4: 4/4 frames" in done.stderr
+    assert "contact sheet" in done.stderr and "2 frames" in done.stdout
+
+
+def test_run_compare_reports_progress_with_its_total(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "night.mp4", frames=20, size=(64, 48), rate=10)
+    calls: list[tuple[int, int, str]] = []
+    C.run_compare(
+        clip, methods=[C.baseline_method("gamma")], frames=2, flicker_frames=4, on_progress=lambda *a: calls.append(a)
+    )
+    # 2 columns (input, gamma) on 2 picked frames, then on 4 consecutive frames for the flicker figure
+    assert calls[0] == (0, 12, "input on 0.50 s") and calls[-1] == (12, 12, "")
+    assert [done for done, _, _ in calls] == list(range(13))
+    assert calls[5][2] == "input: flicker over 4 frames"

@@ -131,7 +131,7 @@ def test_rerun_skips_finished_and_redoes_what_changed(tmp_path: Path, pool: Loca
     assert (out / "d.mp4").stat().st_mtime_ns == stamps["d.mp4"]
 
     # Options that change the picture redo everything; how it is computed (jobs, batch) does not.
-    third = many([src], out, video=replace(VIDEO, batch=2), jobs=1).run(pool=pool)
+    third = many([src], out, video=replace(VIDEO, engine=replace(VIDEO.engine, batch=2)), jobs=1).run(pool=pool)
     assert third.count("skipped") == 4
     fourth = many([src], out, video=replace(VIDEO, encode=EncodeOptions(crf=1))).run(pool=pool)
     assert fourth.count("done") == 4

@@ -6,21 +6,23 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
+from nightvid.engines.spec import EngineSpec, picture_fields
 from nightvid.errors import NightvidError
-from nightvid.jobs.chunks import SplitError, h264_nal_types, plan_spans, span_frames
 from nightvid.jobs.inputs import find_videos, output_name
 from nightvid.jobs.manifest import MANIFEST_NAME, Fingerprint, Manifest
 from nightvid.jobs.many import ManyJob, output_options
-from nightvid.jobs.parts import unjoinable
 from nightvid.jobs.tasks import EngineBuildError, InputChanged, classify
 from nightvid.streamer.decode import CorruptInputError
 from nightvid.streamer.encode_options import EncodeOptions
+from nightvid.streamer.join import unjoinable
+from nightvid.streamer.segments import SplitError, h264_nal_types, plan_spans, span_frames
 from tests.clips import make_clip
+from tests.engines.test_spec import OTHER
 from tests.jobs.many_helpers import VIDEO, make_long_clip
 
 # --------------------------------------------------------------------------- inputs
@@ -151,10 +153,19 @@ def test_one_run_per_output_folder(tmp_path: Path) -> None:
 
 def test_output_options_name_what_changes_the_picture() -> None:
     base = output_options(VIDEO)
-    assert output_options(replace(VIDEO, batch=4, engine=replace(VIDEO.engine, backend="onnx", workers=2))) == base
+    assert output_options(replace(VIDEO, engine=replace(VIDEO.engine, backend="onnx", workers=2, batch=4))) == base
     assert output_options(replace(VIDEO, encode=EncodeOptions(crf=30))) != base
     assert output_options(replace(VIDEO, engine=replace(VIDEO.engine, exposure=0.3))) != base
     assert base["weights"].startswith("default:")
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(EngineSpec)])
+def test_the_manifest_keys_on_the_engine_settings_marked_as_changing_the_picture(name: str) -> None:
+    changed = replace(VIDEO, engine=replace(VIDEO.engine, **{name: OTHER[name]}))
+    if name in picture_fields():
+        assert output_options(changed) != output_options(VIDEO)
+    else:
+        assert output_options(changed) == output_options(VIDEO)
 
 
 @pytest.mark.parametrize(
@@ -206,7 +217,7 @@ def test_open_gop_and_non_idr_keyframes_are_no_cut(tmp_path: Path) -> None:
 
 def test_a_piece_must_decode_to_its_packets(tmp_path: Path) -> None:
     """A wrong cut (here: a keyframe that is not one) is caught by the frames' pts, not trusted."""
-    from nightvid.jobs.chunks import Cut, Span
+    from nightvid.streamer.segments import Cut, Span
 
     src = make_long_clip(tmp_path / "long.mp4")
     with pytest.raises(SplitError, match="not found again"):

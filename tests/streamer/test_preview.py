@@ -28,16 +28,17 @@ import torch
 from typer.testing import CliRunner
 
 from nightvid.cli import app
-from nightvid.engines import create_engine, engine_factory
+from nightvid.engines import EngineSpec, create_engine, engine_factory
 from nightvid.engines.base import Engine
+from nightvid.engines.wrappers import tiled as engine_tiled
 from nightvid.errors import NightvidError
 from nightvid.streamer.capture import Captured, LatestFrameCapture, open_source, redact
 from nightvid.streamer.preview import (
-    EXPOSURE_STEP,
-    MAX_EXPOSURE_STEPS,
+    GAIN_STEP,
+    MAX_GAIN_STEPS,
     PreviewOptions,
     PreviewState,
-    apply_exposure,
+    apply_gain,
     check_display,
     compose,
     handle_key,
@@ -46,7 +47,6 @@ from nightvid.streamer.preview import (
 )
 from nightvid.streamer.preview.serve import MjpegServer, parse_address
 from nightvid.streamer.stages import END
-from nightvid.streamer.tiling import tiled_engine
 from tests.clips import make_clip
 from tests.procs import interruptible
 
@@ -109,11 +109,11 @@ def test_key_state_machine() -> None:
     s = PreviewState(models=("noiser", "kind", "lednet"))
     assert handle_key(s, "m").model == "kind"
     assert handle_key(handle_key(handle_key(s, "m"), "m"), "m").model == "noiser"  # wraps
-    assert handle_key(handle_key(s, "+"), "+").exposure == 2
+    assert handle_key(handle_key(s, "+"), "+").gain_steps == 2
     low = s
-    for _ in range(MAX_EXPOSURE_STEPS + 3):
+    for _ in range(MAX_GAIN_STEPS + 3):
         low = handle_key(low, "-")
-    assert low.exposure == -MAX_EXPOSURE_STEPS  # clamped
+    assert low.gain_steps == -MAX_GAIN_STEPS  # clamped
     assert handle_key(handle_key(s, "s"), "s").snapshots == 2
     assert handle_key(s, "r").recording and not handle_key(handle_key(s, "r"), "r").recording
     assert handle_key(s, "q").quit
@@ -121,28 +121,28 @@ def test_key_state_machine() -> None:
     assert s.quit is False  # frozen: keys never mutate
 
 
-def test_exposure_is_the_output_gain() -> None:
+def test_gain_keys_set_the_output_gain() -> None:
     engine = identity_engine()
-    assert apply_exposure(engine.controls, 2) == f"gain x{EXPOSURE_STEP**2:.2f}"
+    assert apply_gain(engine.controls, 2) == f"gain x{GAIN_STEP**2:.2f}"
     frame = np.full((1, 4, 4, 3), 100, np.uint8)
-    assert int(engine.enhance_frames(frame)[0, 0, 0, 0]) == round(100 * EXPOSURE_STEP**2)
-    apply_exposure(engine.controls, 0)
+    assert int(engine.enhance_frames(frame)[0, 0, 0, 0]) == round(100 * GAIN_STEP**2)
+    apply_gain(engine.controls, 0)
     assert engine.controls.gain == 1.0
 
 
-def test_exposure_keys_survive_the_tiling_wrapper() -> None:
-    # The exposure keys once found KinD by looking inside the engine's callable, so any
+def test_gain_keys_survive_the_tiling_wrapper() -> None:
+    # The gain keys once found KinD by looking inside the engine's callable, so any
     # wrapper lost them; the control now travels with the engine.
     torch.manual_seed(0)
-    engine = create_engine("kind", weights=None, backend="eager")
-    tiled = tiled_engine(engine, 96, 96, tile=64)
+    engine = create_engine("kind", weights=None, backend="eager", tile=0)
+    tiled = engine_tiled(engine, 64)
     assert tiled is not engine and tiled.details["tile"] == "64"
     assert tiled.controls is engine.controls
     frame = np.random.default_rng(0).integers(0, 60, (1, 96, 96, 3), dtype=np.uint8)
     low = tiled.enhance_frames(frame)
-    assert apply_exposure(tiled.controls, 3) == f"gain x{EXPOSURE_STEP**3:.2f}"
+    assert apply_gain(tiled.controls, 3) == f"gain x{GAIN_STEP**3:.2f}"
     high = tiled.enhance_frames(frame)
-    assert engine.controls.gain == pytest.approx(EXPOSURE_STEP**3)
+    assert engine.controls.gain == pytest.approx(GAIN_STEP**3)
     assert high.astype(int).sum() > low.astype(int).sum()  # the gain reached the tiled frames
 
 
@@ -384,7 +384,7 @@ def test_keys_snapshot_record_and_model_switch_in_serve_mode(clip: Path, tmp_pat
     presser.join(5)
     assert summary.reason == "quit", messages
     assert "model: identity" in messages
-    assert engines["noiser"].controls.gain == EXPOSURE_STEP and engines["identity"].controls.gain == 1.0
+    assert engines["noiser"].controls.gain == GAIN_STEP and engines["identity"].controls.gain == 1.0
     (shot,) = summary.snapshots
     assert cv2.imread(shot).shape == (288, 768, 3)  # 2 x 96 x 72, enlarged x4
     (recording,) = summary.recordings
@@ -398,7 +398,7 @@ def test_cheap_checks_come_before_the_engines(tmp_path: Path, clip: Path) -> Non
 
     def engines():
         asked.append(True)
-        return engine_factory("nosuchnet", backend="eager")
+        return engine_factory(EngineSpec(model="nosuchnet", backend="eager"))
 
     with pytest.raises(NightvidError, match="input not found"):
         run_preview(str(tmp_path / "nope.mp4"), engines=engines)
@@ -415,7 +415,7 @@ def test_engine_factory_drives_the_preview(clip: Path) -> None:
     messages: list[str] = []
     summary = run_preview(
         str(clip),
-        engines=lambda: engine_factory("noiser", backend="eager"),
+        engines=lambda: engine_factory(EngineSpec(model="noiser", backend="eager", workers=1)),
         options=PreviewOptions(serve="127.0.0.1:0", max_frames=3, seconds=30),
         announce=messages.append,
     )

@@ -98,3 +98,12 @@ def test_global_gain_on_sice_eval_matches_the_published_baseline(shared_data: Pa
     assert mean_psnr == pytest.approx(18.44, abs=0.005)
     assert mean_ssim == pytest.approx(0.709, abs=0.0015)
     assert torch.isfinite(torch.tensor(mean_psnr))
+
+
+def test_eval_reports_progress_per_image(same_pairs: Path) -> None:
+    calls: list[tuple[int, int | None, str]] = []
+    evaluate_model(None, same_pairs, on_progress=lambda *a: calls.append(a))
+    assert calls == [(0, 2, ""), (1, 2, "0.png"), (2, 2, "1.png")]
+    shown = CliRunner().invoke(app, ["eval", "noiser", "--data", str(same_pairs), "--limit", "1"])
+    assert shown.exit_code == 0, shown.output
+    assert "eval noiser: 0/1 image, " in shown.stderr and "eval noiser: 1/1 image, " in shown.stderr

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nightvid.engines.spec import EngineSpec
 from nightvid.errors import NightvidError
 from nightvid.jobs.compare import figures
 from nightvid.jobs.compare.frames import Picked, check_times, consecutive_frames, pick_frames, timed_frames
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
+#: ``on_progress(done, total, note)``: frames run so far (one method on one frame each), of ``total``.
+Progress = Callable[[int, int, str], None]
 
 
 def _torch_baseline(fn: Callable[[torch.Tensor], torch.Tensor]) -> FrameFn:
@@ -78,15 +81,14 @@ def baseline_method(name: str) -> Method:
     return Method(name, table[name])
 
 
-def model_method(
-    name: str, *, backend: str = "auto", device: str | None = None, exposure: float | str | None = "default"
-) -> Method:
-    """A model's engine as a frame function; errors while running name the model.
+def model_method(spec: EngineSpec) -> Method:
+    """The engine of ``spec`` as a frame function; errors while running name the model.
 
-    With ``exposure`` the column is labelled ``name@exposure``."""
+    With an ``exposure`` other than the default the column is labelled ``model@exposure``."""
     from nightvid import engines
 
-    engine = engines.create_engine(name, backend=backend, device=device, workers=1, exposure=exposure)
+    engine = engines.create_engine(spec)
+    name, exposure = spec.model, spec.exposure
     label = name if exposure == "default" else f"{name}@{'none' if exposure is None else exposure}"
 
     def run(rgb: np.ndarray) -> np.ndarray:
@@ -119,17 +121,18 @@ def check_compare(
     sheet: Path | None = None,
     at: list[float] | None = None,
     video: Path | None = None,
-    models: Sequence[str] = (),
-    exposure: float | str | None = "default",
+    engines: Sequence[EngineSpec] = (),
+    overwrite: bool = True,
+    frames: int = 1,
 ) -> None:
     """Every cheap check of a comparison, before any model is built: the input, the sheet's
-    and the clip's names, the ``at`` times inside the video, the models by name and the
-    exposure. A NightvidError (one line)."""
-    from nightvid import nets
-
-    nets.check_exposure(exposure)
-    for model in models:
-        nets.chain_parts(model)
+    and the clip's names (and, without ``overwrite``, that neither exists), the ``at`` times
+    inside the video, the count of ``frames``, and each engine's settings
+    (``EngineSpec.checked``). A NightvidError (one line)."""
+    if frames < 1:
+        raise NightvidError(f"--frames must be at least 1, got {frames}")
+    for spec in engines:
+        spec.checked()
     if not source.exists():
         raise NightvidError(f"input not found: {source}")
     if sheet is not None:
@@ -138,6 +141,9 @@ def check_compare(
         if source.is_dir():
             raise NightvidError("--video needs a video input, not a folder of images")
         _check_clip_name(video)
+    for out in (sheet, video):
+        if out is not None and not overwrite and out.exists() and not out.is_dir():
+            raise NightvidError(f"output exists: {out} (pass --overwrite to replace it)")
     check_times(source, at)
 
 
@@ -164,13 +170,13 @@ def run_compare(
     max_side: int | None = 640,
     cell_width: int = 320,
     flicker_frames: int = 24,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run every method on the picked frames; write the sheet; return the JSON-ready report.
 
     ``methods`` are columns after the input. ``flicker_frames`` consecutive frames from
     the first picked time are also run for the flicker and temporal noise figures
-    (videos only; 0 skips).
+    (videos only; 0 skips). ``on_progress(done, total, note)`` after every frame a method ran.
     """
     if sheet is not None:
         check_sheet(sheet)  # before the work: a name OpenCV cannot write failed only at the end
@@ -181,28 +187,37 @@ def run_compare(
         raise NightvidError(f"a method is named twice: {', '.join(names)}")
     grid: list[list[np.ndarray]] = []
     per_method: dict[str, list[dict[str, float]]] = {m.name: [] for m in columns}
+    start = picked[0].time
+    flickering = flicker_frames >= 3 and start is not None
+    total, done = len(columns) * (len(picked) + (flicker_frames if flickering else 0)), 0
     for item in picked:
         row = []
         for method in columns:
             if on_progress is not None:
-                on_progress(f"{method.name} on {item.label}")
+                on_progress(done, total, f"{method.name} on {item.label}")
+            done += 1
             out = method.run(item.rgb)
             row.append(out)
             per_method[method.name].append(_figures(out, item.rgb))
         grid.append(row)
     flicker: dict[str, float | None] = {m.name: None for m in columns}
     boiling: dict[str, float | None] = {m.name: None for m in columns}
-    start = picked[0].time
-    if flicker_frames >= 3 and start is not None:
+    if flickering and start is not None:
         run = list(consecutive_frames(source, start, flicker_frames, max_side=max_side))
+        total -= len(columns) * (flicker_frames - len(run))  # a video that ends sooner
         for method in columns:
-            if on_progress is not None:
-                on_progress(f"{method.name}: flicker over {len(run)} frames")
-            outputs = [method.run(f) for f in run]
+            outputs = []
+            for frame in run:
+                if on_progress is not None:
+                    on_progress(done, total, f"{method.name}: flicker over {len(run)} frame{'s' * (len(run) != 1)}")
+                done += 1
+                outputs.append(method.run(frame))
             flicker[method.name] = figures.flicker(outputs)
             boiling[method.name] = figures.temporal_noise(outputs)
     if sheet is not None:
         write_png(sheet, contact_sheet(grid, names, [p.label for p in picked], cell_width=cell_width))
+    if on_progress is not None:
+        on_progress(done, total, "")
     return {
         "input": str(source),
         "frames": [{"label": p.label, "time": p.time, "size": [p.rgb.shape[1], p.rgb.shape[0]]} for p in picked],

@@ -3,7 +3,7 @@
 One job per module:
 
 - ``keys``: the keys as pure functions of a frozen ``PreviewState``;
-- ``exposure``: what ``+``/``-`` do to an engine's controls (the output gain);
+- ``gain``: what ``+``/``-`` do to an engine's controls (the output gain);
 - ``view``: composing original and enhanced into one view, and the overlay text;
 - ``record``: snapshots (``s``, PNG) and recordings (``r``, H.264 in its own thread);
 - ``window``: where the view goes, an OpenCV window (with its Qt/X11 workarounds) or
@@ -26,22 +26,22 @@ from __future__ import annotations
 # window._xcb_conflict). Every module of this package is imported after this line.
 import cv2  # noqa: F401
 
-from nightvid.streamer.preview.exposure import EXPOSURE_STEP, MAX_EXPOSURE_STEPS, apply_exposure
+from nightvid.streamer.preview.gain import GAIN_STEP, MAX_GAIN_STEPS, apply_gain
 from nightvid.streamer.preview.keys import HELP, PreviewState, handle_key, key_name, set_split
 from nightvid.streamer.preview.session import ModelEngines, PreviewOptions, PreviewSummary, run_preview
 from nightvid.streamer.preview.view import LAYOUTS, compose, draw_overlay
 from nightvid.streamer.preview.window import check_display
 
 __all__ = [
-    "EXPOSURE_STEP",
+    "GAIN_STEP",
     "HELP",
     "LAYOUTS",
-    "MAX_EXPOSURE_STEPS",
+    "MAX_GAIN_STEPS",
     "ModelEngines",
     "PreviewOptions",
     "PreviewState",
     "PreviewSummary",
-    "apply_exposure",
+    "apply_gain",
     "check_display",
     "compose",
     "draw_overlay",

@@ -1,7 +1,7 @@
 """The preview's keys: pure functions of a small frozen ``PreviewState``.
 
 The session compares the state before and after a key and does what changed (switch
-engine, apply exposure, save a snapshot, start or stop a recording), so the key logic is
+engine, apply the gain, save a snapshot, start or stop a recording), so the key logic is
 tested without a window.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from nightvid.streamer.preview.exposure import MAX_EXPOSURE_STEPS
+from nightvid.streamer.preview.gain import MAX_GAIN_STEPS
 
 __all__ = ["HELP", "KEYS", "PreviewState", "handle_key", "key_name", "set_split"]
 
 #: Every key the preview acts on (the window's, and the served page's buttons).
 KEYS = "qm+-sr"
-HELP = "q quit, m next model, +/- exposure, s snapshot, r record"
+HELP = "q quit, m next model, +/- gain, s snapshot, r record"
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class PreviewState:
 
     models: tuple[str, ...]
     model_index: int = 0
-    #: Exposure steps from neutral: gain ``EXPOSURE_STEP ** exposure`` (KinD: ratio).
-    exposure: int = 0
+    #: Gain steps from neutral: the output gain is ``GAIN_STEP ** gain_steps``.
+    gain_steps: int = 0
     #: Where the split layout divides original (left) from enhanced (right), 0..1.
     split: float = 0.5
     recording: bool = False
@@ -58,7 +58,7 @@ def handle_key(state: PreviewState, key: str) -> PreviewState:
 
     Example:
         >>> s = handle_key(PreviewState(models=("noiser", "kind")), "m")
-        >>> s.model, handle_key(s, "m").model, handle_key(s, "+").exposure
+        >>> s.model, handle_key(s, "m").model, handle_key(s, "+").gain_steps
         ('kind', 'noiser', 1)
     """
     if key == "q":
@@ -67,8 +67,8 @@ def handle_key(state: PreviewState, key: str) -> PreviewState:
         return replace(state, model_index=(state.model_index + 1) % len(state.models))
     if key in ("+", "-"):
         step = 1 if key == "+" else -1
-        exposure = max(-MAX_EXPOSURE_STEPS, min(MAX_EXPOSURE_STEPS, state.exposure + step))
-        return replace(state, exposure=exposure)
+        gain_steps = max(-MAX_GAIN_STEPS, min(MAX_GAIN_STEPS, state.gain_steps + step))
+        return replace(state, gain_steps=gain_steps)
     if key == "s":
         return replace(state, snapshots=state.snapshots + 1)
     if key == "r":

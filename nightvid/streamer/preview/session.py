@@ -31,7 +31,7 @@ import numpy as np
 from nightvid.errors import NightvidError
 from nightvid.streamer import DEFAULT_TEMPORAL
 from nightvid.streamer.capture import Captured, LatestFrameCapture, Source, open_source
-from nightvid.streamer.preview.exposure import apply_exposure
+from nightvid.streamer.preview.gain import apply_gain
 from nightvid.streamer.preview.keys import HELP, PreviewState, handle_key, set_split
 from nightvid.streamer.preview.record import Recorder, recording_path, save_snapshot
 from nightvid.streamer.preview.serve import parse_address
@@ -138,7 +138,7 @@ class _Session:
         self.summary = summary
         self.state = PreviewState(models=tuple(models), recording=options.record is not None)
         self.engines: dict[str, Engine] = {self.state.model: engines(self.state.model)}
-        self.exposure_label = apply_exposure(self.engine.controls, 0)
+        self.gain_label = apply_gain(self.engine.controls, 0)
         self.recorder: Recorder | None = None
 
     @property
@@ -167,8 +167,8 @@ class _Session:
             else:
                 self.announce(f"model: {after.model}")
         self.state = after
-        if (after.model, after.exposure) != (before.model, before.exposure):
-            self.exposure_label = apply_exposure(self.engine.controls, after.exposure)
+        if (after.model, after.gain_steps) != (before.model, before.gain_steps):
+            self.gain_label = apply_gain(self.engine.controls, after.gain_steps)
         if after.snapshots > before.snapshots and view is not None:
             self.snapshot(view)
         if before.recording and not after.recording:
@@ -288,8 +288,7 @@ def _loop(
                 rate.tick(item.at)
                 lines = [
                     f"{state.model}  {rate.fps:4.1f} fps  {rate.latencies[-1] * 1000:4.0f} ms  "
-                    f"drop {capture.dropped}  {session.exposure_label}"
-                    + ("  REC" if session.recorder is not None else "")
+                    f"drop {capture.dropped}  {session.gain_label}" + ("  REC" if session.recorder is not None else "")
                 ]
                 split = 0.5 if options.layout == "side" else state.split
                 shown = draw_overlay(clean.copy(), lines, labels=("original", "enhanced"), split=split)

@@ -1,4 +1,8 @@
-"""Frames too large for the engine or for memory, processed as overlapping tiles.
+"""Frames too large for memory, run as overlapping tiles, and how large the tiles are.
+
+``wrappers.tiled`` applies this to an engine where it is built (``create_engine``, from
+``EngineSpec.tile``); ``auto_tile`` is its decision for ``"auto"``: tiles only when a
+frame would need more than half the free memory, measured once per engine.
 
 Every tile has the same shape (the last row and column are aligned to the frame's far
 edge), so a compiled engine sees one shape. Tiles are blended with weights that are
@@ -33,7 +37,7 @@ PROBE_SIDE = 256
 #: What ``bytes_per_pixel`` measured, per engine (held only as long as the engine lives).
 _MEASURED: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
 
-__all__ = ["bytes_per_pixel", "enhance_tiled", "plan_tile", "tile_starts", "tiled_engine"]
+__all__ = ["PROBE_SIDE", "auto_tile", "bytes_per_pixel", "enhance_tiled", "overlap_for", "plan_tile", "tile_starts"]
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -114,6 +118,9 @@ def plan_tile(
 def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     """Peak working memory of one ``probe`` x ``probe`` frame through ``engine``, per pixel.
 
+    A compiled engine is probed with the frame nearest to that inside its shape range:
+    outside it the range guard would refuse the frame, or run (and measure) eager.
+
     CUDA: the allocator's peak. CPU: the RSS peak over the call (sampled), after the
     freed heap is handed back to the kernel (the CPU engines keep freed memory for reuse,
     ``nightvid.memory``, which would otherwise hide the call's use). Sampling can miss
@@ -126,36 +133,39 @@ def bytes_per_pixel(engine: Engine, probe: int = PROBE_SIDE) -> float:
     known = _MEASURED.get(engine)
     if known is not None:
         return known
-    frame = np.zeros((1, probe, probe, 3), np.uint8)
+    height = width = probe
+    if engine.shape_range is not None:
+        low, high = engine.shape_range.min, engine.shape_range.max
+        height, width = min(max(probe, low[1]), high[1]), min(max(probe, low[2]), high[2])
+    frame = np.zeros((1, height, width, 3), np.uint8)
     engine.enhance_frames(frame)  # warm-up: first-call allocations are not per-pixel costs
     if engine.device.type == "cpu":
         release_freed_memory()
     with PeakMemory(engine.device) as memory:
         engine.enhance_frames(frame)
     used_mib = memory.gpu_mib if memory.gpu_mib is not None else memory.peak_mib - memory.start_mib
-    measured = max(used_mib * 2**20, 1.0) / (probe * probe)
+    measured = max(used_mib * 2**20, 1.0) / (height * width)
     _MEASURED[engine] = measured
     return measured
 
 
-def tiled_engine(
-    engine: Engine, height: int, width: int, *, tile: int | str | None, max_side: int | None = None
-) -> Engine:
-    """``engine`` itself, or a copy that runs frames in tiles (sharing its ``controls``).
+def overlap_for(side: int) -> int:
+    """The overlap of ``side`` px tiles: a quarter of the tile (a multiple of 8), at least 32 px,
+    so the ``overlap / 4`` that never reaches the output covers the nets' effective radius."""
+    return max(32, side // 4 // 8 * 8)
 
-    ``tile``: None/0 never tiles, an int tiles at that side, ``"auto"`` tiles only when
-    the frames run at once would need more than half the free memory (measured) or exceeds
-    ``max_side`` (an engine's compiled shape range).
+
+def auto_tile(engine: Engine, height: int, width: int) -> int | None:
+    """``--tile auto`` for ``height`` x ``width`` frames through ``engine``: the tile side, or
+    None when the frames run at once fit in half the free memory (``bytes_per_pixel``).
+
+    CPU workers each hold a frame's working memory at once (CUDA runs one at a time), so
+    the budget is shared among them.
     """
-    if tile in (None, 0, "0"):
-        return engine
-    if tile == "auto":
-        per_pixel = bytes_per_pixel(engine)
-        # CPU workers each hold a frame's working memory at once (CUDA runs one at a time).
-        budget = 0.5 * free_memory_bytes(engine.device) / engine.workers
-        side = plan_tile(height, width, bytes_per_pixel=per_pixel, budget_bytes=budget, max_side=max_side)
-        if side is None:
-            return engine
+    per_pixel = bytes_per_pixel(engine)
+    budget = 0.5 * free_memory_bytes(engine.device) / engine.workers
+    side = plan_tile(height, width, bytes_per_pixel=per_pixel, budget_bytes=budget)
+    if side is not None:
         log.info(
             "tiling %dx%d frames in %d px tiles (%.0f bytes/px, %.1f GiB budget)",
             width,
@@ -164,12 +174,4 @@ def tiled_engine(
             per_pixel,
             budget / 2**30,
         )
-    else:
-        side = int(tile)
-    overlap = max(32, side // 4 // 8 * 8)
-    inner = engine.fn
-
-    def run(x: Tensor) -> Tensor:
-        return enhance_tiled(inner, x, tile=side, overlap=overlap)
-
-    return engine.with_fn(run, tile=str(side))
+    return side

@@ -1,4 +1,4 @@
-"""Where a long video can be cut for parallel work, and how to read one piece of it.
+"""Where a long video can be cut into pieces enhanced apart, and how to read one piece of it.
 
 A piece (``Span``) starts at a keyframe from which the decoder needs nothing earlier
 and ends just before the next piece's keyframe, in decode order. Cutting there changes
