@@ -3,7 +3,8 @@
 Each artifact ``<net>-<backend>-<precision>-<key>.<ext>`` sits beside a metadata JSON of
 the same stem. The metadata records what the artifact was built from and for:
 
-- ``net``, ``net_code_sha256`` (the net's source file and ``nets/_api.py``),
+- ``net``, ``net_code_sha256`` (the net's source file, ``nets/enhancer.py`` and the
+  modules of the steps around the net: ``STEP_MODULES``),
   ``weights_sha256`` and ``weights`` (see ``weights_digest``),
 - ``backend``, ``backend_version``, ``torch_version``,
 - ``device``, ``device_name``, ``device_capability``,
@@ -38,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import importlib
 import inspect
 import json
 import logging
@@ -114,11 +116,19 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
+#: The modules of the steps the ``Enhancer`` runs around every net: a change to any of
+#: them changes what a compiled artifact computes.
+STEP_MODULES = ("nightvid.nets.exposure", "nightvid.nets.colour", "nightvid.nets.deblock")
+
+
 def _code_digest(module: nn.Module) -> str:
-    """sha256 of the source files that define the net(s) and the ``Enhancer``/``Chain`` wrappers."""
+    """sha256 of the source files that define the net(s), the ``Enhancer``/``Chain`` wrappers
+    and the steps around the nets (``STEP_MODULES``)."""
     digest = hashlib.sha256()
     stages = list(getattr(module, "stages", [module]))
-    files = {inspect.getsourcefile(type(module))}
+    files = {inspect.getsourcefile(type(module))} | {
+        inspect.getsourcefile(importlib.import_module(m)) for m in STEP_MODULES
+    }
     for stage in stages:
         files |= {inspect.getsourcefile(type(getattr(stage, "net", stage))), inspect.getsourcefile(type(stage))}
     for file in sorted(f for f in files if f):

@@ -204,3 +204,28 @@ def test_cache_dir_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.delenv("NIGHTVID_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "nightvid" / "engines"
+
+
+def test_the_key_covers_the_steps_around_the_net(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an edit to the exposure curve, the colour steps or the deblocking changes what a
+    # compiled artifact computes, so their files are part of the code digest
+    from nightvid import nets
+    from nightvid.engines import cache
+    from nightvid.engines.shapes import ShapeRange
+
+    def digest() -> str:
+        return cache.artifact_meta(
+            net="noiser",
+            enhancer=nets.build_enhancer("noiser", weights=None),
+            weights="none",
+            backend="onnx",
+            backend_version="1",
+            device=torch.device("cpu"),
+            precision="fp32",
+            shape_range=ShapeRange((1, 16, 16), (1, 16, 16), (1, 16, 16)),
+        )["net_code_sha256"]
+
+    assert {"nightvid.nets.exposure", "nightvid.nets.colour", "nightvid.nets.deblock"} <= set(cache.STEP_MODULES)
+    full = digest()
+    monkeypatch.setattr(cache, "STEP_MODULES", ("nightvid.nets.exposure", "nightvid.nets.colour"))
+    assert digest() != full
