@@ -1,16 +1,19 @@
-"""nightvid against vs-mlrt on the same NoiSER ONNX model and clips: fps and peak memory.
+"""nightvid against vs-mlrt on the same models and clips: fps and peak memory.
 
 Usage:
     python benchmarks/vs_mlrt.py --vs-python /work/venvs/vsmlrt/bin/python
     python benchmarks/vs_mlrt.py --vs-python VENV/bin/python --rounds 3 --json
+    python benchmarks/vs_mlrt.py --vs-python VENV/bin/python --models lednet,kind --frames 24
 
 The peer: VapourSynth with vs-mlrt's ONNX Runtime plugin (``core.ort.Model``, CPU
-provider, 2 streams) running nightvid's own NoiSER ONNX file (``nightvid compile noiser
---backend onnx``: the whole Enhancer, sRGB [0, 1] in and out), source
+provider, 2 streams) running nightvid's own ONNX file of the model (``nightvid compile
+MODEL --backend onnx``: the whole default Enhancer, dark deblocking, black floor and
+exposure included, sRGB [0, 1] in and out), source
 ``bs.VideoSource``, RGBS in and YUV420P8 out through ``resize``, ``vspipe -c y4m``
 piped into an x264 veryfast crf 18 encoder (there is no ffmpeg CLI here, so it is this
 file's ``encode-y4m`` mode: PyAV in the peer's venv). nightvid: ``nightvid enhance CLIP
-OUT`` with its defaults (and ``--backend onnx``, the previous default, with ``--with-onnx``).
+OUT --model MODEL`` with its defaults, and with ``--temporal 1`` (the temporal noise
+filter off: the peer's output, frame for frame), and ``--backend onnx`` with ``--with-onnx``.
 
 vs-mlrt needs Python 3.12: ``python3.12 -m venv VENV && VENV/bin/pip install vapoursynth
 vapoursynth-mlrt-ort vapoursynth-bestsource av && VENV/bin/vapoursynth config``. Without
@@ -18,7 +21,8 @@ vapoursynth-mlrt-ort vapoursynth-bestsource av && VENV/bin/vapoursynth config``.
 the reason printed, and nightvid's rows still run.
 
 Clips: the bundled 640x360 clip (240 frames), and its first 120 frames scaled to
-1280x720 (PyAV, libx264 veryfast crf 18), made once into ``--work``.
+1280x720 (PyAV, libx264 veryfast crf 18), made once into ``--work``; with ``--frames N``
+(for the heavy nets, which take seconds a frame) the first N frames of each.
 
 Method: whole processes, alternating tools within each round (nightvid, peer, ...),
 ``--rounds`` rounds; medians. Seconds are the wall time from start to the last process's
@@ -81,8 +85,8 @@ def encode_y4m(dst: str) -> None:
             container.mux(packet)
 
 
-def make_720p(src: Path, dst: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``src`` scaled to 1280x720, x264 veryfast crf 18."""
+def make_cut(src: Path, dst: Path, frames: int, size: tuple[int, int] | None = None) -> Path:
+    """The first ``frames`` frames of ``src`` (scaled to ``size`` (W, H)), x264 veryfast crf 18."""
     import av
 
     if dst.is_file():
@@ -90,13 +94,14 @@ def make_720p(src: Path, dst: Path, frames: int) -> Path:
     tmp = dst.with_suffix(".part.mp4")
     with av.open(str(src)) as source, av.open(str(tmp), "w") as out:
         video = source.streams.video[0]
+        width, height = size or (video.codec_context.width, video.codec_context.height)
         stream = out.add_stream("libx264", rate=video.average_rate)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "18"}
         for i, frame in enumerate(source.decode(video)):
             if i >= frames:
                 break
-            for packet in stream.encode(frame.reformat(width=1280, height=720, format="yuv420p")):
+            for packet in stream.encode(frame.reformat(width=width, height=height, format="yuv420p")):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -178,11 +183,11 @@ def peer_reason(vs_python: str | None) -> str | None:
     return None
 
 
-def onnx_model() -> Path:
-    """nightvid's NoiSER ONNX artifact (built into the engine cache if needed)."""
+def onnx_model(model: str) -> Path:
+    """nightvid's ONNX artifact of ``model``'s default Enhancer (built into the engine cache if needed)."""
     from nightvid.engines import compile_engine
 
-    return compile_engine("noiser", backend="onnx").artifact
+    return compile_engine(model, backend="onnx").artifact
 
 
 def main() -> None:
@@ -193,6 +198,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--streams", type=int, default=2, help="vs-mlrt num_streams")
     parser.add_argument("--frames-720p", type=int, default=120)
+    parser.add_argument("--models", default="noiser", help="comma-separated: noiser, lednet, kind")
+    parser.add_argument("--frames", type=int, help="only the first N frames of each clip (heavy nets)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "nightvid-vs-mlrt")
     parser.add_argument("--with-onnx", action="store_true", help="also time `nightvid enhance --backend onnx`")
     parser.add_argument("--only", choices=["360p", "720p"], help="one clip only")
@@ -204,43 +211,52 @@ def main() -> None:
         return
 
     args.work.mkdir(parents=True, exist_ok=True)
-    clips = {"360p": BUNDLED, "720p": make_720p(BUNDLED, args.work / "night-demo-720p.mp4", args.frames_720p)}
+    clips = {
+        "360p": BUNDLED,
+        "720p": make_cut(BUNDLED, args.work / "night-demo-720p.mp4", args.frames_720p, (1280, 720)),
+    }
+    if args.frames:
+        clips = {
+            label: make_cut(clip, args.work / f"{label}-{args.frames}.mp4", args.frames)
+            for label, clip in clips.items()
+        }
     if args.only:
         clips = {args.only: clips[args.only]}
     reason = peer_reason(args.vs_python)
     if reason:
         print(f"vs-mlrt skipped: {reason}", file=sys.stderr)
-    model = onnx_model()
-    # --no-deblock: the peer runs the bare net, so the dark deblocking step stays out of the race.
-    nightvid = [sys.executable, "-m", "nightvid", "enhance", "--no-deblock"]
-    tools: dict[str, object] = {"nightvid": [*nightvid, "--overwrite", "--quiet"]}
-    if args.with_onnx:
-        tools["nightvid onnx"] = [*nightvid, "--overwrite", "--quiet", "--backend", "onnx"]
-    if not reason:
-        tools["vs-mlrt"] = "peer"
     results: dict[str, dict[str, list[list[float]]]] = {}
-    for label, clip in clips.items():
-        frames = frame_count(clip)
-        script = args.work / f"noiser-{label}.vpy"
-        script.write_text(VPY.format(source=str(clip), model=str(model), streams=args.streams))
-        for round_ in range(args.rounds):
-            for tool, command in tools.items():
-                out = str(args.work / f"{label}-{tool.replace(' ', '-')}.mp4")
-                if command == "peer":
-                    assert args.vs_python is not None
-                    vspipe = str(Path(args.vs_python).parent / "vspipe")
-                    pipe = [[vspipe, "-c", "y4m", str(script), "-"], [args.vs_python, __file__, "encode-y4m", out]]
-                    seconds, peaks, cpu = run_processes(pipe)
-                    row = [seconds, frames / seconds, peaks[0], sum(peaks), 1000 * cpu / frames]
-                else:
-                    assert isinstance(command, list)
-                    seconds, peaks, cpu = run_processes([[*command[:4], str(clip), out, *command[4:]]])
-                    row = [seconds, frames / seconds, peaks[0], peaks[0], 1000 * cpu / frames]
-                results.setdefault(label, {}).setdefault(tool, []).append(row)
-                print(
-                    f"{label} round {round_ + 1} {tool}: {row[0]:.2f} s, {row[1]:.1f} fps, {row[3]:.0f} MiB",
-                    file=sys.stderr,
-                )
+    for model_name in args.models.split(","):
+        onnx = onnx_model(model_name)
+        nightvid = [sys.executable, "-m", "nightvid", "enhance", "--model", model_name, "--overwrite", "--quiet"]
+        tools: dict[str, object] = {"nightvid": nightvid, "nightvid --temporal 1": [*nightvid, "--temporal", "1"]}
+        if args.with_onnx:
+            tools["nightvid onnx"] = [*nightvid, "--backend", "onnx"]
+        if not reason:
+            tools["vs-mlrt"] = "peer"
+        for label, clip in clips.items():
+            frames = frame_count(clip)
+            script = args.work / f"{model_name}-{label}.vpy"
+            script.write_text(VPY.format(source=str(clip), model=str(onnx), streams=args.streams))
+            key = f"{model_name} {label}"
+            for round_ in range(args.rounds):
+                for tool, command in tools.items():
+                    out = str(args.work / f"{model_name}-{label}-{tool.replace(' ', '-')}.mp4")
+                    if command == "peer":
+                        assert args.vs_python is not None
+                        vspipe = str(Path(args.vs_python).parent / "vspipe")
+                        pipe = [[vspipe, "-c", "y4m", str(script), "-"], [args.vs_python, __file__, "encode-y4m", out]]
+                        seconds, peaks, cpu = run_processes(pipe)
+                        row = [seconds, frames / seconds, peaks[0], sum(peaks), 1000 * cpu / frames]
+                    else:
+                        assert isinstance(command, list)
+                        seconds, peaks, cpu = run_processes([[*command[:4], str(clip), out, *command[4:]]])
+                        row = [seconds, frames / seconds, peaks[0], peaks[0], 1000 * cpu / frames]
+                    results.setdefault(key, {}).setdefault(tool, []).append(row)
+                    print(
+                        f"{key} round {round_ + 1} {tool}: {row[0]:.2f} s, {row[1]:.2f} fps, {row[3]:.0f} MiB",
+                        file=sys.stderr,
+                    )
     report = {
         label: {tool: [statistics.median(col) for col in zip(*rows, strict=True)] for tool, rows in by_tool.items()}
         for label, by_tool in results.items()
@@ -255,13 +271,13 @@ def main() -> None:
             f"max {same['max_abs']}, {100 * same['share_differing']:.3f}% of values differ"
         )
     print(f"medians of {args.rounds} alternating whole-process runs")
-    print("| clip | tool | seconds | fps | vs vs-mlrt | peak MiB | peak MiB + encoder | CPU ms/frame |")
+    print("| model, clip | tool | seconds | fps | vs vs-mlrt | peak MiB | peak MiB + encoder | CPU ms/frame |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for label, by_tool in report.items():
         peer = by_tool.get("vs-mlrt")
         for tool, (seconds, fps, peak, total, cpu) in by_tool.items():
             ratio = f"{fps / peer[1]:.2f}x" if peer else "-"
-            print(f"| {label} | {tool} | {seconds:.2f} | {fps:.1f} | {ratio} | {peak:.0f} | {total:.0f} | {cpu:.1f} |")
+            print(f"| {label} | {tool} | {seconds:.2f} | {fps:.2f} | {ratio} | {peak:.0f} | {total:.0f} | {cpu:.1f} |")
 
 
 if __name__ == "__main__":

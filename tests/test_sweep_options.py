@@ -201,8 +201,8 @@ def test_many_refuses_a_bad_model_before_making_the_out_dir(
 
 
 def test_folders_with_a_manifest_are_outputs_not_inputs(tmp_path: Path) -> None:
-    from nightvid.jobs.inputs import find_videos
-    from nightvid.jobs.manifest import MANIFEST_NAME
+    from nightvid.jobs.many.inputs import find_videos
+    from nightvid.jobs.many.manifest import MANIFEST_NAME
 
     (tmp_path / "in" / "first").mkdir(parents=True)
     (tmp_path / "in" / "cam").mkdir()
@@ -214,7 +214,7 @@ def test_folders_with_a_manifest_are_outputs_not_inputs(tmp_path: Path) -> None:
 
 
 def test_the_manifest_lock_is_gone_when_the_run_ends(tmp_path: Path) -> None:
-    from nightvid.jobs.manifest import LOCK_NAME, Manifest
+    from nightvid.jobs.many.manifest import LOCK_NAME, Manifest
 
     with Manifest(tmp_path):
         assert (tmp_path / LOCK_NAME).exists()

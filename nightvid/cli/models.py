@@ -13,7 +13,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nightvid.cli.common import Weights, err_console, reported, setup_logging
+from nightvid.cli.common import (
+    Deblock,
+    Device,
+    Exposure,
+    Precision,
+    Weights,
+    engine_spec,
+    err_console,
+    reported,
+    setup_logging,
+)
 
 __all__ = ["compile_cmd", "models"]
 
@@ -65,8 +75,10 @@ def compile_cmd(
     model: Annotated[str, typer.Argument(help="see `nightvid models`")],
     weights: Weights = None,
     backend: Annotated[str, typer.Option(help="inductor|onnx|tensorrt")] = "inductor",
-    device: Annotated[str | None, typer.Option(help="cpu|cuda|cuda:N (default: cuda if present)")] = None,
-    precision: Annotated[str, typer.Option(help="fp32|fp16|bf16")] = "fp32",
+    device: Device = None,
+    precision: Precision = "auto",
+    exposure: Exposure = "default",
+    deblock: Deblock = True,
     min_shape: Annotated[str | None, typer.Option("--min", help="smallest batch, BxHxW")] = None,
     opt_shape: Annotated[str | None, typer.Option("--opt", help="batch to tune for, BxHxW")] = None,
     max_shape: Annotated[str | None, typer.Option("--max", help="largest batch, BxHxW")] = None,
@@ -75,22 +87,25 @@ def compile_cmd(
     ] = None,
     rebuild: Annotated[bool, typer.Option(help="build even if a valid artifact is cached")] = False,
 ) -> None:
-    """Compile MODEL into the engine cache (or verify the cached artifact); print its path."""
+    """Compile MODEL into the engine cache (or verify the cached artifact); print its path.
+
+    `enhance` with the same model, weights, backend, precision, exposure and --deblock
+    loads it."""
     from nightvid.engines import compile_engine, default_range
 
     setup_logging(quiet=False)
     with reported():
         shape_range = default_range(backend).override(min_shape, opt_shape, max_shape)
-        entry = compile_engine(
+        spec = engine_spec(
             model,
-            weights=weights or "default",
+            weights=weights,
             backend=backend,
             device=device,
             precision=precision,
-            shape_range=shape_range,
-            cache_dir=cache_dir,
-            rebuild=rebuild,
+            exposure=exposure,
+            deblock=deblock,
         )
+        entry = compile_engine(spec, shape_range=shape_range, cache_dir=cache_dir, rebuild=rebuild)
     built = f"built in {entry.build_seconds:.1f} s" if entry.built else "cached"
     verified = entry.meta.get("verified_psnr_db")
     matches = f"matches eager on a test frame ({verified} dB)" if verified != "identical" else "equals eager"

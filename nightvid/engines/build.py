@@ -75,12 +75,20 @@ from nightvid.engines.base import (
     resolve_device,
     resolve_dtype,
 )
-from nightvid.engines.cache import CacheEntry, artifact_meta, default_cache_dir, is_cached, load_or_build
+from nightvid.engines.cache import (
+    CacheEntry,
+    artifact_meta,
+    covering_range,
+    default_cache_dir,
+    is_cached,
+    load_or_build,
+)
 from nightvid.engines.eager import build_eager
-from nightvid.engines.shapes import DEFAULT_RANGE, ShapeRange
+from nightvid.engines.shapes import DEFAULT_RANGE, Shape, ShapeRange
 from nightvid.engines.spec import AUTO_PRECISION, EngineSpec
 from nightvid.engines.table import (
     AUTO_CPU,
+    AUTO_CPU_BF16,
     AUTO_CUDA,
     BACKEND_DETAILS,
     BACKEND_HELP,
@@ -143,9 +151,11 @@ def _available(spec: BackendSpec, device: torch.device, dtype: torch.dtype) -> b
     return True
 
 
-def _auto_cpu_order(model: str) -> tuple[BackendName, ...]:
-    """A model's ``AUTO_CPU`` order; a chain's is its first model's, less what another lacks."""
-    orders = [AUTO_CPU.get(part, ("eager",)) for part in nets.chain_parts(model)]
+def _auto_cpu_order(model: str, precision: str = "fp32") -> tuple[BackendName, ...]:
+    """A model's ``AUTO_CPU`` order (``AUTO_CPU_BF16``'s in bf16, where it has one); a
+    chain's is its first model's, less what another lacks."""
+    tables = (AUTO_CPU_BF16, AUTO_CPU) if precision == "bf16" else (AUTO_CPU,)
+    orders = [next((t[part] for t in tables if part in t), ("eager",)) for part in nets.chain_parts(model)]
     return tuple(b for b in orders[0] if all(b in other for other in orders[1:])) or ("eager",)
 
 
@@ -157,8 +167,9 @@ def auto_backend(model: str, device: torch.device | str | None = None, precision
     (``engines.trial``).
     """
     torch_device = resolve_device(device)
+    precision = resolve_precision(precision, model, torch_device)
     dtype = resolve_dtype(precision)
-    order = AUTO_CUDA if torch_device.type == "cuda" else _auto_cpu_order(model)
+    order = AUTO_CUDA if torch_device.type == "cuda" else _auto_cpu_order(model, precision)
     return next(b for b in (*order, "eager") if _available(BACKEND_SPECS[b], torch_device, dtype))
 
 
@@ -181,12 +192,18 @@ def _artifact_plan(
     precision: str,
     shape_range: ShapeRange | None,
     options: ArtifactOptions | None = None,
+    frames: Shape | None = None,
+    cache_dir: Path | str | None = None,
 ) -> tuple[ArtifactBackend, dict, ShapeRange]:
-    """The artifact backend, the metadata its cache entry must carry, and the range it covers."""
+    """The artifact backend, the metadata its cache entry must carry, and the range it covers.
+
+    No ``shape_range`` given: the range of a cached artifact that runs ``frames``
+    (``(B, H, W)``; ``cache.covering_range``: one ``nightvid compile`` built, the nearest
+    ``opt`` first), else the backend's default range.
+    """
     assert spec.artifact is not None, f"{spec.name} has no artifact"
     impl = spec.artifact(options or ArtifactOptions())
     impl.check(device, resolve_dtype(precision))
-    shape_range = shape_range or default_range(spec.name)
     meta = artifact_meta(
         net=model,
         enhancer=enhancer,
@@ -195,9 +212,13 @@ def _artifact_plan(
         backend_version=impl.version(),
         device=device,
         precision=precision,
-        shape_range=shape_range,
+        shape_range=shape_range or default_range(spec.name),
     )
-    return impl, meta, shape_range
+    if shape_range is None and frames is not None:
+        shape_range = covering_range(meta, cache_dir=cache_dir, suffix=impl.suffix, frames=frames)
+        if shape_range is not None:
+            meta["shape_range"] = shape_range.as_dict()
+    return impl, meta, shape_range or default_range(spec.name)
 
 
 def _build_artifact(
@@ -212,6 +233,7 @@ def _build_artifact(
     cache_dir: Path | str | None,
     rebuild: bool = False,
     options: ArtifactOptions | None = None,
+    frames: Shape | None = None,
 ) -> tuple[Callable[[Tensor], Tensor], CacheEntry, ShapeRange]:
     impl, meta, shape_range = _artifact_plan(
         model,
@@ -222,6 +244,8 @@ def _build_artifact(
         precision=precision,
         shape_range=shape_range,
         options=options,
+        frames=frames,
+        cache_dir=cache_dir,
     )
     dtype = resolve_dtype(precision)
     fn, entry = load_or_build(
@@ -239,26 +263,36 @@ def _build_artifact(
 
 
 def compile_engine(
-    model: str,
+    spec: EngineSpec | str,
     *,
-    weights: Path | str | None = "default",
-    backend: str = "inductor",
-    device: str | None = None,
-    precision: str = "fp32",
     shape_range: ShapeRange | None = None,
     cache_dir: Path | str | None = None,
     rebuild: bool = False,
+    **settings: Any,
 ) -> CacheEntry:
-    """Build the ``backend`` artifact for ``model`` into the cache, or verify the cached one.
+    """Build the artifact ``spec`` names (its backend, precision, exposure and deblocking)
+    into the cache, or verify the cached one: what ``create_engine`` with the same spec
+    loads. ``spec``: an ``EngineSpec`` or a model name with its fields as keywords
+    (``backend`` defaults to ``inductor`` then).
 
     Returns the entry (artifact path, metadata, build/load seconds). ``rebuild=True``
     builds even when a valid entry exists.
     """
+    if isinstance(spec, str):
+        spec = EngineSpec(model=spec, **{"backend": "inductor", **settings})
+    elif settings:
+        spec = replace(spec, **settings)
+    spec = spec.checked()
+    model, weights, backend = spec.model, spec.weights, spec.backend
     if backend not in COMPILED_BACKENDS:
         raise NightvidError(
             f"backend {backend!r} has no artifact to compile; choose from {', '.join(COMPILED_BACKENDS)}"
         )
-    enhancer = nets.build_enhancer(model, weights=weights)
+    device = resolve_device(spec.device)
+    precision = resolve_precision(spec.precision, model, device, backend)
+    enhancer = nets.build_enhancer(
+        model, weights=weights, exposure=spec.exposure, deblock=None if spec.deblock else False
+    )
     _, entry, _ = _build_artifact(
         model,
         enhancer,
@@ -351,11 +385,15 @@ def _backend_engine(
         raise NightvidError(f"on_out_of_range must be 'error' or 'eager', not {on_out_of_range!r}")
     torch_device = resolve_device(device)
     precision_chosen = precision == AUTO_PRECISION
-    precision = resolve_precision(precision, model, torch_device)
+    precision = resolve_precision(precision, model, torch_device, backend)
     if torch_device.type == "cpu":
         keep_freed_memory()  # before the net and any thread allocate (see nightvid.memory)
         _warn_if_slow_on_cpu(precision)
     enhancer = nets.build_enhancer(model, weights=weights, exposure=exposure, deblock=deblock)
+    frames: Shape | None = None  # the batches a compiled engine runs: a cached range covering them is used
+    if frame_size is not None and shape_range is None:
+        side = spec.tile if isinstance(spec.tile, int) else max(frame_size)  # an explicit tile: its side
+        frames = (spec.batch, min(frame_size[0], side), min(frame_size[1], side))
     described = {"model": model, "precision": precision}
     if exposure != nets.DEFAULT:
         described["exposure"] = "none" if exposure is None else str(exposure)
@@ -369,6 +407,7 @@ def _backend_engine(
         device=torch_device,
         precision=precision,
         shape_range=shape_range,
+        frames=frames,
         cache_dir=cache_dir,
         cuda_graphs=cuda_graphs,
         workers=workers,
@@ -405,6 +444,7 @@ def _backend_engine(
                 device=torch_device,
                 precision=precision,
                 shape_range=shape_range,
+                frames=frames,
                 cache_dir=cache_dir,
             ),
         )
@@ -451,6 +491,7 @@ def _too_slow_to_try(
     device: torch.device,
     precision: str,
     shape_range: ShapeRange | None,
+    frames: Shape | None,
     cache_dir: Path | str | None,
 ) -> list[BackendName]:
     """The candidates ``auto``'s trial does not build: a slow build (``BackendSpec.slow_build``)
@@ -469,6 +510,8 @@ def _too_slow_to_try(
                 device=device,
                 precision=precision,
                 shape_range=shape_range,
+                frames=frames,
+                cache_dir=cache_dir,
             )
             if is_cached(meta, cache_dir=cache_dir, suffix=impl.suffix):
                 continue
@@ -481,14 +524,19 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def resolve_precision(precision: str, model: str, device: torch.device) -> str:
+def resolve_precision(precision: str, model: str, device: torch.device, backend: str = "auto") -> str:
     """``precision`` with ``"auto"`` decided: bf16 on a CPU with native bf16 when every
     net of ``model`` is marked for it (``NetInfo.cpu_bf16``: measured faster at under
-    0.05 dB on SICE eval), else fp32 (CUDA included: fp16 there is not measured yet)."""
+    0.05 dB on SICE eval) and ``backend`` runs bf16 (``auto`` has a bf16 order), else
+    fp32 (CUDA included: fp16 there is not measured yet)."""
     if precision != AUTO_PRECISION:
         return precision
     nets_ok = all(nets.get_info(part).cpu_bf16 for part in nets.chain_parts(model))
-    return "bf16" if device.type == "cpu" and nets_ok and cpu_has_native_bf16() else "fp32"
+    if not (device.type == "cpu" and nets_ok and cpu_has_native_bf16()):
+        return "fp32"
+    if backend != "auto" and not _available(BACKEND_SPECS[backend], device, torch.bfloat16):  # type: ignore[index]
+        return "fp32"  # onnx and fused run fp32 only on the CPU
+    return "bf16"
 
 
 def _warn_if_slow_on_cpu(precision: str) -> None:
@@ -511,7 +559,7 @@ def _auto_candidates(
     onnx CPU backends are fp32 only), the move to another backend is said in one line,
     never made silently (``say_fallback``; not for a precision ``auto`` chose).
     """
-    order = AUTO_CUDA if device.type == "cuda" else _auto_cpu_order(model)
+    order = AUTO_CUDA if device.type == "cuda" else _auto_cpu_order(model, precision)
     dtype = resolve_dtype(precision)
     usable = [b for b in dict.fromkeys((*order, "eager")) if _available(BACKEND_SPECS[b], device, dtype)]
     first_choice = next(b for b in (*order, "eager") if _available(BACKEND_SPECS[b], device, torch.float32))
@@ -529,6 +577,7 @@ def _engine_with(
     device: torch.device,
     precision: str,
     shape_range: ShapeRange | None,
+    frames: Shape | None,
     cache_dir: Path | str | None,
     cuda_graphs: bool,
     workers: int | None,
@@ -551,6 +600,7 @@ def _engine_with(
         shape_range=shape_range,
         cache_dir=cache_dir,
         options=ArtifactOptions(workers=runners, cuda_graphs=cuda_graphs),
+        frames=frames,
     )
     fallback = build_eager(enhancer, device=device, dtype=dtype).fn if on_out_of_range == "eager" else None
     return Engine(

@@ -14,7 +14,9 @@ the same stem. The metadata records what the artifact was built from and for:
 
 ``key`` hashes the identity fields (all but ``weights``, ``artifact_sha256``,
 ``build_seconds``, ``created``), so any change of net, weights, versions, device,
-precision or range looks up a different file. Loading re-checks every identity field
+precision or range looks up a different file (``covering_range`` finds the entries
+that differ only in their range, so an engine asked for no range uses the one
+``nightvid compile`` built for its frames). Loading re-checks every identity field
 and the artifact's sha256, then loads it; a missing, stale (another torch or backend
 version), foreign (another net, weights, device, range) or corrupt (hash mismatch,
 unreadable metadata, load failure) entry is logged as a warning saying why and rebuilt,
@@ -66,6 +68,7 @@ __all__ = [
     "FORMAT",
     "artifact_meta",
     "cache_key",
+    "covering_range",
     "default_cache_dir",
     "device_identity",
     "file_sha256",
@@ -448,6 +451,41 @@ def list_entries(cache_dir: Path | str | None = None) -> list[CachedFile]:
             )
     order = {"engine": 0, "auto": 1, "kernel": 2}
     return sorted(found, key=lambda e: (order[e.kind], e.model, e.created))
+
+
+def covering_range(
+    expected: dict[str, Any], *, cache_dir: Path | str | None, suffix: str, frames: tuple[int, int, int]
+) -> ShapeRange | None:
+    """The range of a cached artifact for ``expected`` in all but its range that runs ``frames``.
+
+    ``frames``: ``(B, H, W)``, the frame size with every batch from 1 to B (a video's last
+    batch may be shorter). Of the entries whose identity fields other than ``shape_range``
+    equal ``expected``'s (net, code, options, weights, backend and versions, device,
+    precision) and whose range holds both ``(1, H, W)`` and ``(B, H, W)``, the one whose
+    ``opt`` is nearest (sum of ``|opt - frames|`` over B, H, W; then the name); None when
+    none is. Reads metadata only: ``load_or_build`` still verifies the one chosen.
+    """
+    batch, height, width = frames
+    wanted = {k: v for k, v in _identity(expected).items() if k != "shape_range"}
+    found: list[tuple[int, str, ShapeRange]] = []
+    folder = _cache_folder(cache_dir)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        meta = _read_json(path)
+        if meta is None or not str(meta.get("artifact", "")).endswith(suffix):
+            continue
+        if {k: v for k, v in _identity(meta).items() if k != "shape_range"} != wanted:
+            continue
+        try:
+            shape_range = ShapeRange.from_dict(meta["shape_range"])
+        except (KeyError, TypeError, ValueError, NightvidError):
+            continue
+        if not (shape_range.contains((1, height, width)) and shape_range.contains(frames)):
+            continue
+        if not path.with_name(str(meta["artifact"])).is_file():
+            continue
+        distance = sum(abs(o - f) for o, f in zip(shape_range.opt, frames, strict=True))
+        found.append((distance, path.name, shape_range))
+    return min(found, key=lambda item: item[:2])[2] if found else None
 
 
 def remove_entries(cache_dir: Path | str | None = None, *, model: str | None = None) -> list[CachedFile]:

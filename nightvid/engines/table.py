@@ -26,6 +26,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "AUTO_CPU",
+    "AUTO_CPU_BF16",
     "AUTO_CUDA",
     "AUTO_HELP",
     "BACKENDS",
@@ -128,6 +129,17 @@ AUTO_CPU: dict[str, tuple[BackendName, ...]] = {
     "kind": ("onnx", "inductor", "eager"),
     "lednet": ("eager",),
 }
+# `auto` on the CPU in bf16 (`--precision auto` on a CPU with native bf16 picks it for
+# LEDNet and KinD: nets.NetInfo.cpu_bf16), where it differs from the fp32 order. The fused
+# and onnx CPU engines are fp32 only. AOTInductor's bf16 graph, 640x360, session 13 (Intel
+# Xeon, AMX, 2 cores, a training run beside it): LEDNet 3.1 s a frame against 5.5 s for
+# eager bf16 (autocast) and 8-10 s for fp32; KinD 458 against 1856 ms for eager bf16.
+# SICE eval within 0.01 dB of fp32 eager (docs/BENCHMARKS.md, "bf16 on the CPU"). It builds
+# once per machine: 4-6 minutes on 2 cores, then read from the engine cache.
+AUTO_CPU_BF16: dict[str, tuple[BackendName, ...]] = {
+    "kind": ("inductor", "eager"),
+    "lednet": ("inductor", "eager"),
+}
 # `auto` on CUDA: not measured (no GPU on the machines this was written on). TensorRT is
 # the designed fast path; without it eager (fp16/bf16 + channels_last) is the safe
 # choice, since an unmeasured compile would cost minutes for an unknown gain.
@@ -138,7 +150,7 @@ def _check() -> None:
     """The hand-written name lists and ``auto``'s orders name exactly the rows above."""
     if get_args(BackendName) != BACKEND_NAMES or get_args(BackendChoice) != BACKENDS:
         raise AssertionError(f"BackendName/BackendChoice do not list the table's backends {BACKEND_NAMES}")
-    for net, order in {**AUTO_CPU, "(cuda)": AUTO_CUDA}.items():
+    for net, order in {**AUTO_CPU, **AUTO_CPU_BF16, "(cuda)": AUTO_CUDA}.items():
         if not set(order) <= set(BACKEND_NAMES):
             raise AssertionError(f"auto's order for {net} {order} names a backend the table lacks")
 

@@ -17,6 +17,7 @@ from nightvid import nets
 from nightvid.engines.cache import (
     artifact_meta,
     cache_key,
+    covering_range,
     default_cache_dir,
     load_or_build,
     weights_digest,
@@ -184,6 +185,27 @@ def test_failed_build_leaves_no_entry(meta: dict, tmp_path: Path) -> None:
     with pytest.raises(NightvidError, match="compiler crashed"):
         load_or_build(meta, cache_dir=tmp_path, suffix=".bin", build=explode, load=FakeBackend().load)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_covering_range_takes_the_nearest_opt_of_the_same_identity(meta: dict, tmp_path: Path) -> None:
+    wide = ShapeRange.parse("1x16x16", "1x720x1280", "8x1088x1920")
+    near = ShapeRange.parse("1x32x32", "2x64x96", "4x64x96")
+    for shape_range in (wide, near, RANGE):
+        get({**meta, "shape_range": shape_range.as_dict()}, tmp_path, FakeBackend())
+    get({**meta, "precision": "bf16", "shape_range": ShapeRange.parse("2x64x96").as_dict()}, tmp_path, FakeBackend())
+
+    def found(frames: tuple[int, int, int], **changed) -> ShapeRange | None:  # noqa: ANN003
+        return covering_range({**meta, **changed}, cache_dir=tmp_path, suffix=".bin", frames=frames)
+
+    assert found((1, 48, 64)) == RANGE  # held by all three: RANGE's opt is 1x48x64
+    assert found((2, 64, 96)) == near  # another precision's exact range does not count
+    assert found((4, 48, 64)) == near  # batches 1 to 4
+    assert found((8, 48, 64)) == wide
+    assert found((1, 2160, 3840)) is None
+    assert found((1, 48, 64), backend_version="fake 2.0") is None  # the range is all that may differ
+    assert found((1, 48, 64), shape_range=wide.as_dict()) == RANGE  # whatever range was asked
+    assert found((1, 48, 64), precision="bf16") is None  # its only range starts at batch 2
+    assert covering_range(meta, cache_dir=tmp_path / "none", suffix=".bin", frames=(1, 48, 64)) is None
 
 
 def test_weights_digest_follows_the_tensors() -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nightvid.cli import app
+from nightvid.engines import create_engine, default_range
+from nightvid.engines.shapes import ShapeRange
 
 runner = CliRunner()
 RANGE = ["--min", "1x32x32", "--opt", "1x48x64", "--max", "2x64x96"]
@@ -26,6 +28,32 @@ def test_compile_writes_artifact_and_metadata_then_hits(tmp_path: Path) -> None:
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and again.stdout.strip().splitlines()[-1] == str(artifact)
     assert "cached" in again.stderr
+
+
+def test_enhance_loads_the_compiled_range_that_holds_its_frames(tmp_path: Path) -> None:
+    """An engine asked for no range takes a compiled one that holds its frames (#26); the
+    default range only when none does."""
+    args = ["compile", "noiser", "--backend", "onnx", "--device", "cpu", "--cache-dir", str(tmp_path), *RANGE]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    compiled = Path(result.stdout.strip().splitlines()[-1])
+
+    def engine(frame_size: tuple[int, int], batch: int = 1):  # noqa: ANN202
+        return create_engine(
+            "noiser", backend="onnx", device="cpu", batch=batch, cache_dir=tmp_path, frame_size=frame_size
+        )
+
+    inside = engine((48, 64), batch=2)
+    assert inside.artifact == compiled and inside.details["cache"] == "hit"
+    assert inside.shape_range == ShapeRange.parse(*RANGE[1::2])
+    assert list(tmp_path.glob("*.onnx")) == [compiled]
+
+    outside = engine((720, 1280))  # larger than the compiled max: the default range, built
+    assert outside.artifact != compiled and outside.shape_range == default_range("onnx")
+    assert sorted(tmp_path.glob("*.onnx")) == sorted([compiled, outside.artifact])
+    assert engine((48, 64), batch=4).artifact == outside.artifact  # batches up to 4: only the default holds them
+    assert engine((48, 64)).artifact == compiled  # both hold it: the nearer opt
+    assert len(list(tmp_path.glob("*.onnx"))) == 2
 
 
 def test_bad_input_is_one_error_line(tmp_path: Path) -> None:

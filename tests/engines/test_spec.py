@@ -8,6 +8,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from nightvid.engines import EngineSpec, create_engine
 from nightvid.engines.spec import PICTURE, picture_fields
@@ -76,3 +77,38 @@ def test_create_engine_takes_a_spec_or_a_name_with_its_fields() -> None:
 def test_for_model_keeps_the_settings_and_takes_shipped_weights() -> None:
     spec = EngineSpec(model="noiser", weights="mine.safetensors", backend="onnx", exposure=0.3)
     assert spec.for_model("kind") == replace(spec, model="kind", weights="default")
+
+
+def test_precision_auto_is_bf16_only_for_the_nets_measured_in_it_on_a_native_bf16_cpu() -> None:
+    from nightvid import nets
+    from nightvid.engines.build import cpu_has_native_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    native = cpu_has_native_bf16()
+    for model in nets.list_nets():
+        expected = "bf16" if native and nets.get_info(model).cpu_bf16 else "fp32"
+        assert resolve_precision("auto", model, cpu) == expected, model
+    assert {m for m in nets.list_nets() if nets.get_info(m).cpu_bf16} == {"lednet", "kind"}
+    assert resolve_precision("auto", "noiser", cpu) == "fp32"  # the fused fp32 kernel is its fast path
+    assert resolve_precision("fp32", "lednet", cpu) == "fp32"  # asked for: kept
+    assert resolve_precision("auto", "lednet", cpu, "onnx") == "fp32"  # onnx runs fp32 only on the CPU
+    if torch.cuda.is_available():
+        assert resolve_precision("auto", "lednet", torch.device("cuda")) == "fp32"
+
+
+def test_bf16_has_its_own_auto_order_where_the_fp32_one_cannot_run_it() -> None:
+    from nightvid.engines.table import AUTO_CPU, AUTO_CPU_BF16
+
+    assert AUTO_CPU_BF16["lednet"][0] == "inductor" and AUTO_CPU["lednet"] == ("eager",)
+    assert all(order[-1] == "eager" for order in AUTO_CPU_BF16.values())
+
+
+def test_cpu_bf16_engine_keeps_the_steps_in_float32_and_stays_close_to_fp32() -> None:
+    import numpy as np
+
+    frames = np.random.default_rng(0).integers(0, 60, (1, 48, 64, 3), dtype=np.uint8)
+    fp32 = create_engine("kind", backend="eager", precision="fp32", device="cpu").enhance_frames(frames)
+    bf16 = create_engine("kind", backend="eager", precision="bf16", device="cpu")
+    out = bf16.enhance_frames(frames)
+    assert bf16.dtype == torch.float32 and bf16.details["precision"] == "bf16"  # frames in float32
+    assert np.abs(out.astype(np.int16) - fp32.astype(np.int16)).mean() < 1.5

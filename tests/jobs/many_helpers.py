@@ -13,7 +13,7 @@ import numpy as np
 
 from nightvid.engines.spec import EngineSpec
 from nightvid.jobs.enhance import EnhanceJob
-from nightvid.jobs.tasks import Outcome, PartTask, PlanTask, Report, Task, classify, run_task
+from nightvid.jobs.many.tasks import Outcome, PartTask, PlanTask, Report, Task, classify, run_task
 from nightvid.streamer.encode_options import EncodeOptions
 from tests.clips import make_clip, read_video
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from nightvid.cli import app
-from nightvid.jobs.manifest import MANIFEST_NAME
+from nightvid.jobs.many.manifest import MANIFEST_NAME
 from tests.clips import make_clip, read_video
 from tests.jobs.many_helpers import leftovers, make_long_clip
 from tests.procs import interruptible

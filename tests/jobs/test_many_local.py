@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from nightvid.jobs.local_pool import LocalPool
-from nightvid.jobs.manifest import MANIFEST_NAME
 from nightvid.jobs.many import ManyJob, ManyProgress
+from nightvid.jobs.many.local_pool import LocalPool
+from nightvid.jobs.many.manifest import MANIFEST_NAME
 from nightvid.streamer.encode_options import EncodeOptions
 from tests.clips import make_clip, read_video
 from tests.jobs.many_helpers import VIDEO, assert_same_video, faulty_runner, leftovers, make_long_clip, single_run

@@ -14,7 +14,7 @@ ray = pytest.importorskip(
 )
 
 from nightvid.jobs.many import ManyJob  # noqa: E402
-from nightvid.jobs.ray_pool import RayPool  # noqa: E402
+from nightvid.jobs.many.ray_pool import RayPool  # noqa: E402
 from tests.clips import make_clip, read_video  # noqa: E402
 from tests.jobs.many_helpers import VIDEO, assert_same_video, leftovers, make_long_clip, single_run  # noqa: E402
 

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from nightvid.engines import compile_engine
+from nightvid.engines.shapes import ShapeRange
 from nightvid.engines.spec import EngineSpec, picture_fields
 from nightvid.errors import NightvidError
-from nightvid.jobs.inputs import find_videos, output_name
-from nightvid.jobs.manifest import MANIFEST_NAME, Fingerprint, Manifest
 from nightvid.jobs.many import ManyJob, output_options
-from nightvid.jobs.tasks import EngineBuildError, InputChanged, classify
+from nightvid.jobs.many.inputs import find_videos, output_name
+from nightvid.jobs.many.manifest import MANIFEST_NAME, Fingerprint, Manifest
+from nightvid.jobs.many.tasks import EngineBuildError, InputChanged, built_engine, classify
 from nightvid.streamer.decode import CorruptInputError
 from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.join import unjoinable
@@ -255,6 +257,24 @@ def test_failures_are_classified() -> None:
     assert internal.kind == "permanent" and internal.reason.startswith("internal error: KeyError")
 
 
+def test_a_worker_keeps_its_engine_while_its_compiled_range_holds_the_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's engine may take a range ``nightvid compile`` built for its first video's
+    frames; a later video those frames do not fit gets an engine whose range holds its own."""
+    monkeypatch.setenv("NIGHTVID_CACHE_DIR", str(tmp_path))
+    small, large = (
+        compile_engine("noiser", backend="onnx", device="cpu", shape_range=ShapeRange.parse(*bounds)).artifact
+        for bounds in (("1x32x32", "1x48x64", "1x64x96"), ("1x96x96", "1x112x128", "1x128x160"))
+    )
+    spec = EngineSpec(model="noiser", backend="onnx", device="cpu").checked()
+    first = built_engine(spec, (48, 64))
+    assert first.artifact == small
+    assert built_engine(spec, (40, 40)) is first and built_engine(spec) is first
+    assert built_engine(spec, (112, 128)).artifact == large
+    assert len(list(tmp_path.glob("*.onnx"))) == 2  # no default range was built
+
+
 def test_many_job_checks_its_own_options(tmp_path: Path) -> None:
     job = ManyJob(("x",), tmp_path / "out", video=VIDEO)
     for bad, message in [
@@ -273,7 +293,7 @@ def test_many_job_checks_its_own_options(tmp_path: Path) -> None:
 
 def test_a_worker_stopped_while_it_starts_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGTERM during a respawned worker's torch import once printed a traceback on Ctrl-C (CI)."""
-    from nightvid.jobs import local_pool
+    from nightvid.jobs.many import local_pool
 
     def interrupted_setup(*args: object) -> None:
         raise KeyboardInterrupt

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nightvid.engines.base import Engine
-from nightvid.jobs.parts import enhance_span
+from nightvid.jobs.many.parts import enhance_span
 from nightvid.streamer.encode import check_encoding
 from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.join import PART_SUFFIX, join_parts, unjoinable

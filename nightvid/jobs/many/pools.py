@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from nightvid.jobs.tasks import Outcome, Task
+from nightvid.jobs.many.tasks import Outcome, Task
 
 __all__ = ["MAX_RESTARTS", "Event", "Finished", "Gone", "Lost", "Pool", "Progress", "Ready", "log_levels"]
 

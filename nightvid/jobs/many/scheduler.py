@@ -34,10 +34,10 @@ from typing import Any
 from nightvid.engines.spec import check_counts
 from nightvid.errors import NightvidError
 from nightvid.jobs.enhance import EnhanceJob
-from nightvid.jobs.inputs import Item, find_videos
-from nightvid.jobs.manifest import MANIFEST_NAME, Fingerprint, Manifest, file_sha256, stat_of
-from nightvid.jobs.pools import Event, Finished, Gone, Lost, Pool, Progress, Ready
-from nightvid.jobs.tasks import Failure, JoinTask, Outcome, PartTask, PlanTask, Task, VideoTask
+from nightvid.jobs.many.inputs import Item, find_videos
+from nightvid.jobs.many.manifest import MANIFEST_NAME, Fingerprint, Manifest, file_sha256, stat_of
+from nightvid.jobs.many.pools import Event, Finished, Gone, Lost, Pool, Progress, Ready
+from nightvid.jobs.many.tasks import Failure, JoinTask, Outcome, PartTask, PlanTask, Task, VideoTask
 from nightvid.streamer.segments import Span
 from nightvid.streamer.target import partial_files
 
@@ -215,7 +215,7 @@ class ManyJob:
         if self.watch_every <= 0:
             raise NightvidError(f"the watch interval must be above 0 s, got {self.watch_every}")
         if self.ray_address is not None:
-            from nightvid.jobs.ray_pool import import_ray
+            from nightvid.jobs.many.ray_pool import import_ray
 
             import_ray()
         out_dir = Path(self.out_dir).absolute()
@@ -266,13 +266,13 @@ class ManyJob:
     def make_pool(self, videos: int) -> Pool:
         """The pool for this run: Ray actors with ``ray_address``, else local processes."""
         if self.ray_address is not None:
-            from nightvid.jobs.ray_pool import RayPool
+            from nightvid.jobs.many.ray_pool import RayPool
 
             gpus = self.gpus_per_job
             if gpus is None and self.video.engine.device == "cpu":
                 gpus = 0.0  # a CPU engine reserves no GPU
             return RayPool(self.ray_address, jobs=self.jobs, gpus_per_job=gpus)
-        from nightvid.jobs.local_pool import LocalPool, local_devices
+        from nightvid.jobs.many.local_pool import LocalPool, local_devices
 
         jobs = self.jobs or default_local_jobs(self.video.engine.device, self.gpus_per_job)
         if self.chunk_seconds is None and not self.watch:

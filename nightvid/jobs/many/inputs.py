@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nightvid.errors import NightvidError
-from nightvid.jobs.manifest import MANIFEST_NAME
+from nightvid.jobs.many.manifest import MANIFEST_NAME
 
 __all__ = ["LIST_SUFFIXES", "VIDEO_SUFFIXES", "Item", "find_videos", "output_name"]
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from nightvid.engines.spec import EngineSpec
 from nightvid.errors import NightvidError
 from nightvid.jobs.enhance import EnhanceJob
-from nightvid.jobs.manifest import Fingerprint
+from nightvid.jobs.many.manifest import Fingerprint
 from nightvid.streamer.segments import Span, SplitError, plan_spans
 
 if TYPE_CHECKING:
@@ -151,14 +151,26 @@ _built: dict[EngineSpec, Engine] = {}
 def built_engine(spec: EngineSpec, frame_size: tuple[int, int] | None = None) -> Engine:
     """The engine for ``spec``, built once per process (the previous one is dropped), so
     the videos and parts a worker runs one after another share it; ``frame_size`` is what
-    ``auto``'s trial measures at when it is built."""
-    if spec not in _built:
+    ``auto``'s trial measures at when it is built, and what picks a compiled range from
+    the cache (``nightvid compile``): a kept engine whose range does not hold it is built again."""
+    kept = _built.get(spec)
+    if kept is None or not _holds(kept, spec, frame_size):
         _built.clear()
         try:
             _built[spec] = spec.build(frame_size)
         except NightvidError as err:
             raise EngineBuildError(str(err)) from None
     return _built[spec]
+
+
+def _holds(engine: Engine, spec: EngineSpec, frame_size: tuple[int, int] | None) -> bool:
+    """Whether ``engine`` runs ``frame_size`` frames in batches of 1 to ``spec.batch`` (in
+    tiles when ``spec.tile`` is a side); True for an engine of any shape or no frame size."""
+    if engine.shape_range is None or frame_size is None:
+        return True
+    side = spec.tile if isinstance(spec.tile, int) else max(frame_size)
+    height, width = (min(n, side) for n in frame_size)
+    return all(engine.shape_range.contains((b, height, width)) for b in (1, spec.batch))
 
 
 def run_task(task: Task, report: Report | None = None, *, device: str | None = None) -> Outcome:
@@ -191,14 +203,14 @@ def _run(task: Task, report: Report | None, device: str | None) -> tuple[Any, Fi
         summary = job.run(on_progress=report, build=built_engine)
         _unchanged(fingerprint, job.src)
         return summary.as_dict(), fingerprint
-    from nightvid.jobs.parts import enhance_span
+    from nightvid.jobs.many.parts import enhance_span
     from nightvid.streamer.encode import check_encoding
     from nightvid.streamer.join import join_parts
 
     _unchanged(task.fingerprint, job.src)
     encode = check_encoding(job.encode, job.dst)
     if isinstance(task, PartTask):
-        engine = built_engine(job.engine.checked())
+        engine = built_engine(job.engine.checked(), _frame_size(job.src))
         frames = enhance_span(
             job.src,
             task.span,
@@ -214,6 +226,15 @@ def _run(task: Task, report: Report | None, device: str | None) -> tuple[Any, Fi
         frames = join_parts(job.src, list(task.parts), job.dst, encode=encode, overwrite=job.overwrite)
     _unchanged(task.fingerprint, job.src)
     return frames, task.fingerprint
+
+
+def _frame_size(src: Path) -> tuple[int, int]:
+    """``(height, width)`` of ``src``'s video, as ``EnhanceJob.run`` reads it for its engine."""
+    from nightvid.streamer.decode import open_input
+
+    container, info = open_input(src)
+    container.close()
+    return info.height, info.width
 
 
 def _on_device(job: EnhanceJob, device: str | None) -> EnhanceJob:

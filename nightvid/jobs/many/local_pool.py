@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nightvid.jobs.pools import MAX_RESTARTS, Event, Finished, Gone, Lost, Progress, Ready, log_levels
-from nightvid.jobs.tasks import Task, run_task
+from nightvid.jobs.many.pools import MAX_RESTARTS, Event, Finished, Gone, Lost, Progress, Ready, log_levels
+from nightvid.jobs.many.tasks import Task, run_task
 
 __all__ = ["LocalPool", "local_devices", "threads_per_worker"]
 

@@ -24,8 +24,8 @@ import time
 from typing import Any
 
 from nightvid.errors import NightvidError
-from nightvid.jobs.pools import MAX_RESTARTS, Event, Finished, Gone, Lost, Progress, Ready, log_levels
-from nightvid.jobs.tasks import Failure, Outcome, Task, run_task
+from nightvid.jobs.many.pools import MAX_RESTARTS, Event, Finished, Gone, Lost, Progress, Ready, log_levels
+from nightvid.jobs.many.tasks import Failure, Outcome, Task, run_task
 
 __all__ = ["INSTALL_HINT", "RayPool", "import_ray"]
 
