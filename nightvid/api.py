@@ -140,6 +140,9 @@ def enhance(
     batch: int = 1,
     workers: int | None = None,
     tile: str | int = "auto",
+    start: float | str | None = None,
+    duration: float | str | None = None,
+    scale: str | float | None = None,
     on_progress: ProgressCallback | None = None,
     **encode: Unpack[EncodeExtras],
 ) -> dict[str, Any]:
@@ -147,11 +150,13 @@ def enhance(
 
     Audio and subtitles are copied untouched; every frame keeps its time. ``dst`` appears
     only when everything succeeded (it is written beside itself under a temporary name).
-    Every option is checked before a frame is decoded or an engine is built.
+    Every option is checked before a frame is decoded or an engine is built. A photo
+    ``src`` with an image ``dst`` (.png, .jpg, .bmp, .tif, .webp) is enhanced into that image.
 
     Args:
-        src: the input video.
-        dst: the output video; its extension picks the container (.mp4, .mkv, .webm, ...).
+        src: the input video (or a photo).
+        dst: the output video; its extension picks the container (.mp4, .mkv, .webm, ...);
+            an image file for a photo.
         model: ``noiser`` (default: tiny, fast, shipped weights), ``lednet``, ``kind``,
             ``denoiser``, or a chain such as ``denoiser+noiser`` (``nightvid models``).
         weights: a ``.safetensors`` file; None: the weights shipped with the package.
@@ -177,6 +182,12 @@ def enhance(
         workers: frames enhanced at once on the CPU (onnx backend); None: the backend's default.
         tile: ``auto`` (tiles only when a frame would not fit in memory), a tile side in
             pixels, or 0 (never).
+        start: enhance from this time of ``src``, in seconds (or ``"1:30"``); the output
+            starts at 0. None: the beginning.
+        duration: enhance this many seconds (or ``"0:10"``) from ``start``, the frames
+            ``ffmpeg -ss START -i SRC -t DURATION`` keeps; None: to the end.
+        scale: the output size, scaled after the model: ``"1280x720"``, ``"720p"`` (the
+            width from the picture's shape) or a factor (``0.5``); None: the source's.
         on_progress: called as ``on_progress(done, total)`` after each batch (``total``
             is None when the input does not say).
         **encode: the other encoding flags (``EncodeExtras``): ``codec``, ``pix_fmt``,
@@ -220,6 +231,9 @@ def enhance(
             strict=strict,
             stabilize=stabilize,
             temporal=temporal,
+            start=start,
+            duration=duration,
+            scale=scale,
         )
         return _run(job, on_progress)
     except NightvidError as err:

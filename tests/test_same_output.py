@@ -78,8 +78,9 @@ def _enhance(src: Path, dst: Path, model: str, *, tree: Path | None) -> None:
         # The default brightness became "auto" for LEDNet and KinD after the restructuring;
         # "none" is what the default was before. Dark deblocking (session 10) and the
         # temporal filter before the net (default since session 12) are steps the tree
-        # before did not have.
-        *([] if tree is not None else ["--exposure", "none", "--no-deblock", "--temporal", "1"]),
+        # before did not have; `--precision auto` (session 13) runs LEDNet and KinD in bf16
+        # on a CPU with native bf16, where the tree before ran fp32.
+        *([] if tree is not None else ["--exposure", "none", "--no-deblock", "--temporal", "1", "--precision", "fp32"]),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=dst.parent)
     assert done.returncode == 0, done.stderr

@@ -41,13 +41,35 @@ from nightvid.cli.common import (
 from nightvid.jobs.enhance import DEFAULT_TEMPORAL, EnhanceJob, output_path
 from nightvid.streamer.encode_options import EncodeOptions
 
-__all__ = ["DEMO_CLIP", "DEMO_OUTPUT", "demo", "enhance", "run_job"]
+__all__ = ["DEMO_CLIP", "DEMO_OUTPUT", "Duration", "Scale", "Start", "demo", "enhance", "run_job"]
 
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "night-demo.mp4"
 #: Where ``demo`` writes when not told: its own file, replaced on every run.
 DEMO_OUTPUT = Path("nightvid-demo.mp4")
 #: The encoding defaults, from the one place that sets them.
 ENCODE = EncodeOptions()
+
+Start = Annotated[
+    str | None,
+    typer.Option(
+        help="enhance from this time of SRC: seconds (90, 1.5) or [HH:]MM:SS[.ms]; the output starts at 0",
+        show_default="the beginning",
+    ),
+]
+Duration = Annotated[
+    str | None,
+    typer.Option(
+        help="enhance this long a part (seconds or [HH:]MM:SS[.ms]), as ffmpeg -ss START -i SRC -t DURATION",
+        show_default="to the end",
+    ),
+]
+Scale = Annotated[
+    str | None,
+    typer.Option(
+        help="output size, scaled after the model: WIDTHxHEIGHT (1280x720), a height (720p) or a factor (0.5)",
+        show_default="the source's",
+    ),
+]
 
 
 def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
@@ -76,8 +98,10 @@ def run_job(job: EnhanceJob, *, quiet: bool, as_json: bool) -> None:
 
 
 def enhance(
-    src: Annotated[Path, typer.Argument(help="input video")],
-    dst: Annotated[str, typer.Argument(help="output video (its extension picks the container)")],
+    src: Annotated[Path, typer.Argument(help="input video, or a photo")],
+    dst: Annotated[
+        str, typer.Argument(help="output video (its extension picks the container), or image for a photo (.png, .jpg)")
+    ],
     model: Model = "noiser",
     weights: Weights = None,
     backend: Backend = "auto",
@@ -105,10 +129,13 @@ def enhance(
     stabilize: Stabilize = False,
     temporal: Temporal = DEFAULT_TEMPORAL,
     tile: Tile = "auto",
+    start: Start = None,
+    duration: Duration = None,
+    scale: Scale = None,
     quiet: Quiet = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary on stdout")] = False,
 ) -> None:
-    """Enhance every frame of SRC into DST; audio is copied untouched."""
+    """Enhance every frame of SRC into DST; audio is copied untouched. A photo goes into an image."""
     engine = engine_spec(
         model,
         weights=weights,
@@ -143,6 +170,9 @@ def enhance(
         strict=strict,
         stabilize=stabilize,
         temporal=temporal,
+        start=start,
+        duration=duration,
+        scale=scale,
     )
     run_job(job, quiet=quiet, as_json=as_json)
 

@@ -17,6 +17,7 @@ the MP4/MOV muxer writes a new one and Matroska a tag.
 from __future__ import annotations
 
 import functools
+import itertools
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +30,7 @@ from av.stream import Discard, Disposition
 
 from nightvid.errors import NightvidError
 from nightvid.streamer.encode_options import AUDIO_ENCODERS
+from nightvid.streamer.trim import Trim
 
 __all__ = ["AudioPlan", "Carrier", "Dropped", "audio_plan", "copy_tags", "probe_write"]
 
@@ -380,6 +382,8 @@ class Carrier:
     """Copies the source's other streams into ``output`` and muxes their packets by time.
 
     ``start``: seconds subtracted from every carried timestamp, as from the video's.
+    ``trim``: only the packets that start in the span are carried (from ``start``, the
+    span's start, for ``trim.duration``); cover art is carried as it is.
     ``audio_codec``: ``copy``, ``none`` or the encoder of every audio stream (``audio_plan``).
     ``dropped``/``notes`` say what was not carried and what was carried specially.
     """
@@ -393,8 +397,12 @@ class Carrier:
         *,
         start: Fraction = Fraction(0),
         audio_codec: str = "copy",
+        trim: Trim | None = None,
     ) -> None:
         self._input = av.open(str(src), metadata_errors="ignore") if indices else None
+        self._trim = trim
+        #: With ``trim``: the carried streams not yet past the span's end.
+        self._live: set[int] = set()
         self._map: dict[int, av.stream.Stream] = {}
         self._encoders: dict[int, _AudioEncoder] = {}
         self._audio_codec = audio_codec
@@ -415,6 +423,27 @@ class Carrier:
         sources = [self._input.streams[i] for i in self._map if self._input.streams[i].type != "attachment"]
         if sources:
             self._packets = self._input.demux(*sources)
+        if sources and trim is not None:
+            self._live = {s.index for s in sources if not s.disposition & Disposition.attached_pic}
+            if trim.start:
+                self._packets = self._from(sources, start)
+
+    def _from(self, sources: list[av.stream.Stream], start: Fraction) -> Iterator[av.Packet]:
+        """The sources' packets from about ``start`` seconds on: a seek a second earlier, or
+        the beginning where the demuxer lands after ``start``."""
+        assert self._input is not None
+        try:
+            self._input.seek(max(0, int((start - 1) * av.time_base)), backward=True)
+            packets = self._input.demux(*sources)
+            first = next((p for p in packets if p.size), None)
+        except av.error.FFmpegError:
+            first = None
+        if first is not None:
+            time = first.pts if first.pts is not None else first.dts
+            if time is None or time * first.time_base <= start:
+                return itertools.chain([first], packets)
+        self._input.seek(0, backward=True)
+        return self._input.demux(*sources)
 
     def _add(
         self, stream: av.stream.Stream, output: av.container.OutputContainer, video: av.video.stream.VideoStream
@@ -504,18 +533,41 @@ class Carrier:
             output.mux(packet)
 
     def _next(self) -> av.Packet | None:
-        """The next carried packet with data, its timestamps moved back by the input's start time."""
+        """The next carried packet with data, its timestamps moved back by the input's start
+        time; with a trim, only those that start in the span, and none once every stream is past it."""
         for packet in self._packets:
             if packet.size == 0:  # demuxer's flush packet, not data
                 continue
+            if self._trim is not None:
+                if packet.stream.disposition & Disposition.attached_pic:
+                    return packet  # cover art: one picture for the whole file, at its own time
+                if not self._live:
+                    return None
             if self._start:
                 ticks = round(self._start / packet.time_base)
                 if packet.pts is not None:
                     packet.pts -= ticks
                 if packet.dts is not None:
                     packet.dts -= ticks
+            if self._trim is not None and not self._in_span(packet):
+                continue
             return packet
         return None
+
+    def _in_span(self, packet: av.Packet) -> bool:
+        """Whether ``packet`` (moved back by the span's start) starts in the span; a stream's
+        first packet past its end ends that stream."""
+        assert self._trim is not None
+        time = packet.pts if packet.pts is not None else packet.dts
+        if time is None:
+            return packet.stream.index in self._live
+        seconds = time * packet.time_base
+        if seconds < 0:
+            return False
+        if self._trim.duration is not None and seconds >= self._trim.duration:
+            self._live.discard(packet.stream.index)
+            return False
+        return packet.stream.index in self._live
 
     def close(self) -> None:
         if self._input is not None:

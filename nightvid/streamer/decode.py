@@ -30,6 +30,7 @@ __all__ = [
     "field_order",
     "demuxer_errors",
     "has_exact_index",
+    "is_still_image",
     "iter_frames",
     "open_input",
 ]
@@ -111,6 +112,18 @@ def _check_path(path: Path) -> None:
         raise NightvidError(
             f"input {path} is a pipe or device, which can be read only once; save it to a file first (e.g. cat > in.ts)"
         )
+
+
+def is_still_image(path: Path) -> bool:
+    """Whether ``path`` holds one picture (a photo, a one-frame GIF), not a video; False where
+    FFmpeg cannot read it at all (``open_input`` then says why)."""
+    _check_path(path)
+    try:
+        with _open_container(path) as container:
+            fmt = container.format.name
+    except NightvidError:
+        return False
+    return _is_still_image(path, fmt)
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -304,7 +317,11 @@ def has_exact_index(container: av.container.InputContainer) -> bool:
 
 
 def iter_frames(
-    container: av.container.InputContainer, *, strict: bool = False, report: DamageReport | None = None
+    container: av.container.InputContainer,
+    *,
+    strict: bool = False,
+    report: DamageReport | None = None,
+    seeked: bool = False,
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream, in presentation order, as FFmpeg outputs them.
 
@@ -324,11 +341,14 @@ def iter_frames(
 
     Not damage: packets flagged discard (an edit list's trimmed frames), and pictures
     shown before the first keyframe (a TS cut mid-GOP, an open GOP's leading pictures).
+    ``seeked``: the container was moved to a keyframe part-way (``streamer.trim``), so the
+    packets the index lists before it are not missing.
     """
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame + slice threads: several times faster decoding
     report = report if report is not None else DamageReport()
-    promised = stream.frames if has_exact_index(container) else 0  # the sample table: discarded packets too
+    # the sample table: discarded packets too
+    promised = stream.frames if has_exact_index(container) and not seeked else 0
     one_each = stream.codec_context.name in ONE_FRAME_PER_PACKET
     origin = stream.start_time if stream.start_time is not None else 0
     time_base = stream.time_base or Fraction(1, 90000)

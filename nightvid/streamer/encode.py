@@ -11,6 +11,7 @@ no B-frames.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ from typing import cast
 import av
 import av.logging
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from nightvid.errors import NightvidError
 from nightvid.streamer.carry import Carrier, Dropped, copy_tags, probe_write
@@ -36,6 +38,7 @@ from nightvid.streamer.encode_options import (
     EncodeOptions,
 )
 from nightvid.streamer.timestamps import Timeline
+from nightvid.streamer.trim import Trim, trim_chapters
 
 __all__ = ["VideoWriter", "check_encoding", "check_streams"]
 
@@ -70,6 +73,9 @@ _NO_REORDER_FORMATS = ("mxf", "mxf_d10", "mxf_opatom")
 _FRAME_COUNT_FORMATS = ("ogg", "ogv")
 #: Encoders that take only the standard frame rates as their time base (24000/1001 .. 60).
 _RATE_TIME_BASE_CODECS = ("mpeg1video", "mpeg2video")
+#: Muxers whose HEVC gets the ``hvc1`` tag (parameter sets in the sample description), which
+#: Apple's players require; FFmpeg's default ``hev1`` plays elsewhere only.
+_HVC1_FORMATS = ("mp4", "mov")
 #: Pixel formats for 8-bit output, best first, for encoders without yuv420p (gif: rgb8).
 _EIGHT_BIT_FORMATS = ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12", "rgb24", "bgr24", "rgb8", "bgr8", "pal8")
 
@@ -153,7 +159,7 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
     if _is_image_muxer(fmt):
         raise NightvidError(
             f"enhance writes video files; {dst.name} would be still images ({fmt}); "
-            "use a video extension such as .mp4 or .mkv"
+            "use a video extension such as .mp4 or .mkv (an image is written from a photo)"
         )
     codec_name = options.codec
     if codec_name == "auto":
@@ -207,11 +213,13 @@ def check_encoding(options: EncodeOptions, dst: Path) -> EncodeOptions:
     return resolved
 
 
-def check_streams(src: Path, dst: Path, options: EncodeOptions) -> None:
+def check_streams(
+    src: Path, dst: Path, options: EncodeOptions, *, size: tuple[int, int] | None = None, trim: Trim | None = None
+) -> None:
     """The output's streams set up and its header written in a temporary file before any
-    frame is decoded: an encoder that does not open at the source's size and rate, audio
-    the container cannot hold (``carry.audio_plan``) or a muxer refusing the streams is
-    one NightvidError now, not after the first frames."""
+    frame is decoded: an encoder that does not open at the source's size (or ``size``) and
+    rate, audio the container cannot hold (``carry.audio_plan``) or a muxer refusing the
+    streams is one NightvidError now, not after the first frames."""
     from nightvid.streamer.colour import BT709, RANGE_FULL, RANGE_LIMITED, SMPTE170M
     from nightvid.streamer.decode import open_input
 
@@ -221,7 +229,8 @@ def check_streams(src: Path, dst: Path, options: EncodeOptions) -> None:
     full = (info.pix_fmt or "").startswith("yuvj")
     colour = ColourTags(tags, tags, tags, RANGE_FULL if full else RANGE_LIMITED)
     with tempfile.TemporaryDirectory(prefix="nightvid-probe-") as tmp:
-        VideoWriter(Path(tmp) / f"probe{dst.suffix}", info, colour=colour, options=options).abort()
+        probe = Path(tmp) / f"probe{dst.suffix}"
+        VideoWriter(probe, info, colour=colour, options=options, size=size, trim=trim).abort()
 
 
 def _check_extra(codec: str, extra: dict[str, str], unused: dict[str, str], messages: list[str]) -> None:
@@ -344,7 +353,12 @@ class VideoWriter:
         options: EncodeOptions,
         display_matrix: tuple[int, ...] | None = None,
         hdr: HdrMetadata | None = None,
+        size: tuple[int, int] | None = None,
+        trim: Trim | None = None,
     ) -> None:
+        """``size``: the output's frame size, square pixels (``--scale``; None: the source's);
+        frames of another size are scaled to it (Lanczos). ``trim``: the output holds that
+        span of the source, from 0 (``streamer.trim``)."""
         if options.codec == "auto":
             options = check_encoding(options, Path(path))
         try:
@@ -354,7 +368,12 @@ class VideoWriter:
         if codec.type != "video":
             raise NightvidError(f"{options.codec!r} is not a video encoder")
         self.warnings: list[str] = []
-        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, info.width, info.height, info.pix_fmt, self.warnings)
+        width, height = size or (info.width, info.height)
+        pix_fmt = _pick_pix_fmt(codec, options.pix_fmt, width, height, info.pix_fmt, self.warnings)
+        self._scaled = size is not None
+        self._trim = trim
+        if trim is not None:
+            info = dataclasses.replace(info, start=trim.origin(info.start, info.time_base))
         quiet_console(options)
         codec_options = self._with_hdr(options, hdr)
         try:
@@ -370,14 +389,17 @@ class VideoWriter:
             self.timeline = _timeline(info, constant_rate=constant, milliseconds=fmt in _MS_FORMATS, slots=slots)
             rate = 1 / self.timeline.base if constant else info.rate
             stream = cast(av.VideoStream, self.container.add_stream(options.codec, rate=rate, options=codec_options))
-            self.size = self._shape(info, fmt, options.codec)
+            if options.codec == "libx265" and fmt in _HVC1_FORMATS:
+                stream.codec_context.codec_tag = "hvc1"
+            self.size = size or self._shape(info, fmt, options.codec)
             stream.width, stream.height, stream.pix_fmt = *self.size, pix_fmt
             stream.time_base = self.timeline.base
             stream.codec_context.time_base = self.timeline.base
             if avi or (fmt in _NO_REORDER_FORMATS and options.codec not in _RATE_TIME_BASE_CODECS):
                 # AVI keeps no pts to reorder by; MXF keeps none for H.264 (read back in decode order)
                 stream.codec_context.max_b_frames = 0
-            if info.aspect is not None and info.aspect != 1 and self.size == (info.width, info.height):
+            square = self._scaled or self.size != (info.width, info.height)  # scaled: square pixels
+            if info.aspect is not None and info.aspect != 1 and not square:
                 stream.codec_context.sample_aspect_ratio = info.aspect  # else anamorphic video shows squeezed
             colour.stamp(stream)
             if display_matrix is not None:
@@ -391,6 +413,7 @@ class VideoWriter:
                 stream,
                 start=self.timeline.start,
                 audio_codec=options.audio_codec,
+                trim=trim,
             )
             self._start(path, options.codec)
         except BaseException:
@@ -401,6 +424,8 @@ class VideoWriter:
         #: True when the output keeps more than 8 bits: frames should then be uint16 RGB.
         self.deep = bit_depth(pix_fmt) > 8
         self.time_base = self.timeline.base
+        #: Scales frames to ``size`` (``--scale``), keeping its swscale context from frame to frame.
+        self._scaler = VideoReformatter()
 
     def _shape(self, info: VideoInfo, fmt: str, codec: str) -> tuple[int, int]:
         """The encoded frame size: the source's, or stretched to square pixels where the
@@ -459,6 +484,8 @@ class VideoWriter:
             copy_tags(source.metadata, self.container.metadata, skip=("timecode",))
             copy_tags(source.streams[info.index].metadata, self.video.metadata)
             chapters = source.chapters()
+        if self._trim is not None:
+            chapters = trim_chapters(chapters, self.timeline.start, self._trim.duration)
         if not chapters:
             return
         if self.container.format.name not in _CHAPTER_FORMATS:
@@ -471,7 +498,10 @@ class VideoWriter:
         """Encode one RGB frame (uint8, or uint16 when ``deep``) shown at ``pts`` and mux what is ready."""
         frame = self.colour.from_rgb(rgb, self.pix_fmt)
         if (frame.width, frame.height) != self.size:
-            frame = frame.reformat(width=self.size[0], height=self.size[1], interpolation="BICUBIC")
+            if self._scaled:
+                frame = self._scaler.reformat(frame, width=self.size[0], height=self.size[1], interpolation="LANCZOS")
+            else:
+                frame = frame.reformat(width=self.size[0], height=self.size[1], interpolation="BICUBIC")
             self.colour.stamp(frame)
         frame.pts, frame.time_base = self.timeline.place(pts), self.time_base
         self._mux_video(self.video.encode(frame))

@@ -18,7 +18,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +44,12 @@ from nightvid.streamer.decode import (
 )
 from nightvid.streamer.encode import VideoWriter
 from nightvid.streamer.encode_options import EncodeOptions
+from nightvid.streamer.scale import Scale
 from nightvid.streamer.stabilise import BrightnessStabiliser
 from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
 from nightvid.streamer.temporal import temporal_items, to_8bit
+from nightvid.streamer.trim import Trim, open_at, trimmed
 
 __all__ = [
     "run_stages",
@@ -108,6 +110,8 @@ def enhance_video(
     stabilize: bool = False,
     temporal: int = 0,
     on_progress: ProgressCallback | None = None,
+    trim: Trim | None = None,
+    scale: Scale | None = None,
 ) -> EnhanceSummary:
     """Enhance every frame of ``src`` into ``dst``; audio and subtitles are copied as is.
 
@@ -122,26 +126,40 @@ def enhance_video(
     (``streamer.temporal``; 0: none). Large frames run in tiles where the engine was
     built to (``EngineSpec.tile``, ``engines.wrappers.tiled``): the streamer runs the
     engine it is given as it is.
+
+    ``trim`` enhances only that span of ``src``, from 0 in the output, as FFmpeg's
+    ``-ss S -i IN -t D`` (``streamer.trim``); ``scale`` writes frames of that size, scaled
+    after the net (``streamer.scale``).
     """
     if batch < 1:
         raise NightvidError(f"batch must be at least 1, got {batch}")
     src, dst = Path(src), Path(dst)
-    container, info = open_input(src)
+    container, info, seeked = open_at(src, trim) if trim is not None else (*open_input(src), False)
     try:
         check_output(src, dst, overwrite=overwrite)
         damage = DamageReport()
-        if not has_exact_index(container):  # what only the demuxer's log says (a cut MKV); no thread runs yet
+        # what only the demuxer's log says (a cut MKV), unless a span ends before the end; no thread runs yet
+        if not has_exact_index(container) and (trim is None or trim.duration is None):
             damage.add_demuxer_errors(demuxer_errors(src), strict=strict)
-        frames = iter_frames(container, strict=strict, report=damage)
+        frames = iter_frames(container, strict=strict, report=damage, seeked=seeked)
+        neighbours: set[int] = set()
+        total = info.frames_hint
+        if trim is not None:
+            rate = container.streams.video[0].guessed_rate or info.rate
+            frames = trimmed(frames, trim, info, rate=rate, context=temporal, neighbours=neighbours)
+            total = trim.frames_hint(info)
         first, facts = first_frame(src, info, frames)
         info = facts.info
+        size = scale.size(info.width, info.height, info.aspect) if scale is not None else None
         started = time.perf_counter()
         source: Iterator[av.VideoFrame] = itertools.chain([first], frames)
         fields = field_order(first, container.streams.video[0])
         if fields is not None:
             source = deinterlaced(source, info.time_base)
         options = encode or EncodeOptions()
-        with video_output(dst, facts, encode=options, overwrite=overwrite, hdr=hdr_metadata(first)) as writer:
+        with video_output(
+            dst, facts, encode=options, overwrite=overwrite, hdr=hdr_metadata(first), size=size, trim=trim
+        ) as writer:
             if fields is not None:
                 writer.warnings.append(f"input is interlaced ({fields}); deinterlaced (bwdif, a frame per frame)")
             done, truncated = run_stages(
@@ -154,8 +172,9 @@ def enhance_video(
                 keep_partial=keep_partial,
                 stabiliser=BrightnessStabiliser() if stabilize else None,
                 temporal=temporal,
-                total=info.frames_hint,
+                total=total,
                 on_progress=on_progress,
+                context=neighbours,
             )
         seconds = time.perf_counter() - started
     finally:
@@ -166,8 +185,8 @@ def enhance_video(
         frames=done,
         seconds=round(seconds, 3),
         fps=round(done / seconds, 2) if seconds > 0 else 0.0,
-        width=info.width,
-        height=info.height,
+        width=size[0] if size else info.width,
+        height=size[1] if size else info.height,
         pix_fmt=writer.pix_fmt,
         truncated=truncated or damage.truncated is not None,
         warnings=tuple(damage.warnings()) + tuple(writer.notes()),
@@ -219,15 +238,27 @@ def video_output(
     encode: EncodeOptions,
     overwrite: bool | None = None,
     hdr: HdrMetadata | None = None,
+    size: tuple[int, int] | None = None,
+    trim: Trim | None = None,
 ) -> Iterator[VideoWriter]:
     """A ``VideoWriter`` for ``dst``, set up from ``facts``: closed and renamed into place when
     the block succeeds, aborted (nothing under ``dst``) when it raises.
 
-    ``overwrite`` is ``temporary_output``'s; the writer stays readable after the block
-    (its notes, dropped streams and pixel format go into the summary).
+    ``overwrite`` is ``temporary_output``'s; ``size`` and ``trim`` the writer's. The writer
+    stays readable after the block (its notes, dropped streams and pixel format go into
+    the summary).
     """
     with temporary_output(dst, overwrite=overwrite) as tmp:
-        writer = VideoWriter(tmp, facts.info, colour=facts.colour, options=encode, display_matrix=facts.matrix, hdr=hdr)
+        writer = VideoWriter(
+            tmp,
+            facts.info,
+            colour=facts.colour,
+            options=encode,
+            display_matrix=facts.matrix,
+            hdr=hdr,
+            size=size,
+            trim=trim,
+        )
         try:
             yield writer
             writer.close()
@@ -303,7 +334,7 @@ def run_stages(
     total: int | None,
     on_progress: ProgressCallback | None,
     temporal: int = 0,
-    context: frozenset[int] = frozenset(),
+    context: Collection[int] = frozenset(),
 ) -> tuple[int, bool]:
     """Decode and encode threads around inference in this thread; (frames written, truncated).
 
@@ -311,7 +342,8 @@ def run_stages(
     thread, beside inference, on the dark frames before the net: it holds ``temporal``
     frames back and hands them on at the end, as 16-bit frames (an 8-bit video's net
     output is rounded back to 8 bits here). Frames whose pts are in ``context`` only serve
-    the filter as neighbours and are neither enhanced nor written (a part of a long video).
+    the filter as neighbours and are neither enhanced nor written (a part of a long video,
+    the frames around a trim's span; a trim adds them as it reads them).
     """
     stop = threading.Event()
     deep_frames = writer.deep or temporal > 0

@@ -177,8 +177,11 @@ def test_the_manifest_keys_on_the_engine_settings_marked_as_changing_the_picture
         {"temporal": 1},  # off, against the default 3
         {"temporal": 5},
         {"strict": True},
+        {"start": 2.0},
+        {"duration": "0:03"},
+        {"scale": "720p"},
     ],
-    ids=["no-deblock", "temporal-off", "temporal-5", "strict"],
+    ids=["no-deblock", "temporal-off", "temporal-5", "strict", "start", "duration", "scale"],
 )
 def test_a_rerun_that_only_changes_a_picture_option_redoes_the_video(changed: dict) -> None:
     assert output_options(replace(VIDEO, **changed)) != output_options(VIDEO)

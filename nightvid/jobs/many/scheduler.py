@@ -146,6 +146,9 @@ def output_options(job: EnhanceJob) -> dict[str, Any]:
         options["temporal"] = job.temporal
     if job.strict:  # only when given, so manifests of earlier runs still match
         options["strict"] = True
+    for name in ("start", "duration", "scale"):  # only when given, as strict
+        if getattr(job, name) is not None:
+            options[name] = str(getattr(job, name))
     if job.encode.bitrate is not None:  # only when given, as strict
         options["bitrate"] = job.encode.bitrate
     if job.encode.extra:  # only when given, so manifests of earlier runs still match
