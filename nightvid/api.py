@@ -131,7 +131,7 @@ def enhance(
     exposure: float | str | None = "default",
     deblock: bool = True,
     temporal: int = DEFAULT_TEMPORAL,
-    stabilize: bool = False,
+    stabilize: bool = True,
     crf: int | None = None,
     preset: str | None = None,
     overwrite: bool = False,
@@ -170,7 +170,8 @@ def enhance(
         deblock: smooth the codec's blocks out of dark areas first, where the model does;
             False is faster.
         temporal: frames fused against noise that boils from frame to frame (odd, 1 = off).
-        stabilize: smooth the output brightness over time.
+        stabilize: smooth the output brightness over time, restarting at scene cuts (on by
+            default; False turns it off).
         crf: constant rate factor (lower = better); None: the CLI's default (18).
         preset: encoder speed preset (x264/x265: ultrafast .. veryslow); None: the
             CLI's default (veryfast).

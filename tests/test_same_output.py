@@ -79,8 +79,13 @@ def _enhance(src: Path, dst: Path, model: str, *, tree: Path | None) -> None:
         # "none" is what the default was before. Dark deblocking (session 10) and the
         # temporal filter before the net (default since session 12) are steps the tree
         # before did not have; `--precision auto` (session 13) runs LEDNet and KinD in bf16
-        # on a CPU with native bf16, where the tree before ran fp32.
-        *([] if tree is not None else ["--exposure", "none", "--no-deblock", "--temporal", "1", "--precision", "fp32"]),
+        # on a CPU with native bf16, where the tree before ran fp32; `--stabilize` is on by
+        # default since session 13.
+        *(
+            []
+            if tree is not None
+            else ["--exposure", "none", "--no-deblock", "--temporal", "1", "--precision", "fp32", "--no-stabilize"]
+        ),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=dst.parent)
     assert done.returncode == 0, done.stderr

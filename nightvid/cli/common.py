@@ -287,7 +287,11 @@ Deblock = Annotated[
     ),
 ]
 Stabilize = Annotated[
-    bool, typer.Option(help="smooth the output brightness over time (less flicker), restarting at scene cuts")
+    bool,
+    typer.Option(
+        help="smooth the output brightness over time (less flicker), restarting at scene cuts; "
+        "--no-stabilize keeps each frame's own brightness"
+    ),
 ]
 Temporal = Annotated[
     int,

@@ -126,7 +126,7 @@ def enhance(
     keep_partial: Annotated[
         bool, typer.Option(help="with --strict: if SRC is damaged, keep the frames decoded before the damage")
     ] = False,
-    stabilize: Stabilize = False,
+    stabilize: Stabilize = True,
     temporal: Temporal = DEFAULT_TEMPORAL,
     tile: Tile = "auto",
     start: Start = None,

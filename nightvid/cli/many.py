@@ -81,7 +81,7 @@ def enhance_many(
     keep_partial: Annotated[
         bool, typer.Option(help="with --strict: keep the frames before the damage of inputs corrupt part-way")
     ] = False,
-    stabilize: Stabilize = False,
+    stabilize: Stabilize = True,
     temporal: Temporal = DEFAULT_TEMPORAL,
     tile: Tile = "auto",
     jobs: Annotated[

@@ -79,7 +79,6 @@ def test_missing_ray_gives_the_install_hint(tmp_path: Path, monkeypatch: pytest.
     ("args", "expected"),
     [
         (["--chunk-seconds", "0"], "--chunk-seconds must be above 0"),
-        (["--chunk-seconds", "5", "--stabilize"], "--stabilize"),
         (["--jobs", "0"], "--jobs must be at least 1"),
         (["--max-retries", "-1"], "--max-retries"),
         (["--crf", "99"], "--crf for libx264 is 0..51"),

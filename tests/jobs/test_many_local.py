@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nightvid.jobs.many import ManyJob, ManyProgress
@@ -20,7 +21,15 @@ from nightvid.jobs.many.local_pool import LocalPool
 from nightvid.jobs.many.manifest import MANIFEST_NAME
 from nightvid.streamer.encode_options import EncodeOptions
 from tests.clips import make_clip, read_video
-from tests.jobs.many_helpers import VIDEO, assert_same_video, faulty_runner, leftovers, make_long_clip, single_run
+from tests.jobs.many_helpers import (
+    VIDEO,
+    assert_same_video,
+    faulty_runner,
+    frames_of,
+    leftovers,
+    make_long_clip,
+    single_run,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,6 +95,20 @@ def test_long_clip_in_pieces_equals_one_pass(tmp_path: Path, pool: LocalPool, vf
     assert row.status == "done" and row.parts == 3 and row.frames == 60, row
     assert_same_video(tmp_path / "out" / "long.mp4", reference)
     assert not (tmp_path / "out" / ".nightvid-parts").exists()
+
+
+def test_pieces_are_stabilised_each_from_its_first_frame(tmp_path: Path, pool: LocalPool) -> None:
+    """--stabilize (the default) with --chunk-seconds: each piece smooths its own brightness,
+    its average starting at its first frame; every frame is there and close to one pass."""
+    src = make_long_clip(tmp_path / "long.mp4")
+    reference = single_run(src, tmp_path / "ref.mp4", stabilize=True)
+    summary = many([src], tmp_path / "out", chunk_seconds=0.7, video=replace(VIDEO, stabilize=True)).run(pool=pool)
+    (row,) = summary.videos
+    assert row.status == "done" and row.parts == 3 and row.frames == 60, row
+    pieces, whole = frames_of(tmp_path / "out" / "long.mp4"), frames_of(tmp_path / "ref.mp4")
+    assert len(pieces) == len(whole) == len(reference["pts"]) == 60
+    differences = [float(np.abs(a - b).mean()) for a, b in zip(pieces, whole, strict=True)]
+    assert max(differences) < 3.0, differences  # the restart moves a piece's first frames a little
 
 
 def test_piece_that_cannot_be_cut_falls_back_to_one_pass(tmp_path: Path, pool: LocalPool) -> None:

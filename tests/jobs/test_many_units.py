@@ -285,7 +285,6 @@ def test_many_job_checks_its_own_options(tmp_path: Path) -> None:
         ({"max_retries": -1}, "--max-retries"),
         ({"chunk_seconds": -2.0}, "--chunk-seconds"),
         ({"gpus_per_job": -1.0}, "--gpus-per-job"),
-        ({"chunk_seconds": 10.0, "video": replace(VIDEO, stabilize=True)}, "--stabilize"),
     ]:
         with pytest.raises(NightvidError, match=message):
             replace(job, **bad).checked()  # type: ignore[arg-type]

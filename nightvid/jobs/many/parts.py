@@ -17,6 +17,7 @@ from nightvid.errors import NightvidError
 from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.pipeline import ProgressCallback, run_stages, video_facts, video_output
 from nightvid.streamer.segments import Span, span_with_context
+from nightvid.streamer.stabilise import BrightnessStabiliser
 
 __all__ = ["enhance_span"]
 
@@ -31,6 +32,7 @@ def enhance_span(
     batch: int = 1,
     temporal: int = 0,
     neighbours: tuple[Span | None, Span | None] = (None, None),
+    stabilize: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> int:
     """Enhance the frames of ``span`` into the part file ``part`` (written atomically); frames written.
@@ -39,6 +41,9 @@ def enhance_span(
     part is encoded exactly as the output would be. ``temporal`` (the filter's radius)
     reads that many frames of the ``neighbours`` (the spans before and after) as the
     filter's context, so each frame is fused as in a single pass and the joins do not show.
+    ``stabilize``: smooth the brightness over time within the part; its average starts
+    at the part's first frame, as after a scene cut (the stabiliser follows the enhanced
+    frames, which the neighbours' context does not give).
     """
     if encode.codec == "auto":
         raise NightvidError("internal error: a part needs the codec resolved for the final output")
@@ -55,7 +60,7 @@ def enhance_span(
             size=(info.width, info.height),
             batch=batch,
             keep_partial=False,
-            stabiliser=None,
+            stabiliser=BrightnessStabiliser() if stabilize else None,
             total=None,
             on_progress=on_progress,
             temporal=temporal,

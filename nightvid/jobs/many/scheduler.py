@@ -209,10 +209,6 @@ class ManyJob:
             raise NightvidError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.chunk_seconds is not None and not self.chunk_seconds > 0:
             raise NightvidError(f"--chunk-seconds must be above 0, got {self.chunk_seconds}")
-        if self.chunk_seconds is not None and self.video.stabilize:
-            raise NightvidError(
-                "--stabilize smooths brightness from frame to frame and cannot be split: drop --chunk-seconds"
-            )
         if self.gpus_per_job is not None and self.gpus_per_job < 0:
             raise NightvidError(f"--gpus-per-job must be 0 or more, got {self.gpus_per_job}")
         if self.watch_every <= 0:

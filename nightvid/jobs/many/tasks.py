@@ -220,6 +220,7 @@ def _run(task: Task, report: Report | None, device: str | None) -> tuple[Any, Fi
             batch=job.engine.batch,
             temporal=job.temporal // 2,
             neighbours=task.neighbours,
+            stabilize=job.stabilize,
             on_progress=report,
         )
     else:
