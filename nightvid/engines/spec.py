@@ -107,7 +107,7 @@ class EngineSpec:
 
         Raises NightvidError with a one-line reason for the first bad value.
         """
-        check_counts(workers=self.workers, batch=self.batch)
+        self.check_cheap()
         tile = parse_tile(self.tile)
         from nightvid import nets  # the model registry (torch): after the cheap checks
         from nightvid.engines.backends import BACKENDS
@@ -121,6 +121,12 @@ class EngineSpec:
             resolve_dtype(self.precision)
         weights = self.weights if self.weights in (None, "default") else Path(self.weights)
         return replace(self, exposure=exposure, tile=tile, weights=weights, deblock=self.deblock is not False)
+
+    def check_cheap(self) -> None:
+        """The checks that load nothing (counts, the tile), for callers that refuse bad
+        options before the slow imports and file checks; ``checked`` runs them too."""
+        check_counts(workers=self.workers, batch=self.batch)
+        parse_tile(self.tile)
 
     def picture_settings(self) -> dict[str, Any]:
         """The fields that change the picture, by name (JSON-ready: paths as text)."""

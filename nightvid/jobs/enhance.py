@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nightvid.engines.spec import EngineSpec, check_counts, parse_tile
+from nightvid.engines.spec import EngineSpec
 from nightvid.errors import NightvidError
 from nightvid.streamer import DEFAULT_TEMPORAL
 from nightvid.streamer.encode_options import EncodeOptions
@@ -97,8 +97,7 @@ class EnhanceJob:
         from nightvid.streamer.target import check_output
         from nightvid.streamer.trim import check_trim
 
-        check_counts(batch=self.engine.batch, workers=self.engine.workers)
-        parse_tile(self.engine.tile)
+        self.engine.check_cheap()
         check_temporal(self.temporal)
         trim = Trim.parse(self.start, self.duration)
         scale = parse_scale(self.scale)
