@@ -24,6 +24,7 @@ import os
 import platform
 import secrets
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # torch is imported where weights are written, so this module
     from torch import Tensor, nn
 
 __all__ = [
+    "default_cache_dir",
     "CARD_FILE",
     "atomic_write",
     "atomic_write_path",
@@ -218,3 +220,18 @@ def write_model_card(path: Path | str, card: Mapping[str, Any]) -> Path:
     full = {"torch": torch.__version__, "commit": git_commit(), "cpu": cpu_signature(), **card}
     text = json.dumps(json_safe(full), indent=2, sort_keys=False) + "\n"
     return atomic_write(path, lambda handle: handle.write(text), mode="w")
+
+
+def default_cache_dir() -> Path:
+    """Where compiled engines, ``auto``'s records and native kernels live:
+    ``$NIGHTVID_CACHE_DIR``, else the platform user cache folder + ``nightvid/engines``."""
+    env = os.environ.get("NIGHTVID_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "nightvid" / "engines"

@@ -47,7 +47,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -60,7 +59,7 @@ from torch import nn
 
 from nightvid.engines.shapes import ShapeRange
 from nightvid.errors import NightvidError
-from nightvid.files import atomic_write_path
+from nightvid.files import atomic_write_path, default_cache_dir
 
 __all__ = [
     "CacheEntry",
@@ -85,20 +84,6 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 _INFO_FIELDS = ("weights", "artifact_sha256", "build_seconds", "created")
 T = TypeVar("T")
-
-
-def default_cache_dir() -> Path:
-    """``$NIGHTVID_CACHE_DIR``, else the platform user cache folder + ``nightvid/engines``."""
-    env = os.environ.get("NIGHTVID_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "nightvid" / "engines"
 
 
 def file_sha256(path: Path) -> str:

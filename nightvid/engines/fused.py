@@ -4,7 +4,7 @@ Why: NoiSER has 1,763 parameters and is memory-bound everywhere else. Eager, ONN
 Runtime and AOTInductor each write its 32-channel map (118 MB per 720p frame in fp32)
 and read it back several times; here a first pass sums the input's patch statistics
 (``noiser_fold``), and the second computes conv1 (normalisation folded in) -> GELU ->
-conv2 -> tanh -> the colour post-step row by row in ``engines/kernels/noiser.cpp``, so
+conv2 -> tanh -> the colour post-step row by row in ``kernels/noiser.cpp``, so
 only the 3-channel frame touches memory. Numbers: docs/BENCHMARKS.md, "Fused NoiSER".
 
 The Enhancer around the net keeps its meaning: [0, 1] in and out, clamped, then the
@@ -25,9 +25,9 @@ from torch import Tensor, nn
 
 from nightvid import nets
 from nightvid.engines.base import Engine
-from nightvid.engines.native import load_kernel
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
+from nightvid.native import load_kernel
 from nightvid.nets.colour import BLACK_FLOOR, REC709, black_floor_tint, keep_input_colour, neutral_black
 from nightvid.nets.deblock import BLOCKINESS, DARK_DEBLOCK, SCALE, cell_windows
 from nightvid.nets.noiser import NoiSER
@@ -65,7 +65,7 @@ def _signatures(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 
 def _deblock_signature(lib: ctypes.CDLL) -> ctypes.CDLL:
-    lib.nv_deblock_f32.argtypes = [_F32, _LONG, _LONG, _LONG, _INT, _INT, _F32, _LONG, _LONG, _LONG, _F32, _INT]
+    lib.nv_deblock_f32.argtypes = [_F32, _LONG, _LONG, _LONG, _INT, _INT, _F32, _LONG, _LONG, _LONG, _F32, _F32, _INT]
     lib.nv_deblock_f32.restype = _INT
     return lib
 
@@ -149,11 +149,14 @@ class FusedNoiser:
             tint = black_floor_tint(grid, step=1).flatten()
         return torch.cat([1.0 / (255.0 * (1.0 - tint)), -tint / (1.0 - tint)]).float().contiguous()
 
-    def _deblock(self, x: Tensor) -> Tensor:
-        """``nets.deblock.deblock_dark(x)`` by the native kernel (``engines/kernels/deblock.cpp``)."""
+    def _deblock(self, x: Tensor, tints: Tensor | None = None) -> Tensor:
+        """``nets.deblock.deblock_dark(x)`` by the native kernel (``kernels/deblock.cpp``);
+        with ``tints`` (``black_floor_tint(x)``), ``deblock_dark(neutral_black(x))`` in the
+        same passes."""
         assert self.deblock_lib is not None
         out = torch.empty_like(x)
-        for image, target in zip(x, out, strict=True):
+        per_image = [None] * len(x) if tints is None else list(tints.reshape(-1, 3).float().contiguous())
+        for image, target, tint in zip(x, out, per_image, strict=True):
             height, width = image.shape[1:]
             code = self.deblock_lib.nv_deblock_f32(
                 _ptr(image, _F32),
@@ -163,6 +166,7 @@ class FusedNoiser:
                 _ptr(target, _F32),
                 *target.stride(),
                 _ptr(self.deblock_params, _F32),
+                None if tint is None else _ptr(tint, _F32),
                 self._threads(),
             )
             assert code == 0, f"nv_deblock failed on a {height}x{width} image"
@@ -231,10 +235,10 @@ class FusedNoiser:
             raise NightvidError(f"the fused backend takes (B, 3, H, W) batches, got {tuple(x.shape)}")
         if x.dtype != torch.float32 or x.device.type != "cpu":
             x = x.to(device="cpu", dtype=torch.float32)
-        if self.enhancer.neutral_black:
+        if self.enhancer.deblock_dark:  # the black floor taken off as the kernel reads the frame
+            x = self._deblock(x, black_floor_tint(x) if self.enhancer.neutral_black else None)
+        elif self.enhancer.neutral_black:
             x = neutral_black(x)
-        if self.enhancer.deblock_dark:
-            x = self._deblock(x)
         y = torch.empty_like(x)
         for source, target in zip(x, y, strict=True):
             self._one(source, target)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from nightvid import engines, nets
 from nightvid.engines import Engine, create_engine
-from nightvid.engines import native as native_module
+from nightvid import native as native_module
 from nightvid.engines.fused import FusedNoiser, build_fused
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.engines.wrappers import tiled
@@ -220,10 +220,20 @@ def test_dark_deblocking_runs_on_the_float_path_as_the_eager_engine_does() -> No
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 9), (17, 31), (37, 53), (180, 320)])
 def test_the_deblocking_kernel_is_the_torch_step(size: tuple[int, int]) -> None:
-    """``engines/kernels/deblock.cpp`` against ``nets.deblock.deblock_dark``, sizes that are
-    and are not multiples of its cells, dark and bright pixels, strided input."""
+    """``kernels/deblock.cpp`` against ``nets.deblock.deblock_dark``, sizes that are and are
+    not multiples of its cells, dark and bright pixels, strided input; with the black floor
+    taken off as it reads (``neutral_black`` first)."""
+    from nightvid.nets.colour import black_floor_tint, neutral_black
     from nightvid.nets.deblock import deblock_dark
 
     x = dark((2, 3, size[0], size[1] + 1), seed=size[0] + size[1], top=0.08)[..., 1:]  # not contiguous
     fused = FusedNoiser(nets.build_enhancer("noiser"), threads=2)
     torch.testing.assert_close(fused._deblock(x), deblock_dark(x), atol=1e-6, rtol=0)
+    magenta = x.clone()
+    magenta[0] *= 0.1  # near black
+    magenta[0, 0] += 0.01  # image 0: a magenta floor (green under red and blue)
+    magenta[0, 2] += 0.012
+    tints = black_floor_tint(magenta)
+    assert tints[0].max() > 0.002
+    expected = deblock_dark(neutral_black(magenta))
+    torch.testing.assert_close(fused._deblock(magenta, tints), expected, atol=1e-6, rtol=0)

@@ -14,7 +14,16 @@ from typer.testing import CliRunner
 
 from nightvid.cli import app
 from nightvid.jobs.compare.figures import temporal_noise
-from nightvid.streamer.temporal import CausalTemporalFilter, TemporalFilter, temporal_frames, temporal_items, to_8bit
+from nightvid import native
+from nightvid.streamer import temporal
+from nightvid.streamer.temporal import (
+    CausalTemporalFilter,
+    TemporalFilter,
+    fuse_deep,
+    temporal_frames,
+    temporal_items,
+    to_8bit,
+)
 from tests.clips import make_clip
 
 runner = CliRunner()
@@ -77,6 +86,45 @@ def test_fused_frames_keep_the_fractions_of_the_average() -> None:
     deep = [f.astype(np.uint16) * 257 for f in frames]  # a 10-bit source decoded as 16-bit stays on its scale
     fused_deep = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(deep)), radius=1)][1]
     assert fused_deep.mean() / 257 == pytest.approx(level, abs=0.01)
+
+
+@pytest.mark.parametrize("neighbours", [1, 2, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_native_fusion_matches_opencv(neighbours: int, dtype: type) -> None:
+    """``kernels/temporal.cpp`` against the OpenCV reference: the same weights and mean,
+    up to one 16-bit level of rounding, on frames that agree in places and not in others."""
+    if temporal._kernel() is None:
+        pytest.skip("no C++ compiler: the filter fuses with OpenCV")
+    rng = np.random.default_rng(neighbours)
+    top = 255 if dtype == np.uint8 else 65535
+    centre = rng.integers(0, top, (37, 53, 3)).astype(dtype)
+    aligned = []
+    for k in range(neighbours):
+        near = centre.astype(np.int64) + rng.integers(-top // 40, top // 40 + 1, centre.shape)
+        near[:, : 10 * (k + 1)] = rng.integers(0, top, (37, 10 * (k + 1), 3))  # disagrees here
+        aligned.append(np.clip(near, 0, top).astype(dtype))
+    native_out = fuse_deep(centre, aligned)
+    reference = fuse_deep(centre, aligned, native=False)
+    assert native_out.dtype == reference.dtype == np.uint16
+    assert np.abs(native_out.astype(np.int64) - reference).max() <= 1
+    assert not np.array_equal(native_out, centre.astype(np.uint16) * (257 if dtype == np.uint8 else 1))
+
+
+def test_without_a_compiler_the_filter_fuses_with_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, noisy = _moving_square(5, noise=6.0)
+    with_kernel = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(noisy)), radius=1)]
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    native.load_kernel.cache_clear()
+    temporal._kernel.cache_clear()
+    try:
+        assert temporal._kernel() is None
+        without = [f for f, _ in temporal_frames(((f, i) for i, f in enumerate(noisy)), radius=1)]
+    finally:
+        native.load_kernel.cache_clear()
+        temporal._kernel.cache_clear()
+    for a, b in zip(with_kernel, without, strict=True):
+        assert np.abs(a.astype(np.int64) - b).max() <= 1
 
 
 def test_temporal_items_pass_on_the_source_return_value() -> None:

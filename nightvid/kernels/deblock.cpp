@@ -9,6 +9,9 @@
 // rounding (running sums there, direct sums here).
 //
 // Layout: images are float (3, H, W) planes with any element strides, values in [0, 1].
+// tint: null, or the image's black-floor tint (nets.colour.black_floor_tint, 3 floats),
+// taken off as nets.colour.neutral_black does where the pixel is read, so the step before
+// the deblocking costs no pass of its own.
 // params: dark, fade, chroma box (cells, odd), luma box (cells, odd), eps (luma units,
 // not squared), SCALE, the Rec. 709 weights r, g, b, then where the blocks are
 // (nets.deblock.BLOCKINESS): blockiness box (cells, odd), grid (px), low, high, floor
@@ -65,7 +68,7 @@ extern "C" {
 
 // out = deblock_dark(x) for one (3, H, W) image; 0 on success, -1 on bad parameters.
 int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int width, float* out, long oc, long oh,
-                   long ow, const float* params, int threads) {
+                   long ow, const float* params, const float* tint, int threads) {
     const float dark = params[0], fade = params[1], eps = params[4];
     const int chroma = (int)params[2], luma_box = (int)params[3], scale = (int)params[5];
     const float wr = params[6], wg = params[7], wb = params[8];
@@ -79,6 +82,25 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
     const int gh = (height + scale - 1) / scale, gw = (width + scale - 1) / scale;
     const float inv_range = 1.0f / (fade - dark);
     const long cells = (long)gh * gw;
+    // nets.colour.neutral_black first, into a planar copy ((x - t) / (1 - t) clamped): one
+    // vectorised pass, where taking it off at every read slowed the passes below by half
+    std::vector<float> tinted;
+    if (tint) {
+        tinted.resize(3 * (size_t)height * width);
+        for (int c = 0; c < 3; ++c) {
+            const float t = tint[c], inv = 1.0f / (1.0f - tint[c]);
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < height; ++i) {
+                const float* src = x + c * xc + (long)i * xh;
+                float* dst = tinted.data() + ((long)c * height + i) * width;
+                for (int j = 0; j < width; ++j) dst[j] = std::clamp((src[(long)j * xw] - t) * inv, 0.0f, 1.0f);
+            }
+        }
+        x = tinted.data();
+        xc = (long)height * width;
+        xh = width;
+        xw = 1;
+    }
     auto at = [&](int c, int i, int j) { return x[c * xc + (long)i * xh + (long)j * xw]; };
 
     auto luma_at = [&](int i, int j) { return at(0, i, j) * wr + at(1, i, j) * wg + at(2, i, j) * wb; };

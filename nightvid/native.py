@@ -1,4 +1,4 @@
-"""Native CPU kernels: C++ sources in ``engines/kernels`` compiled once with the host's compiler.
+"""Native CPU kernels: C++ sources in ``nightvid/kernels`` compiled once with the host's compiler.
 
 Why not ``torch.utils.cpp_extension``: a torch extension includes torch's headers and
 takes a minute to build on 2 cores; these kernels are plain C functions on raw float
@@ -25,17 +25,18 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from nightvid.engines.cache import default_cache_dir
 from nightvid.errors import NightvidError
-from nightvid.files import atomic_write_path
+from nightvid.files import atomic_write_path, default_cache_dir
 
 __all__ = ["KERNELS", "compiler", "kernel_path", "load_kernel"]
 
 #: The engine cache's logger: the CLI shows its INFO lines (a first build takes seconds).
 log = logging.getLogger("nightvid.engines.cache")
 
-#: The kernel sources, by name.
-KERNELS = {name: Path(__file__).resolve().parent / "kernels" / f"{name}.cpp" for name in ("noiser", "deblock")}
+#: The kernel sources, by name: the fused NoiSER engine's two, the temporal filter's fusion.
+KERNELS = {
+    name: Path(__file__).resolve().parent / "kernels" / f"{name}.cpp" for name in ("noiser", "deblock", "temporal")
+}
 #: Flags every build uses; ``-march=native`` is dropped for a compiler that rejects it.
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-fno-math-errno", "-ffp-contract=fast")
 NATIVE = "-march=native"
@@ -98,7 +99,7 @@ def _build(source: Path, target: Path) -> None:
             return
         except _BuildFailed as err:
             complaint = str(err)
-    raise NightvidError(f"building the fused kernel {source.name} with {cxx} failed: {complaint}")
+    raise NightvidError(f"building the native kernel {source.name} with {cxx} failed: {complaint}")
 
 
 @functools.cache
@@ -106,9 +107,9 @@ def load_kernel(name: str) -> ctypes.CDLL:
     """Kernel ``name`` as a loaded library, built first if needed (once per process)."""
     path = kernel_path(name)
     if not path.is_file():
-        log.info("engine cache: building %s (fused kernel) once into %s; later runs load it", name, path)
+        log.info("engine cache: building %s (native kernel) once into %s; later runs load it", name, path)
         _build(KERNELS[name], path)
     try:
         return ctypes.CDLL(str(path))
     except OSError as err:
-        raise NightvidError(f"loading the fused kernel {path} failed: {err}") from None
+        raise NightvidError(f"loading the native kernel {path} failed: {err}") from None

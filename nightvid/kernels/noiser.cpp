@@ -10,7 +10,7 @@
 //
 // Layout: images are float (3, H, W) planes with any element strides, values in [0, 1]
 // (the Enhancer's input). Patch index k = ci * 9 + dy * 3 + dx, as in conv weights.
-// Replicate padding on both convolutions, as the net. Built by engines/native.py with
+// Replicate padding on both convolutions, as the net. Built by nightvid/native.py with
 // the host compiler (-O3 -march=native -fopenmp); vectors are GCC vector extensions,
 // so the same source compiles to AVX-512, AVX2 or NEON.
 
