@@ -15,6 +15,7 @@ import math
 import statistics
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from nightvid.engines import Engine, create_engine
 from nightvid.jobs.compare.figures import temporal_noise
 from nightvid.streamer.temporal import temporal_frames, to_8bit
 from nightvid.trainers.metrics import ssim
-from nightvid.trainers.video_pairs import VideoPair, video_pairs
+from nightvid.trainers.video_pairs import NightCamera, VideoPair, video_pairs
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,11 +64,21 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--models", default="noiser")
     parser.add_argument("--temporal", default="1,3,5")
+    parser.add_argument(
+        "--camera", choices=("default", "real"), default="real", help="NightCamera() or .like_real_clips()"
+    )
+    parser.add_argument("--exposure", help="linear exposure range LOW,HIGH (default: the camera's)")
+    parser.add_argument("--crf", help="x264 crf range LOW,HIGH (default: the camera's)")
     args = parser.parse_args()
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".tif", ".bmp"))
     photos = photos[:: max(1, len(photos) // args.count)][: args.count]
     with tempfile.TemporaryDirectory() as tmp:
-        pairs = video_pairs(photos, frames=args.frames, work=Path(tmp))
+        camera = NightCamera.like_real_clips() if args.camera == "real" else NightCamera()
+        if args.exposure:
+            camera = replace(camera, exposure=tuple(float(v) for v in args.exposure.split(",")))
+        if args.crf:
+            camera = replace(camera, crf=tuple(int(v) for v in args.crf.split(",")))
+        pairs = video_pairs(photos, frames=args.frames, work=Path(tmp), camera=camera)
         for model in args.models.split(","):
             engine = create_engine(model)
             for setting in (int(t) for t in args.temporal.split(",")):

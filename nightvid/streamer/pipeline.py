@@ -48,7 +48,7 @@ from nightvid.streamer.scale import Scale
 from nightvid.streamer.stabilise import BrightnessStabiliser
 from nightvid.streamer.stages import END, Stage, items, put
 from nightvid.streamer.target import check_output, temporary_output
-from nightvid.streamer.temporal import temporal_items, to_8bit
+from nightvid.streamer.temporal import context_frames, temporal_items, to_8bit
 from nightvid.streamer.trim import Trim, open_at, trimmed
 
 __all__ = [
@@ -134,7 +134,8 @@ def enhance_video(
     if batch < 1:
         raise NightvidError(f"batch must be at least 1, got {batch}")
     src, dst = Path(src), Path(dst)
-    container, info, seeked = open_at(src, trim) if trim is not None else (*open_input(src), False)
+    lead = context_frames(temporal)[0]
+    container, info, seeked = open_at(src, trim, lead=lead) if trim is not None else (*open_input(src), False)
     try:
         check_output(src, dst, overwrite=overwrite)
         damage = DamageReport()
@@ -146,7 +147,7 @@ def enhance_video(
         total = info.frames_hint
         if trim is not None:
             rate = container.streams.video[0].guessed_rate or info.rate
-            frames = trimmed(frames, trim, info, rate=rate, context=temporal, neighbours=neighbours)
+            frames = trimmed(frames, trim, info, rate=rate, context=context_frames(temporal), neighbours=neighbours)
             total = trim.frames_hint(info)
         first, facts = first_frame(src, info, frames)
         info = facts.info

@@ -212,21 +212,23 @@ def span_frames(src: Path, span: Span) -> Iterator[av.VideoFrame]:
 
 
 def span_with_context(
-    src: Path, span: Span, before: Span | None, after: Span | None, count: int
+    src: Path, span: Span, before: Span | None, after: Span | None, counts: tuple[int, int]
 ) -> tuple[Iterator[av.VideoFrame], frozenset[int]]:
-    """The frames of ``span`` with up to ``count`` frames of each neighbouring span around
-    them, and the pts of those neighbours' frames (context for the temporal filter, which
-    a single pass gives each frame, never written by this part).
+    """The frames of ``span`` with up to ``counts`` (before, after) frames of the
+    neighbouring spans around them, and the pts of those neighbours' frames (context for
+    the temporal filter, which a single pass gives each frame, never written by this part;
+    ``streamer.temporal.context_frames``).
 
     The previous span is decoded whole for its last frames (a piece starts at a keyframe);
     the next one only until its first ``count`` frames are out.
     """
+    lead_count, tail_count = counts
     lead: list[av.VideoFrame] = []
-    if before is not None and count > 0:
-        lead = list(collections.deque(span_frames(src, before), maxlen=count))
+    if before is not None and lead_count > 0:
+        lead = list(collections.deque(span_frames(src, before), maxlen=lead_count))
     tail: Iterator[av.VideoFrame] = iter(())
-    if after is not None and count > 0:
-        tail = itertools.islice(span_frames(src, after), count)
+    if after is not None and tail_count > 0:
+        tail = itertools.islice(span_frames(src, after), tail_count)
     context = frozenset(_pts(frame.pts, before) for frame in lead if before is not None)
     tail_frames = list(tail)
     context |= frozenset(_pts(frame.pts, after) for frame in tail_frames if after is not None)

@@ -133,9 +133,11 @@ def check_trim(src: Path, trim: Trim | None) -> None:
         )
 
 
-def open_at(src: Path, trim: Trim) -> tuple[av.container.InputContainer, VideoInfo, bool]:
+def open_at(src: Path, trim: Trim, *, lead: int = 0) -> tuple[av.container.InputContainer, VideoInfo, bool]:
     """``src`` opened (``decode.open_input``) and its video put on the last keyframe at or
-    before ``trim``'s start; (container, info, whether it was moved). The caller closes it.
+    before ``trim``'s start, ``lead`` frames earlier still (the temporal filter's context,
+    ``streamer.temporal.context_frames``); (container, info, whether it was moved). The
+    caller closes it.
 
     A demuxer may land on a keyframe shown after the time asked for (an MP4 with
     B-frames, whose index holds decode times): then a little earlier is tried, and at
@@ -147,7 +149,9 @@ def open_at(src: Path, trim: Trim) -> tuple[av.container.InputContainer, VideoIn
     try:
         stream = container.streams.video[0]
         time_base = info.time_base
-        target = (info.start + trim.start) / time_base
+        rate = stream.guessed_rate or info.rate
+        early = Fraction(lead) / Fraction(rate) if lead and rate else Fraction(0)
+        target = (info.start + trim.start - early) / time_base
         begin = stream.start_time or 0
         moved = False
         for margin in _SEEK_MARGINS:
@@ -187,20 +191,21 @@ def trimmed(
     info: VideoInfo,
     *,
     rate: Fraction | None,
-    context: int = 0,
+    context: tuple[int, int] = (0, 0),
     neighbours: set[int] | None = None,
 ) -> Iterator[av.VideoFrame]:
     """The frames of ``frames`` (decoded from ``info``'s video) that ``trim`` keeps, the first
     moved to S (``Trim.origin``); decoding stops after the span.
 
-    ``context`` frames on either side of the span come too, their pts added to
+    ``context`` (before, after) frames around the span come too, their pts added to
     ``neighbours`` before each is handed on (the temporal filter's neighbours, never
     written). Raises NightvidError when no frame falls in the span.
     """
     time_base = info.time_base
     start = info.start + trim.start
     origin = round(trim.origin(info.start, time_base) / time_base)
-    before: deque[av.VideoFrame] = deque(maxlen=context)
+    lead, tail = context
+    before: deque[av.VideoFrame] = deque(maxlen=lead)
     tags = neighbours if neighbours is not None else set()
     kept = 0
     shown: Fraction | None = None
@@ -225,10 +230,10 @@ def trimmed(
         yield frame
     if not kept:
         raise NightvidError(f"no frame of {info.path.name} is shown {trim}")
-    if past is not None and context:
+    if past is not None and tail:
         after = [past]
         for more in frames:
-            if len(after) >= context:
+            if len(after) >= tail:
                 break
             after.append(more)
         yield from _tagged(after, tags)

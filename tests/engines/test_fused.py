@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from nightvid import engines, nets
-from nightvid.engines import Engine, create_engine
 from nightvid import native as native_module
+from nightvid.engines import Engine, create_engine
 from nightvid.engines.fused import FusedNoiser, build_fused
 from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.engines.wrappers import tiled

@@ -56,7 +56,7 @@ def test_matroska_is_cut_at_the_same_times(tmp_path: Path) -> None:
 
 def test_a_piece_reads_its_neighbours_last_and_first_frames_as_context(clip: Path) -> None:
     first, middle, last = plan_spans(clip, 0.4)[:3]
-    frames, context = span_with_context(clip, middle, first, last, 2)
+    frames, context = span_with_context(clip, middle, first, last, (2, 2))
     own = list(range(5120, 10240, 512))
     assert [f.pts for f in frames] == [4096, 4608, *own, 10240, 10752]
     assert context == {4096, 4608, 10240, 10752}
@@ -64,10 +64,10 @@ def test_a_piece_reads_its_neighbours_last_and_first_frames_as_context(clip: Pat
 
 def test_without_a_neighbour_or_a_radius_there_is_no_context(clip: Path) -> None:
     first, second = plan_spans(clip, 0.4)[:2]
-    frames, context = span_with_context(clip, first, None, second, 1)
+    frames, context = span_with_context(clip, first, None, second, (1, 1))
     assert [f.pts for f in frames] == [*range(0, 5120, 512), 5120]
     assert context == {5120}
-    frames, context = span_with_context(clip, second, first, None, 0)
+    frames, context = span_with_context(clip, second, first, None, (0, 0))
     assert [f.pts for f in frames] == list(range(5120, 10240, 512))
     assert context == frozenset()
 

@@ -12,13 +12,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from nightvid import native
 from nightvid.cli import app
 from nightvid.jobs.compare.figures import temporal_noise
-from nightvid import native
 from nightvid.streamer import temporal
 from nightvid.streamer.temporal import (
+    HISTORY,
+    HISTORY_LEAD,
     CausalTemporalFilter,
     TemporalFilter,
+    context_frames,
     fuse_deep,
     temporal_frames,
     temporal_items,
@@ -108,6 +111,43 @@ def test_the_native_fusion_matches_opencv(neighbours: int, dtype: type) -> None:
     assert native_out.dtype == reference.dtype == np.uint16
     assert np.abs(native_out.astype(np.int64) - reference).max() <= 1
     assert not np.array_equal(native_out, centre.astype(np.uint16) * (257 if dtype == np.uint8 else 1))
+    # the previous output as a neighbour: 16-bit beside 8-bit frames, weighing more
+    history = (reference.astype(np.int64) + rng.integers(-300, 301, reference.shape)).clip(0, 65535)
+    mixed = [*aligned, history.astype(np.uint16)]
+    strengths = [1.0] * neighbours + [4.0]
+    native_mixed = fuse_deep(centre, mixed, strengths=strengths)
+    reference_mixed = fuse_deep(centre, mixed, strengths=strengths, native=False)
+    assert np.abs(native_mixed.astype(np.int64) - reference_mixed).max() <= 1
+    assert np.abs(native_mixed.astype(np.int64) - native_out).max() > 10  # it did take part
+
+
+def test_the_previous_output_takes_out_more_noise_and_the_square_still_keeps_its_edges() -> None:
+    """The recursive filter (the default) against three raw frames (``history=0``): more
+    noise removed where the scene holds, no trail behind the moving square."""
+    clean, noisy = _moving_square(14, noise=8.0)
+    still = (slice(90, 120), slice(0, 200))
+
+    def run(history: float) -> list[np.ndarray]:
+        fil: TemporalFilter[int] = TemporalFilter(1, history=history)
+        out = [f for i, frame in enumerate(noisy) for f, _ in fil.push(frame, i)]
+        return [to_8bit(f) for f in out + [f for f, _ in fil.flush()]]
+
+    def still_error(frames: list[np.ndarray]) -> float:
+        return float(
+            np.mean([np.abs(f[still].astype(float) - c[still]).mean() for f, c in zip(frames, clean, strict=True)][4:])
+        )
+
+    recursive, raw = run(HISTORY), run(0.0)
+    assert still_error(recursive) < 0.9 * still_error(raw)
+    for t in range(4, 13):
+        trail = (slice(45, 75), slice(24 + 9 * t, 30 + 9 * t))
+        assert np.abs(recursive[t][trail].astype(float) - clean[t][trail]).mean() < 12, t
+
+
+def test_context_frames_read_enough_before_a_cut_for_the_history() -> None:
+    assert context_frames(0) == (0, 0)
+    assert context_frames(1, history=0.0) == (1, 1) and context_frames(2, history=0.0) == (2, 2)
+    assert context_frames(1) == (HISTORY_LEAD, 1)
 
 
 def test_without_a_compiler_the_filter_fuses_with_opencv(monkeypatch: pytest.MonkeyPatch) -> None:

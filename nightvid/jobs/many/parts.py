@@ -18,6 +18,7 @@ from nightvid.streamer.encode_options import EncodeOptions
 from nightvid.streamer.pipeline import ProgressCallback, run_stages, video_facts, video_output
 from nightvid.streamer.segments import Span, span_with_context
 from nightvid.streamer.stabilise import BrightnessStabiliser
+from nightvid.streamer.temporal import context_frames
 
 __all__ = ["enhance_span"]
 
@@ -39,8 +40,9 @@ def enhance_span(
 
     ``encode`` must be resolved (``check_encoding`` against the final output): the
     part is encoded exactly as the output would be. ``temporal`` (the filter's radius)
-    reads that many frames of the ``neighbours`` (the spans before and after) as the
-    filter's context, so each frame is fused as in a single pass and the joins do not show.
+    reads the frames of the ``neighbours`` (the spans before and after) that the filter
+    needs as context (``streamer.temporal.context_frames``), so each frame is fused as in
+    a single pass and the joins do not show.
     ``stabilize``: smooth the brightness over time within the part; its average starts
     at the part's first frame, as after a scene cut (the stabiliser follows the enhanced
     frames, which the neighbours' context does not give).
@@ -51,7 +53,7 @@ def enhance_span(
     facts = dataclasses.replace(facts, info=dataclasses.replace(facts.info, carried=()))  # video only
     info = facts.info
     with video_output(part, facts, encode=encode) as writer:
-        frames, context = span_with_context(src, span, *neighbours, temporal)
+        frames, context = span_with_context(src, span, *neighbours, context_frames(temporal))
         done, _ = run_stages(
             frames,
             writer,
