@@ -314,12 +314,14 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_first_run_says_it_builds_the_engine_and_prints_no_exporter_chatter(dark_clip: Path, tmp_path: Path) -> None:
-    # A fresh engine cache: the default engine (NoiSER's fused kernel) is built in this run.
+    # A fresh engine cache: the default engine (NoiSER's fused kernel) and the temporal
+    # filter's kernel are built in this run.
     env = {**os.environ, "NIGHTVID_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "nightvid", "enhance", str(dark_clip), str(tmp_path / "o.mp4")]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
-    assert "building noiser (fused kernel) once" in first.stderr
+    assert "building noiser (native kernel) once" in first.stderr
+    assert "building temporal (native kernel) once" in first.stderr  # the temporal filter's, on by default
     for chatter in ("torchvision is not installed", "FutureWarning", "Warning:"):
         assert chatter not in first.stderr, first.stderr
     again = subprocess.run([*command, "--overwrite"], env=env, capture_output=True, text=True, timeout=300)

@@ -2,23 +2,28 @@
 
 Per-frame nets brighten sensor and codec noise with the picture, and it boils from
 frame to frame. Neighbouring frames see the same scene with independent noise, so each
-decoded frame is averaged with its ``radius`` neighbours on either side after they are
-aligned to it (OpenCV's DIS optical flow on half-size luma, stretched so dark frames
-have contrast to track, then ``cv2.remap``), *before* the net, in the dark input where
-the noise is: on the synthetic night video set that takes a third more noise and 2-3x
-the SSIM gain of the same fusion after the net (docs/BENCHMARKS.md, "Temporal noise
-filter"). The fused frame keeps its fractions (16-bit out of an 8-bit input), so the net
-sees the averaged dark levels rather than their rounding.
+decoded frame is averaged with the ``radius`` frames after it and, before it, the
+filter's own previous output (recursive, as FFmpeg's ``hqdn3d`` is in time: that output
+already averages many frames, so it weighs ``HISTORY`` raw frames), each aligned to it
+(OpenCV's DIS optical flow on half-size luma, stretched so dark frames have contrast to
+track, then ``cv2.remap``), *before* the net, in the dark input where the noise is: on
+the synthetic night video set that takes a third more noise and 2-3x the SSIM gain of
+the same fusion after the net, and the recursion takes NoiSER from +1.2 dB (three raw
+frames) to +1.5-1.6 dB over no filter (docs/BENCHMARKS.md, "Temporal noise filter").
+The fused frame keeps its fractions (16-bit out of an 8-bit input), so the net sees the
+averaged dark levels rather than their rounding.
 
 Where the alignment fails (a car that moved differently, an occlusion, a scene cut) the
 aligned neighbour differs from the frame by more than noise, and its weight falls to
 zero there, so moving things keep their edges instead of ghosting. The weight of a
-neighbour at a pixel is ``exp(-(d / tau)^2)`` where ``d`` is the difference of the two
-after a 5x5 box mean (noise averages out of it, structure does not) and ``tau`` follows
-the frame's own noise, measured as the robust spread of the difference between the
-frame and its aligned neighbours. Frames stream through a ring buffer: each leaves
-``radius`` frames later with its pts untouched; the first and last frames are fused with
-the neighbours they have.
+neighbour at a pixel is ``exp(-(d / tau)^2)`` (times ``HISTORY`` for the previous
+output) where ``d`` is the difference of the two after a 5x5 box mean (noise averages
+out of it, structure does not) and ``tau`` follows the frame's own noise, measured as
+the robust spread of the difference between the frame and its raw neighbours. Frames
+stream through a ring buffer: each leaves ``radius`` frames later with its pts
+untouched; the first and last frames are fused with the neighbours they have. The
+fusion runs in a native kernel (``kernels/temporal.cpp``), OpenCV's ops where no
+compiler is found.
 """
 
 from __future__ import annotations
