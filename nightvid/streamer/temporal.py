@@ -73,7 +73,7 @@ _FLOW_MEAN = 100.0
 _MAX_STRETCH = 8.0
 #: How much the filter's previous output weighs as a neighbour, against a raw frame's 1: it
 #: averages several frames, so it is trusted more (on the night video set like the shared
-#: clips, NoiSER: +1.6 dB over no filter where three raw frames gave +1.2; docs/BENCHMARKS.md).
+#: clips, NoiSER: +1.5 dB over no filter where three raw frames gave +1.2; docs/BENCHMARKS.md).
 HISTORY = 4.0
 #: Frames read before a cut (a piece of ``enhance-many``, ``--start``) so that the recursive
 #: filter's output there is a single pass's: an earlier frame's share falls each frame to
