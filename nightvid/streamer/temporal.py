@@ -220,9 +220,9 @@ def fuse_deep(
     the kernel builds (``native=False``: OpenCV's ops, the reference the kernel is tested
     against)."""
     depths = (np.uint8, np.uint16)
-    usable = 0 < len(aligned) <= 16 and all(f.dtype in depths for f in (centre, *aligned))
-    lib = _kernel() if native and usable else None
-    if lib is None:
+    usable = native and bool(aligned) and all(f.dtype in depths for f in (centre, *aligned))
+    lib = _kernel() if usable else None
+    if lib is None or len(aligned) > lib.nv_temporal_max_neighbours():
         return to_deep(fuse(centre, aligned, centre_luma, strengths), centre.dtype)
     strengths = [1.0] * len(aligned) if strengths is None else strengths
     centre_luma = _luma(centre) if centre_luma is None else centre_luma
