@@ -7,7 +7,7 @@ from nightvid.nets import denoiser as _denoiser  # noqa: F401  (registers "denoi
 from nightvid.nets import kind as _kind  # noqa: F401  (registers "kind")
 from nightvid.nets import lednet as _lednet  # noqa: F401  (registers "lednet")
 from nightvid.nets import noiser as _noiser  # noqa: F401  (registers "noiser")
-from nightvid.nets.enhancer import Chain, Enhancer, build_enhancer
+from nightvid.nets.enhancer import Chain, Enhancer, as_shipped, build_enhancer
 from nightvid.nets.exposure import (
     AUTO,
     AUTO_EXPOSURE,
@@ -50,6 +50,7 @@ __all__ = [
     "NetContract",
     "NetInfo",
     "build",
+    "as_shipped",
     "build_enhancer",
     "chain_parts",
     "check_exposure",

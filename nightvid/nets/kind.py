@@ -283,9 +283,10 @@ class KinD(nn.Module):
         self.gauss: Tensor
         self.register_buffer("gauss", _gaussian_kernel(3.0), persistent=False)
 
-    def forward(self, x: Tensor) -> KinDOutput:
+    def forward(self, x: Tensor, restoration: nn.Module | None = None) -> KinDOutput:
+        """``restoration``: a stand-in for ``self.restoration`` (a trainer's replica of it)."""
         reflectance, illumination = self.decom(x)
-        restored = self.restoration(reflectance, illumination)
+        restored = (self.restoration if restoration is None else restoration)(reflectance, illumination)
         if self.ratio is None:
             ratio: Tensor | float = exposure_ratio(illumination, self.target_illumination)
         else:

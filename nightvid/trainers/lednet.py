@@ -46,8 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nightvid import nets
 from nightvid.errors import NightvidError
-from nightvid.trainers.common import fit_and_finish, hold_out, recipe_dict, seeded_net, split_files
+from nightvid.nets.colour import luma
+from nightvid.trainers.common import fit_and_finish, hold_out, hold_out_scenes, recipe_dict, seeded_net, split_files
 from nightvid.trainers.data import (
     Augment,
     MixedPairs,
@@ -121,6 +123,15 @@ class LEDNetRecipe:
     #: Paired data: random exposure, white balance and gamma of the real pairs' inputs
     #: (``data.JitteredInput``; 0 = none), so other cameras than the dataset's are met.
     input_jitter: float = 0.0
+    #: What the full-size output is scored as (``OBJECTIVES``): ``image`` (the paper's: the
+    #: net's output against the reference) or ``output`` (the whole pipeline as shipped,
+    #: colour share and dark deblocking included, brought to the reference's mean luma,
+    #: since the shipped brightness is set after the net by ``--exposure``).
+    objective: str = "image"
+    #: Score validation as ``nightvid eval`` does (``nets.as_shipped``) instead of the bare net.
+    val_as_shipped: bool = False
+    #: Paired data: hold out whole scenes (``common.hold_out_scenes``), not the last pairs alone.
+    val_scenes: bool = False
 
     @classmethod
     def cpu_reduced(cls, **overrides: Any) -> LEDNetRecipe:
@@ -152,6 +163,25 @@ def _down8(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=0.125, mode="bilinear", align_corners=False, antialias=True)
 
 
+#: ``LEDNetRecipe.objective``: what the full-size output is scored as.
+OBJECTIVES = ("image", "output")
+
+
+class _KeepSide(nn.Module):
+    """LEDNet as the ``Enhancer`` calls it (one image out), keeping the 1/8 side output of
+    the last call for the loss (``objective="output"``)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.input_range, self.size_multiple = net.input_range, net.size_multiple
+        self.side = torch.empty(0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        image, self.side = self.net(x, side_output=True)
+        return image
+
+
 def lednet_loss(
     model: nn.Module,
     batch: tuple[Tensor, Tensor],
@@ -165,8 +195,14 @@ def lednet_loss(
     """
     low, high = batch
     lo, hi = cast(tuple[float, float], model.input_range)
-    image, side = model(low * (hi - lo) + lo, side_output=True)
-    image, side = (image - lo) / (hi - lo), (side - lo) / (hi - lo)
+    if recipe.objective == "output":
+        with_side = _KeepSide(model)
+        image = nets.as_shipped(with_side, "lednet", exposure=None)(low)
+        image = nets.exposure_curve(image.float(), luma(high).mean(dim=(1, 2, 3)).view(-1, 1, 1, 1))
+        side = (with_side.side - lo) / (hi - lo)
+    else:
+        image, side = model(low * (hi - lo) + lo, side_output=True)
+        image, side = (image - lo) / (hi - lo), (side - lo) / (hi - lo)
     small = _down8(high)
     terms: dict[str, Tensor] = {}
     total: Tensor | float = 0.0
@@ -214,7 +250,8 @@ def lednet_datasets(recipe: LEDNetRecipe, data: Path) -> tuple[Any, Any, dict[st
         paired = False
     if paired:
         # a split folder itself, or its train split
-        train_pairs, val_pairs = hold_out(find_pairs(data, split="train"), held=recipe.val_images, what="pair(s)")
+        split_pairs = hold_out_scenes if recipe.val_scenes else hold_out
+        train_pairs, val_pairs = split_pairs(find_pairs(data, split="train"), held=recipe.val_images, what="pair(s)")
         real = jitter_inputs(PairedImages(train_pairs, augment=crop), recipe.input_jitter)
         described = {
             "folder": str(data),
@@ -278,8 +315,11 @@ def train_lednet(
             f"with --vgg19 the patch must be at least 64 px (the 1/8 side output goes "
             f"through VGG-19 up to conv4_4), got {recipe.patch}"
         )
+    if recipe.objective not in OBJECTIVES:
+        raise NightvidError(f"objective must be one of {', '.join(OBJECTIVES)}, got {recipe.objective!r}")
     train_set, val_set, described = lednet_datasets(recipe, data)
-    validate = validator(held_out(val_set, seed=recipe.seed), device=device)
+    wrap = (lambda net: nets.as_shipped(net, "lednet")) if recipe.val_as_shipped else nets.Enhancer
+    validate = validator(held_out(val_set, seed=recipe.seed), device=device, wrap=wrap)
     if recipe.vgg19 is not None:
         perceptual: Callable | None = PerceptualLoss(recipe.vgg19).to(device)
         loss_note = (

@@ -135,17 +135,21 @@ def evaluate(enhance: Callable[[Tensor], Tensor], pairs: Iterable[tuple[Tensor, 
 
 
 def validator(
-    pairs: Iterable[tuple[Tensor, Tensor]], *, device: str | torch.device = "cpu"
+    pairs: Iterable[tuple[Tensor, Tensor]],
+    *,
+    device: str | torch.device = "cpu",
+    wrap: Callable[[nn.Module], nn.Module] = Enhancer,
 ) -> Callable[[nn.Module], dict[str, float]]:
     """A ``validate(model)`` for ``fit``: the net wrapped as an ``Enhancer``, scored on ``pairs``.
 
     ``pairs`` is kept as a list (held-out images are few); each pair is ``(low, high)``
-    with batch dimension, sRGB in [0, 1].
+    with batch dimension, sRGB in [0, 1]. ``wrap`` makes the Enhancer: the bare net by
+    default; ``lambda net: nets.as_shipped(net, name)`` scores it as ``nightvid eval`` does.
     """
     held = [(low, high) for low, high in pairs]
 
     def validate(model: nn.Module) -> dict[str, float]:
-        net = Enhancer(model)
+        net = wrap(model)
         return evaluate(lambda low: net(low.to(device)), held)
 
     return validate

@@ -253,3 +253,18 @@ def test_jittered_inputs_vary_exposure_and_colour_and_leave_targets_alone() -> N
     assert torch.equal(again, draws[3][0])  # seeded: a resumed run draws the same
     with pytest.raises(NightvidError):
         jitter_inputs(Fixed(), 1.5)
+
+
+def test_whole_scenes_are_held_out_and_none_of_them_trained_on() -> None:
+    from nightvid.trainers.common import hold_out_scenes, scene_of
+
+    names = ["0938-0938", "0938-0943", "1962-1970", "1962-1973", "1962-1974", "1996-1996", "1996-1997"]
+    pairs = [(Path(f"low/{n}.jpg"), Path(f"high/{n}.jpg")) for n in names]
+    train, val = hold_out_scenes(pairs, held=3, what="pairs")
+    assert [low.stem for low, _ in val] == names[2:]  # the tail reached into 1962: all of it
+    assert {scene_of(low) for low, _ in train}.isdisjoint({scene_of(low) for low, _ in val})
+    assert train + val == pairs
+    plain = [(Path(f"low/{i:04d}.png"), Path(f"high/{i:04d}.png")) for i in range(5)]
+    assert hold_out_scenes(plain, held=2, what="pairs") == (plain[:3], plain[3:])  # one scene per file
+    with pytest.raises(NightvidError, match="held-out scenes"):
+        hold_out_scenes(pairs[2:5], held=1, what="pairs")

@@ -16,9 +16,10 @@ from nightvid.errors import NightvidError
 from nightvid.nets.vgg import TinyClassifier
 from nightvid.trainers import recipes
 from nightvid.trainers.denoiser import DenoiserRecipe, make_high_level, train_denoiser
-from nightvid.trainers.kind import KinDRecipe, StageRecipe, decom_loss, train_kind
+from nightvid.trainers.kind import KinDRecipe, StageRecipe, decom_loss, output_loss, restoration_loss, train_kind
 from nightvid.trainers.lednet import LEDNetRecipe, edge_loss, train_lednet
 from nightvid.trainers.loop import save_weights
+from nightvid.trainers.metrics import psnr, validator
 from nightvid.trainers.perceptual import perceptual_loss
 
 
@@ -183,6 +184,56 @@ def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_
         train_kind(replace(recipe, init=None), pairs_dir, tmp_path / "bad")
     with pytest.raises(NightvidError, match="bright_share"):
         train_kind(replace(recipe, bright_share=1.5), pairs_dir, tmp_path / "bad")
+
+
+def test_kind_output_objective_trains_restoration_through_the_shipped_pipeline(pairs_dir: Path, tmp_path: Path) -> None:
+    start = nets.build("kind")
+    torch.manual_seed(4)
+    for param in start.parameters():
+        param.data.normal_(0.0, 0.05)
+    init = save_weights(start, tmp_path / "start.safetensors", model_name="kind")
+    recipe = KinDRecipe(
+        decom=StageRecipe(iters=0, batch=2, patch=32),
+        adjust=StageRecipe(iters=0, batch=2, patch=32),
+        restoration=StageRecipe(iters=6, batch=2, patch=32, lr=1e-3),
+        val_pairs=1,
+        val_crop=None,
+        validate_every=3,
+        threads=1,
+        init=str(init),
+        objective="output",
+        val_as_shipped=True,
+    )
+    seen: list[dict] = []
+    best = train_kind(recipe, pairs_dir, tmp_path / "run", on_log=seen.append, log_every=1)
+    losses = _train_losses(seen, "restoration")
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    tuned = nets.build("kind")
+    nets.load_weights(tuned, best, name="kind")
+    before, after = start.restoration.state_dict(), tuned.restoration.state_dict()
+    assert any(not torch.equal(before[key], after[key]) for key in before)
+    assert all(torch.equal(start.decom.state_dict()[k], v) for k, v in tuned.decom.state_dict().items())
+    assert [r["step"] for r in seen if r["event"] == "val"] == [3, 6]
+    # validation as shipped scores what `nightvid eval` runs: the registry's steps around the net
+    low = torch.rand(1, 3, 32, 32) * 0.2
+    high = torch.rand(1, 3, 32, 32)
+    as_eval = validator([(low, high)], wrap=lambda net: nets.as_shipped(net, "kind"))(start)
+    shipped = nets.build_enhancer("kind", weights=init)
+    with torch.no_grad():
+        assert as_eval["psnr"] == pytest.approx(psnr(shipped(low), high).item(), abs=1e-6)
+        assert as_eval["psnr"] != pytest.approx(psnr(nets.Enhancer(start)(low), high).item(), abs=1e-3)
+    card = nets.read_model_card(best)
+    assert card["recipe"]["objective"] == "output"
+    with pytest.raises(NightvidError, match="objective"):
+        train_kind(replace(recipe, objective="bogus"), pairs_dir, tmp_path / "bad")
+
+
+def test_kind_output_loss_ignores_the_brightness_it_is_given() -> None:
+    target = torch.rand(2, 3, 24, 24) * 0.8 + 0.1
+    for scale in (0.4, 0.6):  # a dimmer copy: mostly forgiven, not a wrong picture
+        copy = (target * scale).clamp(0, 1)
+        assert output_loss(copy, target)[0].item() < 0.5 * restoration_loss(copy, target)[0].item()
+    assert output_loss(torch.rand(2, 3, 24, 24), target)[0].item() > 3 * output_loss(target * 0.4, target)[0].item()
 
 
 def test_decom_loss_terms_use_the_paper_weights() -> None:
@@ -431,3 +482,29 @@ def test_denoiser_mixed_noise_is_half_gaussian_half_night_video(clean_dir: Path)
     files = sorted(clean_dir.iterdir())
     mixed = NOISES["mixed"](files, 25 / 255, Augment(crop=32))
     assert isinstance(mixed, MixedPairs) and len(mixed) == 2 * len(files)
+
+
+def test_lednet_output_objective_scores_the_shipped_pipeline_at_the_references_brightness(
+    pairs_dir: Path, tmp_path: Path
+) -> None:
+    from nightvid.trainers.lednet import lednet_loss
+
+    torch.manual_seed(5)
+    net = nets.build("lednet")
+    low = torch.rand(2, 3, 32, 32) * 0.15
+    high = torch.rand(2, 3, 32, 32) * 0.6 + 0.2
+    recipe = replace(TINY_LEDNET, objective="output")
+    total, terms = lednet_loss(net, (low, high), recipe=recipe, perceptual=None)
+    total.backward()
+    assert torch.isfinite(total) and set(terms) >= {"l1_out", "l1_side", "edge_out"}
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    # the same net scored as an image: another figure (the shipped steps and the brightness differ)
+    plain, _ = lednet_loss(net, (low, high), recipe=replace(recipe, objective="image"), perceptual=None)
+    assert abs(plain.item() - total.item()) > 1e-3
+    seen: list[dict] = []
+    run = replace(recipe, iters=2, val_images=1, validate_every=2, val_crop=None, val_as_shipped=True, val_scenes=True)
+    best = train_lednet(run, pairs_dir, tmp_path / "run", on_log=seen.append, log_every=1)
+    assert nets.read_model_card(best)["recipe"]["objective"] == "output"
+    assert [r["event"] for r in seen].count("val") == 1
+    with pytest.raises(NightvidError, match="objective"):
+        train_lednet(replace(recipe, objective="bogus"), pairs_dir, tmp_path / "bad")
