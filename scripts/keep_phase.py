@@ -37,7 +37,13 @@ def main() -> None:
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     save_file(half, str(args.out / "weights.safetensors"), metadata={"model": args.model})
-    records = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    # one metrics.jsonl per run, or one per stage (KinD's decom/, adjust/, restoration/)
+    logs = (
+        [args.run / "metrics.jsonl"]
+        if (args.run / "metrics.jsonl").exists()
+        else sorted(args.run.glob("*/metrics.jsonl"))
+    )
+    records = [json.loads(line) for log in logs for line in log.read_text().splitlines() if line.strip()]
     steps = max((r.get("step", 0) for r in records), default=0)
     seconds = max((r.get("elapsed_s", r.get("seconds", 0)) or 0 for r in records), default=0)
     card = {

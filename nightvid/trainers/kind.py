@@ -463,7 +463,11 @@ def train_kind(
         metrics={
             "validation_best": {"psnr": res.best, "step": res.best_step},
             "validation_last": res.metrics,
-            "scored_as": "whole KinD (ratio=None, target illumination 0.5) on the held-out pairs",
+            "scored_as": (
+                "as shipped (nets.as_shipped: colour share, default exposure) on the held-out pairs"
+                if recipe.val_as_shipped
+                else "whole KinD (ratio=None, target illumination 0.5) on the held-out pairs"
+            ),
         },
         final={name: r.final for name, r in results.items()},
         final_loss=res.final.get("loss"),  # the last stage's: restoration
