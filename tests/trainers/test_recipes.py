@@ -153,12 +153,17 @@ def test_kind_stages_train_and_assemble(pairs_dir: Path, tmp_path: Path) -> None
     assert net(torch.rand(1, 3, 33, 35)).shape == (1, 3, 33, 35)
 
 
-def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_dir: Path, tmp_path: Path) -> None:
+def _random_kind(seed: int, folder: Path) -> tuple[torch.nn.Module, Path]:
+    """A KinD with small random weights and its file, to start a next phase from."""
     start = nets.build("kind")
-    torch.manual_seed(3)
+    torch.manual_seed(seed)
     for param in start.parameters():
         param.data.normal_(0.0, 0.05)
-    init = save_weights(start, tmp_path / "start.safetensors", model_name="kind")
+    return start, save_weights(start, folder / "start.safetensors", model_name="kind")
+
+
+def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_dir: Path, tmp_path: Path) -> None:
+    start, init = _random_kind(3, tmp_path)
     recipe = KinDRecipe(
         decom=StageRecipe(iters=0, batch=2, patch=32),
         adjust=StageRecipe(iters=0, batch=2, patch=32),
@@ -187,11 +192,7 @@ def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_
 
 
 def test_kind_output_objective_trains_restoration_through_the_shipped_pipeline(pairs_dir: Path, tmp_path: Path) -> None:
-    start = nets.build("kind")
-    torch.manual_seed(4)
-    for param in start.parameters():
-        param.data.normal_(0.0, 0.05)
-    init = save_weights(start, tmp_path / "start.safetensors", model_name="kind")
+    start, init = _random_kind(4, tmp_path)
     recipe = KinDRecipe(
         decom=StageRecipe(iters=0, batch=2, patch=32),
         adjust=StageRecipe(iters=0, batch=2, patch=32),
