@@ -41,6 +41,19 @@ def test_exposure_curve_hits_the_target_keeps_black_and_white() -> None:
     assert out[0, :, 0, 0].max() < 0.5 / 255 and out[0, :, 0, 1].min() == 1.0  # black rounds to 0
 
 
+def test_exposure_curve_lands_on_a_far_target_for_a_lamp_lit_frame() -> None:
+    """A bright, contrasty net output held far down (a lamp-lit scene: the net at mean 0.55-0.6,
+    ``auto`` aiming at 0.26) must land on the target: with 3 refinements the curve stopped
+    3-12 levels of 255 above it on the highway CCTV clip."""
+    g = torch.Generator().manual_seed(1)
+    sky = 0.3 * torch.rand(1, 3, 40, 64, generator=g)
+    road = (0.6 + 0.4 * torch.rand(1, 3, 24, 64, generator=g)).clamp(0, 1)
+    frame = torch.cat([sky, road, torch.ones(1, 3, 8, 64)], dim=2)  # lamps burnt to white
+    assert mean_luma(frame) > 0.45
+    for target in (0.26, 0.2):
+        assert mean_luma(nets.exposure_curve(frame, target)) == pytest.approx(target, abs=1.0 / 255)
+
+
 def test_exposure_curve_keeps_each_pixels_colour() -> None:
     """The curve scales a pixel's R, G and B by one factor (a gain would), so hue and
     saturation stay; a per-channel power curve would pull the channels together (grey)."""
