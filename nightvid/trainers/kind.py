@@ -52,7 +52,6 @@ from torch import Tensor, nn
 from nightvid import nets
 from nightvid.errors import NightvidError
 from nightvid.files import save_weights
-from nightvid.nets.colour import luma
 from nightvid.nets.kind import KinD
 from nightvid.trainers import distributed
 from nightvid.trainers.common import hold_out, hold_out_scenes, recipe_dict, seeded_net, write_run_card
@@ -67,8 +66,8 @@ from nightvid.trainers.data import (
     val_augment,
 )
 from nightvid.trainers.loop import BEST_FILE, FitResult, LoopConfig, cosine_schedule, fit
-from nightvid.trainers.losses import l1_loss, mse_loss
-from nightvid.trainers.metrics import ssim, validator
+from nightvid.trainers.losses import at_reference_brightness, l1_loss, mse_loss
+from nightvid.trainers.metrics import scored_as, ssim, validator
 
 __all__ = [
     "KinDRecipe",
@@ -239,8 +238,7 @@ def output_loss(pred: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]
     output's structure, tone shape and colour are the net's to learn; matching the
     decomposed reflectance instead chose weights 2 dB worse on SICE eval.
     """
-    level = nets.exposure_curve(pred.float(), luma(target).mean(dim=(1, 2, 3)).view(-1, 1, 1, 1))
-    return restoration_loss(level, target)
+    return restoration_loss(at_reference_brightness(pred, target), target)
 
 
 def adjust_pair(l_low: Tensor, l_high: Tensor, brighten: Tensor, eps: float = 1e-4) -> tuple[Tensor, Tensor, Tensor]:
@@ -426,8 +424,7 @@ def train_kind(
         return output_loss(nets.as_shipped(_RestoredBy(kind, net), "kind", exposure=None)(low), high)
 
     restoration_step = {"reflectance": reflectance_step, "output": output_step}[recipe.objective]
-    wrap = (lambda net: nets.as_shipped(net, "kind")) if recipe.val_as_shipped else nets.Enhancer
-    score_kind = validator(held, device=device, wrap=wrap)
+    score_kind = validator(held, device=device, wrap=scored_as("kind", shipped=recipe.val_as_shipped))
     results["restoration"] = _fit_stage(
         "restoration",
         kind.restoration,

@@ -48,7 +48,6 @@ from torch import Tensor, nn
 
 from nightvid import nets
 from nightvid.errors import NightvidError
-from nightvid.nets.colour import luma
 from nightvid.trainers.common import fit_and_finish, hold_out, hold_out_scenes, recipe_dict, seeded_net, split_files
 from nightvid.trainers.data import (
     Augment,
@@ -66,7 +65,7 @@ from nightvid.trainers.data import (
 )
 from nightvid.trainers.degrade import LowLightConfig
 from nightvid.trainers.loop import LoopConfig, cosine_schedule
-from nightvid.trainers.losses import colour_angle_loss, l1_loss
+from nightvid.trainers.losses import at_reference_brightness, colour_angle_loss, l1_loss
 from nightvid.trainers.metrics import ssim
 from nightvid.trainers.perceptual import LEDNET_LAYERS, PerceptualLoss
 
@@ -198,7 +197,7 @@ def lednet_loss(
     if recipe.objective == "output":
         with_side = _KeepSide(model)
         image = nets.as_shipped(with_side, "lednet", exposure=None)(low)
-        image = nets.exposure_curve(image.float(), luma(high).mean(dim=(1, 2, 3)).view(-1, 1, 1, 1))
+        image = at_reference_brightness(image, high)
         side = (with_side.side - lo) / (hi - lo)
     else:
         image, side = model(low * (hi - lo) + lo, side_output=True)
@@ -304,7 +303,7 @@ def train_lednet(
     log_every: int = 10,
 ) -> Path:
     """Train LEDNet (input range [0, 1]) on ``data``; return ``out_dir/best.safetensors``."""
-    from nightvid.trainers.metrics import validator
+    from nightvid.trainers.metrics import scored_as, validator
 
     out_dir, data = Path(out_dir), Path(data)
     if recipe.patch % 8:
@@ -318,7 +317,7 @@ def train_lednet(
     if recipe.objective not in OBJECTIVES:
         raise NightvidError(f"objective must be one of {', '.join(OBJECTIVES)}, got {recipe.objective!r}")
     train_set, val_set, described = lednet_datasets(recipe, data)
-    wrap = (lambda net: nets.as_shipped(net, "lednet")) if recipe.val_as_shipped else nets.Enhancer
+    wrap = scored_as("lednet", shipped=recipe.val_as_shipped)
     validate = validator(held_out(val_set, seed=recipe.seed), device=device, wrap=wrap)
     if recipe.vgg19 is not None:
         perceptual: Callable | None = PerceptualLoss(recipe.vgg19).to(device)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["L1Loss", "TVLoss", "colour_angle_loss", "l1_loss", "mse_loss", "tv_loss"]
+__all__ = ["L1Loss", "TVLoss", "at_reference_brightness", "colour_angle_loss", "l1_loss", "mse_loss", "tv_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -33,6 +33,15 @@ def l1_loss(pred: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
     """
     _check_reduction(reduction)
     return F.l1_loss(pred, target, reduction=reduction)
+
+
+def at_reference_brightness(pred: Tensor, target: Tensor) -> Tensor:
+    """``pred`` in float32 through ``nets.exposure_curve`` to ``target``'s mean luma, per image:
+    what a loss compares when the shipped brightness is set after the net (``objective="output"``)."""
+    from nightvid.nets import exposure_curve
+    from nightvid.nets.colour import luma
+
+    return exposure_curve(pred.float(), luma(target).mean(dim=(1, 2, 3)).view(-1, 1, 1, 1))
 
 
 def mse_loss(pred: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nightvid.nets import Enhancer
+from nightvid.nets import Enhancer, as_shipped
 
 #: BT.709 luma weights (the dark third of ``ssim``).
 _LUMA = torch.tensor([0.2126, 0.7152, 0.0722], dtype=torch.float64)
 
-__all__ = ["evaluate", "psnr", "ssim", "ssim_and_dark_third", "validator"]
+__all__ = ["evaluate", "psnr", "scored_as", "ssim", "ssim_and_dark_third", "validator"]
 
 
 def _check_pair(pred: Tensor, target: Tensor) -> None:
@@ -132,6 +132,11 @@ def evaluate(enhance: Callable[[Tensor], Tensor], pairs: Iterable[tuple[Tensor, 
     if count == 0:
         raise ValueError("no validation pairs")
     return {"psnr": total_psnr / count, "ssim": total_ssim / count}
+
+
+def scored_as(name: str, *, shipped: bool) -> Callable[[nn.Module], nn.Module]:
+    """``validator``'s ``wrap``: model ``name``'s net as shipped (``nets.as_shipped``) or bare."""
+    return (lambda net: as_shipped(net, name)) if shipped else Enhancer
 
 
 def validator(
