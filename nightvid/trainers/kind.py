@@ -119,6 +119,9 @@ class KinDRecipe:
     val_crop: int | None = 256
     validate_every: int = 2000
     threads: int | None = None
+    #: Exponential moving average of the weights, decay per step (``LoopConfig.ema``; 0 = off):
+    #: what is validated and exported, steadier than one step's weights.
+    ema: float = 0.0
     #: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16/AMX): the restoration
     #: step 1.3-1.55x faster on this project's Xeon (docs/BENCHMARKS.md); no effect elsewhere.
     cpu_bf16: bool = False
@@ -433,7 +436,7 @@ def train_kind(
         recipe,
         train_set,
         out_dir,
-        validate=lambda _net: score_kind(kind),
+        validate=lambda restoration: score_kind(_RestoredBy(kind, restoration)),  # the average, with ema
         **common,
     )
     if not distributed.is_writer():

@@ -101,6 +101,9 @@ class LEDNetRecipe:
     validate_every: int = 5000
     grad_clip: float | None = None
     threads: int | None = None
+    #: Exponential moving average of the weights, decay per step (``LoopConfig.ema``; 0 = off):
+    #: what is validated and exported, steadier than one step's weights.
+    ema: float = 0.0
     #: LEDNet weights to start from (fine-tuning: a second phase, or your own data); None = random init.
     init: str | None = None
     #: Weight of the colour-angle loss on the output (0 = none, as in the paper).

@@ -58,6 +58,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from nightvid.errors import NightvidError
 from nightvid.files import atomic_write, json_safe, save_weights
@@ -217,6 +218,13 @@ class TrainState:
     #: Save and restore the CUDA RNG states of all GPUs. Off under DDP, where each process
     #: owns one GPU and must not open the others (the nets draw no CUDA random numbers).
     cuda_rng: bool = True
+    #: The exponential moving average of the weights (``LoopConfig.ema``), or None.
+    averaged: AveragedModel | None = None
+
+    @property
+    def exported(self) -> nn.Module:
+        """The net that is validated and exported: the weights' average where one is kept."""
+        return self.model if self.averaged is None else self.averaged.module
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -232,6 +240,7 @@ class TrainState:
             "last_train": dict(self.last_train),
             "last_val": dict(self.last_val),
             "rng": _rng_states(self.cuda_rng),
+            "ema": self.averaged.state_dict() if self.averaged is not None else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -245,6 +254,8 @@ class TrainState:
         self.window, self.window_steps = dict(state["window"]), state["window_steps"]
         self.last_train, self.last_val = dict(state["last_train"]), dict(state["last_val"])
         _set_rng_states(state["rng"], self.cuda_rng)
+        if self.averaged is not None and state.get("ema") is not None:
+            self.averaged.load_state_dict(state["ema"])
 
 
 def save_checkpoint(path: Path | str, state: TrainState, *, run: Mapping[str, Any] | None = None) -> Path:
@@ -319,6 +330,11 @@ class LoopConfig:
     cpu_bf16: bool = False
     #: torch CPU threads while training (None = leave as is). See ``nightvid.trainers.noiser``.
     threads: int | None = None
+    #: Keep an exponential moving average of the weights with this decay per step (0 = off;
+    #: 0.999 averages over about the last thousand steps, as BasicSR's ``ema_decay``).
+    #: Validation, ``best.safetensors`` and the weights ``fit`` leaves in the model are
+    #: the average's: small batches on a CPU make single steps' weights swing.
+    ema: float = 0.0
 
     @classmethod
     def from_recipe(cls, recipe: Any, **settings: Any) -> LoopConfig:
@@ -344,6 +360,8 @@ class LoopConfig:
                 raise NightvidError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise NightvidError(f"threads must be >= 1, got {self.threads}")
+        if not 0.0 <= self.ema < 1.0:
+            raise NightvidError(f"ema must be a decay in [0, 1), got {self.ema}")
 
 
 @dataclass(frozen=True)
@@ -449,6 +467,8 @@ def _train_step(
     scaler.update()
     if state.scheduler is not None:
         state.scheduler.step()
+    if state.averaged is not None:
+        state.averaged.update_parameters(state.model)
     if distributed.current() is None:
         values = {"loss": loss.item(), **{k: float(v) for k, v in terms.items()}}
     else:
@@ -458,6 +478,15 @@ def _train_step(
     return values
 
 
+def _averaged(model: nn.Module, decay: float) -> AveragedModel | None:
+    """torch's weight average of ``model`` with an EMA of ``decay`` (buffers too), or None at 0."""
+    if decay <= 0.0:
+        return None
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    averaged.module.eval()
+    return averaged
+
+
 def _validate(
     state: TrainState,
     validate: Callable[[nn.Module], Mapping[str, float]],
@@ -465,17 +494,18 @@ def _validate(
     best_path: Path,
     model_name: str,
 ) -> dict[str, Any]:
-    state.model.eval()
+    net = state.exported
+    net.eval()
     with torch.no_grad():
-        metrics = {k: float(v) for k, v in validate(state.model).items()}
-    state.model.train()
+        metrics = {k: float(v) for k, v in validate(net).items()}
+    net.train()
     if config.best_metric not in metrics:
         raise NightvidError(f"the validator returned {sorted(metrics)}, not {config.best_metric!r}")
     value = metrics[config.best_metric]
     better = state.best is None or (value > state.best if config.higher_is_better else value < state.best)
     if better:
         state.best, state.best_step = value, state.step
-        save_weights(state.model, best_path, model_name=model_name)
+        save_weights(net, best_path, model_name=model_name)
     state.last_val = {"step": state.step, **metrics}
     return {"event": "val", "step": state.step, **metrics, "best": better}
 
@@ -532,6 +562,7 @@ def fit(
         make_scheduler(optimizer) if make_scheduler else None,
         torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16),
         cuda_rng=world is None,
+        averaged=_averaged(model, config.ema),
     )
 
     def resumed() -> dict[str, Any] | None:
@@ -593,6 +624,8 @@ def fit(
         if hasattr(source, "close"):
             source.close()  # stops DataLoader workers, if any
 
+    if state.averaged is not None:  # the caller exports the model: leave the average in it
+        model.load_state_dict(state.averaged.module.state_dict())
     seconds = time.perf_counter() - started
     emit({"event": "end", "step": state.step, "elapsed_s": seconds})
     metrics = {k: v for k, v in state.last_val.items() if k != "step"}

@@ -72,16 +72,17 @@ def test_loss_falls(tmp_path: Path) -> None:
     assert {"loss", "l1", "lr", "it_per_s", "eta_s", "elapsed_s"} <= set(train[0])
 
 
-def test_resume_is_bit_identical(tmp_path: Path) -> None:
-    whole, whole_result = run_fit(tmp_path / "whole", checkpoint_every=8)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_is_bit_identical(tmp_path: Path, ema: float) -> None:
+    whole, whole_result = run_fit(tmp_path / "whole", checkpoint_every=8, ema=ema)
 
     def kill_after_checkpoint(record: dict) -> None:
         if record["event"] == "train" and record["step"] == 20:  # checkpoint at 16, killed at 20
             raise Stop
 
     with pytest.raises(Stop):
-        run_fit(tmp_path / "cut", checkpoint_every=8, on_log=kill_after_checkpoint)
-    resumed, resumed_result = run_fit(tmp_path / "cut", checkpoint_every=8, resume=True)
+        run_fit(tmp_path / "cut", checkpoint_every=8, on_log=kill_after_checkpoint, ema=ema)
+    resumed, resumed_result = run_fit(tmp_path / "cut", checkpoint_every=8, resume=True, ema=ema)
 
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=False):
         assert torch.equal(a, b), name
@@ -123,6 +124,54 @@ def test_validation_keeps_best_and_grad_clip(tmp_path: Path) -> None:
     assert result.best == 3.0 and result.best_step == 8 and result.metrics == {"psnr": 2.0}
     net = tiny_net()
     load_weights(net, tmp_path / "best.safetensors", name="tiny")
+
+
+def _trajectory(tmp_path: Path, ema: float) -> tuple[nn.Module, list[dict[str, torch.Tensor]], list[dict]]:
+    """A 6-step fit: the model after it, the raw weights after every step, and what was validated."""
+    model = tiny_net()
+    raw: list[dict[str, torch.Tensor]] = []
+    validated: list[dict] = []
+
+    def keep_raw(record: dict) -> None:
+        if record["event"] == "checkpoint":  # after every step: the optimiser's weights
+            raw.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    def validate(net: nn.Module) -> dict[str, float]:
+        validated.append({k: v.clone() for k, v in net.state_dict().items()})
+        return {"psnr": float(len(validated))}  # each better than the last
+
+    fit(
+        model,
+        loss_fn,
+        SeededBatches(draw, seed=3),
+        LoopConfig(iters=6, log_every=1, checkpoint_every=1, validate_every=3, threads=1, ema=ema),
+        out_dir=tmp_path,
+        model_name="tiny",
+        make_optimizer=lambda p: torch.optim.Adam(p, lr=3e-3),
+        validate=validate,
+        on_log=keep_raw,
+    )
+    return model, raw, validated
+
+
+def test_ema_is_what_is_validated_kept_and_left_in_the_model(tmp_path: Path) -> None:
+    model, raw, validated = _trajectory(tmp_path / "ema", ema=0.8)
+    _, plain_raw, _ = _trajectory(tmp_path / "plain", ema=0.0)
+    for a, b in zip(raw, plain_raw, strict=True):  # averaging does not change the optimiser's path
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    average = dict(raw[0])
+    for step, weights in enumerate(raw[1:], start=2):  # torch's EMA: the first step copied, then lerped
+        average = {k: 0.8 * average[k] + 0.2 * weights[k] for k in weights}
+        if step == 3:
+            assert all(torch.allclose(validated[0][k], average[k], atol=1e-6) for k in average)
+    assert all(torch.allclose(validated[-1][k], average[k], atol=1e-6) for k in average)
+    assert not all(torch.allclose(average[k], raw[-1][k], atol=1e-4) for k in average)
+    assert all(torch.equal(model.state_dict()[k], validated[-1][k]) for k in average)
+    best = tiny_net()
+    load_weights(best, tmp_path / "ema" / "best.safetensors", name="tiny")
+    assert all(torch.equal(best.state_dict()[k], validated[-1][k]) for k in average)
+    with pytest.raises(NightvidError, match="ema"):
+        LoopConfig(iters=1, ema=1.0)
 
 
 def test_checkpoints_leave_no_temp_files(tmp_path: Path) -> None:

@@ -229,6 +229,37 @@ def test_kind_output_objective_trains_restoration_through_the_shipped_pipeline(p
         train_kind(replace(recipe, objective="bogus"), pairs_dir, tmp_path / "bad")
 
 
+def test_kind_validates_and_keeps_the_restorations_average(pairs_dir: Path, tmp_path: Path) -> None:
+    _, init = _random_kind(5, tmp_path)
+    recipe = KinDRecipe(
+        decom=StageRecipe(iters=0, batch=2, patch=32),
+        adjust=StageRecipe(iters=0, batch=2, patch=32),
+        restoration=StageRecipe(iters=4, batch=2, patch=32, lr=1e-3),
+        val_pairs=1,
+        val_crop=None,
+        validate_every=4,
+        threads=1,
+        init=str(init),
+        ema=0.5,
+    )
+    seen: list[dict] = []
+    best = train_kind(recipe, pairs_dir, tmp_path / "run", on_log=seen.append)
+    (scored,) = [r["psnr"] for r in seen if r["event"] == "val"]
+    low, high = (
+        torch.from_numpy(cv2.imread(str(pairs_dir / side / "3.png"))[..., ::-1].copy()).permute(2, 0, 1)[None] / 255.0
+        for side in ("low", "high")
+    )
+    held = validator([(low, high)])
+    kept = nets.build("kind")
+    nets.load_weights(kept, best, name="kind")
+    assert held(kept)["psnr"] == pytest.approx(scored, abs=1e-4)  # the average was scored and kept
+    last_step = nets.build("kind")
+    nets.load_weights(last_step, best, name="kind")
+    raw = torch.load(tmp_path / "run" / "restoration" / "checkpoint.pt", weights_only=True)["state"]["model"]
+    last_step.restoration.load_state_dict(raw)
+    assert held(last_step)["psnr"] != pytest.approx(scored, abs=1e-3)
+
+
 def test_kind_output_loss_ignores_the_brightness_it_is_given() -> None:
     target = torch.rand(2, 3, 24, 24) * 0.8 + 0.1
     for scale in (0.4, 0.6):  # a dimmer copy: mostly forgiven, not a wrong picture
