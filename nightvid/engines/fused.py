@@ -29,7 +29,7 @@ from nightvid.engines.noiser_fold import NoiserWeights, fold
 from nightvid.errors import NightvidError
 from nightvid.native import load_kernel
 from nightvid.nets.colour import BLACK_FLOOR, REC709, black_floor_tint, keep_input_colour, neutral_black
-from nightvid.nets.deblock import BLOCKINESS, DARK_DEBLOCK, SCALE, cell_windows
+from nightvid.nets.deblock import BLOCKINESS, DARK_DEBLOCK, NOISE, SCALE, cell_windows
 from nightvid.nets.noiser import NoiSER
 
 __all__ = ["FusedNoiser", "build_fused", "check_fused"]
@@ -109,7 +109,7 @@ class FusedNoiser:
         grid, _, low, high, floor = BLOCKINESS
         self.deblock_params = torch.tensor(
             [dark, fade, chroma_cells, luma_cells, eps_levels / 255.0, SCALE, *REC709]
-            + [block_cells, grid, low, high, floor / 255.0],
+            + [block_cells, grid, low, high, floor / 255.0, *NOISE],
             dtype=torch.float32,
         )
 

@@ -229,6 +229,8 @@ def test_the_deblocking_kernel_is_the_torch_step(size: tuple[int, int]) -> None:
     x = dark((2, 3, size[0], size[1] + 1), seed=size[0] + size[1], top=0.08)[..., 1:]  # not contiguous
     fused = FusedNoiser(nets.build_enhancer("noiser"), threads=2)
     torch.testing.assert_close(fused._deblock(x), deblock_dark(x), atol=1e-6, rtol=0)
+    faint = x * 0.1 + 0.01  # noise of about a level: smoothed partly for noise, partly for blocks
+    torch.testing.assert_close(fused._deblock(faint), deblock_dark(faint), atol=1e-6, rtol=0)
     magenta = x.clone()
     magenta[0] *= 0.1  # near black
     magenta[0, 0] += 0.01  # image 0: a magenta floor (green under red and blue)

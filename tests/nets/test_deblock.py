@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import nightvid
 from nightvid import nets
 from nightvid.nets.colour import luma
-from nightvid.nets.deblock import DARK_DEBLOCK, box_mean, deblock_dark
+from nightvid.nets.deblock import DARK_DEBLOCK, box_mean, dark_noise, deblock_dark
 
 DEMO = Path(nightvid.__file__).parent / "assets" / "night-demo.mp4"
 LEVEL = 1.0 / 255.0
@@ -103,11 +103,32 @@ def test_the_bundled_clips_night_sky_loses_its_purple_and_green_blocks() -> None
     assert abs(outputs[True].mean() - outputs[False].mean()) < 1.0
 
 
+def dark_texture() -> torch.Tensor:
+    """Clean dark texture of 2-5 levels with structure a few pixels across (a verge, foliage)."""
+    rng = torch.Generator().manual_seed(5)
+    coarse = 2 + 3 * torch.rand(1, 1, 24, 24, generator=rng)
+    return F.interpolate(coarse, size=(96, 96), mode="bicubic", align_corners=False).expand(1, 3, 96, 96) * LEVEL
+
+
+def test_sensor_noise_in_the_dark_is_measured_and_smoothed_without_blocks() -> None:
+    """Pixel-to-pixel noise (a phone's night photo) smooths whether there are blocks or not,
+    by as much as it measures; the clean texture under it measures next to nothing."""
+    texture = dark_texture()
+    assert float(dark_noise(texture)) < 0.05
+    rng = torch.Generator().manual_seed(6)
+    for sigma, left in ((1.0, 0.75), (3.0, 0.5)):  # half strength at a level (NOISE), full at 3
+        noisy = (texture + sigma * LEVEL * torch.randn(1, 3, 96, 96, generator=rng)).clamp(0, 1)
+        assert float(dark_noise(noisy)) == pytest.approx(sigma, rel=0.25)
+        before = float((noisy - texture).abs().mean())
+        assert float((deblock_dark(noisy) - texture).abs().mean()) < left * before
+    bright = (0.5 + 3 * LEVEL * torch.randn(1, 3, 96, 96, generator=rng)).clamp(0, 1)
+    assert float(dark_noise(bright)) == 0.0 and torch.equal(deblock_dark(bright), bright)  # noise in the light is left
+
+
 def test_a_clean_dark_photo_is_left_close_and_blocks_beside_texture_are_evened_alone() -> None:
     """Where the blocks are decides the smoothing: steps on the 8 px lines only (a codec's
     sky) are evened; texture, which steps everywhere, keeps most of its structure."""
-    rng = torch.Generator().manual_seed(5)
-    texture = (2 + 3 * torch.rand(1, 1, 96, 96, generator=rng)).expand(1, 3, 96, 96) * LEVEL  # 2-5 levels
+    texture = dark_texture()
     out = deblock_dark(texture)
     assert float((out - texture).abs().mean()) < 0.2 * LEVEL  # close: no watercolour
     scene = texture.clone()
