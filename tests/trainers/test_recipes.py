@@ -162,19 +162,24 @@ def _random_kind(seed: int, folder: Path) -> tuple[torch.nn.Module, Path]:
     return start, save_weights(start, folder / "start.safetensors", model_name="kind")
 
 
-def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_dir: Path, tmp_path: Path) -> None:
-    start, init = _random_kind(3, tmp_path)
-    recipe = KinDRecipe(
+def _restoration_phase(init: Path, restoration: StageRecipe, **fields) -> KinDRecipe:
+    """A next KinD phase on the tiny pairs: the loaded decomposition and adjustment kept
+    (0 steps), ``restoration`` trained, one full-size pair held out."""
+    return KinDRecipe(
         decom=StageRecipe(iters=0, batch=2, patch=32),
         adjust=StageRecipe(iters=0, batch=2, patch=32),
-        restoration=StageRecipe(iters=2, batch=2, patch=32),
+        restoration=restoration,
         val_pairs=1,
         val_crop=None,
-        validate_every=0,
         threads=1,
         init=str(init),
-        bright_share=0.5,
+        **fields,
     )
+
+
+def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_dir: Path, tmp_path: Path) -> None:
+    start, init = _random_kind(3, tmp_path)
+    recipe = _restoration_phase(init, StageRecipe(iters=2, batch=2, patch=32), validate_every=0, bright_share=0.5)
     best = train_kind(recipe, pairs_dir, tmp_path / "run")
     tuned = nets.build("kind")
     nets.load_weights(tuned, best, name="kind")
@@ -193,15 +198,10 @@ def test_kind_next_phase_keeps_loaded_stages_and_mixes_well_exposed_pairs(pairs_
 
 def test_kind_output_objective_trains_restoration_through_the_shipped_pipeline(pairs_dir: Path, tmp_path: Path) -> None:
     start, init = _random_kind(4, tmp_path)
-    recipe = KinDRecipe(
-        decom=StageRecipe(iters=0, batch=2, patch=32),
-        adjust=StageRecipe(iters=0, batch=2, patch=32),
-        restoration=StageRecipe(iters=6, batch=2, patch=32, lr=1e-3),
-        val_pairs=1,
-        val_crop=None,
+    recipe = _restoration_phase(
+        init,
+        StageRecipe(iters=6, batch=2, patch=32, lr=1e-3),
         validate_every=3,
-        threads=1,
-        init=str(init),
         objective="output",
         val_as_shipped=True,
     )
@@ -231,17 +231,7 @@ def test_kind_output_objective_trains_restoration_through_the_shipped_pipeline(p
 
 def test_kind_validates_and_keeps_the_restorations_average(pairs_dir: Path, tmp_path: Path) -> None:
     _, init = _random_kind(5, tmp_path)
-    recipe = KinDRecipe(
-        decom=StageRecipe(iters=0, batch=2, patch=32),
-        adjust=StageRecipe(iters=0, batch=2, patch=32),
-        restoration=StageRecipe(iters=4, batch=2, patch=32, lr=1e-3),
-        val_pairs=1,
-        val_crop=None,
-        validate_every=4,
-        threads=1,
-        init=str(init),
-        ema=0.5,
-    )
+    recipe = _restoration_phase(init, StageRecipe(iters=4, batch=2, patch=32, lr=1e-3), validate_every=4, ema=0.5)
     seen: list[dict] = []
     best = train_kind(recipe, pairs_dir, tmp_path / "run", on_log=seen.append)
     (scored,) = [r["psnr"] for r in seen if r["event"] == "val"]
