@@ -498,7 +498,7 @@ def _validate(
     net.eval()
     with torch.no_grad():
         metrics = {k: float(v) for k, v in validate(net).items()}
-    net.train()
+    net.train(net is state.model)  # the average is only ever evaluated
     if config.best_metric not in metrics:
         raise NightvidError(f"the validator returned {sorted(metrics)}, not {config.best_metric!r}")
     value = metrics[config.best_metric]
