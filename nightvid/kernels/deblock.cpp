@@ -1,4 +1,4 @@
-// Dark deblocking (nightvid/nets/deblock.py, deblock_dark) on the CPU in two passes.
+// Dark deblocking (nightvid/nets/deblock.py, deblock_dark) on the CPU: a sparse pass for the noise, then two passes.
 //
 // Why: in torch the step is some thirty passes over full-size tensors (products, a pad, a
 // pool, a 6-channel upsample, the mix), and on NoiSER's fused engine it cost more than
@@ -16,7 +16,7 @@
 // not squared), SCALE, the Rec. 709 weights r, g, b, then where the blocks are
 // (nets.deblock.BLOCKINESS): blockiness box (cells, odd), grid (px), low, high, floor
 // (luma units), then how sensor noise smooths (nets.deblock.NOISE): low, high (8-bit
-// levels), eps per sigma.
+// levels), eps per sigma, fade per sigma (levels per level).
 
 #include <algorithm>
 #include <cmath>
@@ -70,19 +70,20 @@ extern "C" {
 // out = deblock_dark(x) for one (3, H, W) image; 0 on success, -1 on bad parameters.
 int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int width, float* out, long oc, long oh,
                    long ow, const float* params, const float* tint, int threads) {
-    const float dark = params[0], fade = params[1], eps = params[4];
+    const float base_dark = params[0], base_fade = params[1], eps = params[4];
     const int chroma = (int)params[2], luma_box = (int)params[3], scale = (int)params[5];
     const float wr = params[6], wg = params[7], wb = params[8];
     const int block_box = (int)params[9], grid = (int)params[10];
     const float low = params[11], high = params[12], floor_ = params[13];
     const float noise_low = params[14], noise_high = params[15], eps_per_sigma = params[16];
-    if (height < 1 || width < 1 || scale < 1 || chroma % 2 != 1 || luma_box % 2 != 1 || fade <= dark) return -1;
+    const float fade_per_sigma = params[17];
+    if (height < 1 || width < 1 || scale < 1 || chroma % 2 != 1 || luma_box % 2 != 1 || base_fade <= base_dark)
+        return -1;
     if (block_box % 2 != 1 || grid < 2 || high <= low || noise_high <= noise_low) return -1;
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif
     const int gh = (height + scale - 1) / scale, gw = (width + scale - 1) / scale;
-    const float inv_range = 1.0f / (fade - dark);
     const long cells = (long)gh * gw;
     // nets.colour.neutral_black first, into a planar copy ((x - t) / (1 - t) clamped): one
     // vectorised pass, where taking it off at every read slowed the passes below by half
@@ -107,22 +108,38 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
 
     auto luma_at = [&](int i, int j) { return at(0, i, j) * wr + at(1, i, j) * wg + at(2, i, j) * wb; };
 
-    // Pass 1: per cell, the means of x*w (3), y*w, y, y*y, and of the luma steps to the
-    // right and lower neighbours on the block lines and off them (nets.deblock.block_steps);
-    // rows and columns past the image's edge repeat its last row and column (torch's
-    // replicate pad before the pool).
-    // Also the dark noise (nets.deblock.dark_noise): at one pixel per cell (its second row
-    // and column), the pixel's darkness times its mean absolute response to the 3x3 mask
-    // that cancels planes and ramps.
+    // Pass 0: the dark noise (nets.deblock.dark_noise): at one pixel per cell (its second
+    // row and column), the pixel's darkness times its mean absolute response to the 3x3
+    // mask that cancels planes and ramps; then what it changes (nets.deblock.noise_smoothing).
     auto laplace = [&](int c, int i, int j) {
         const float* p = x + c * xc;
         auto v = [&](int a, int b) { return p[(long)a * xh + (long)b * xw]; };
         return std::fabs(v(i - 1, j - 1) + v(i - 1, j + 1) + v(i + 1, j - 1) + v(i + 1, j + 1) -
                          2.0f * (v(i - 1, j) + v(i + 1, j) + v(i, j - 1) + v(i, j + 1)) + 4.0f * v(i, j));
     };
-    std::vector<float> small(8 * cells);
     double noise_sum = 0.0, noise_weight = 0.0;
+    const float base_inv_range = 1.0f / (base_fade - base_dark);
 #pragma omp parallel for schedule(static) reduction(+ : noise_sum, noise_weight)
+    for (int i = 1; i < height - 1; i += scale) {
+        for (int j = 1; j < width - 1; j += scale) {
+            const float w = std::clamp((base_fade - luma_at(i, j)) * base_inv_range, 0.0f, 1.0f);
+            if (w > 0.0f) noise_sum += w * (laplace(0, i, j) + laplace(1, i, j) + laplace(2, i, j)) / 3.0f;
+            noise_weight += w;
+        }
+    }
+    const float sigma = (float)(noise_sum / std::max(noise_weight, 1.0) * 255.0 * std::sqrt(std::acos(-1.0) / 2.0) / 6.0);
+    const float noisy = std::clamp((sigma - noise_low) / (noise_high - noise_low), 0.0f, 1.0f);
+    const float eps_noise = std::max(sigma * eps_per_sigma / 255.0f, eps);
+    const float reach = fade_per_sigma / 255.0f * std::max(sigma - noise_low, 0.0f);
+    const float dark = base_dark + reach / 2.0f, fade = base_fade + reach;
+    const float inv_range = 1.0f / (fade - dark);
+
+    // Pass 1: per cell, the means of x*w (3), y*w, y, y*y, and of the luma steps to the
+    // right and lower neighbours on the block lines and off them (nets.deblock.block_steps);
+    // rows and columns past the image's edge repeat its last row and column (torch's
+    // replicate pad before the pool).
+    std::vector<float> small(8 * cells);
+#pragma omp parallel for schedule(static)
     for (int ci = 0; ci < gh; ++ci) {
         for (int cj = 0; cj < gw; ++cj) {
             float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -144,11 +161,6 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
                     const bool on_x = j % grid == grid - 1, on_y = i % grid == grid - 1;
                     acc[6] += (on_x ? dx : 0.0f) + (on_y ? dy : 0.0f);
                     acc[7] += (on_x ? 0.0f : dx) + (on_y ? 0.0f : dy);
-                    if (di == 1 && dj == 1 && i == ci * scale + 1 && j == cj * scale + 1 && i + 1 < height &&
-                        j + 1 < width) {  // one pixel per cell, not a replicated one
-                        if (w > 0.0f) noise_sum += w * (laplace(0, i, j) + laplace(1, i, j) + laplace(2, i, j)) / 3.0f;
-                        noise_weight += w;
-                    }
                 }
             }
             for (int k = 0; k < 8; ++k) small[k * cells + (long)ci * gw + cj] = (float)(acc[k] / (scale * scale));
@@ -161,10 +173,7 @@ int nv_deblock_f32(const float* x, long xc, long xh, long xw, int height, int wi
     box_mean(std::vector<float>(small.begin(), small.begin() + 4 * cells), sums, 4, gh, gw, chroma);
     box_mean(std::vector<float>(small.begin() + 4 * cells, small.begin() + 6 * cells), stats, 2, gh, gw, luma_box);
     box_mean(std::vector<float>(small.begin() + 6 * cells, small.end()), steps, 2, gh, gw, block_box);
-    // sensor noise smooths whether there are blocks or not (nets.deblock.noise_smoothing)
-    const float sigma = (float)(noise_sum / std::max(noise_weight, 1.0) * 255.0 * std::sqrt(std::acos(-1.0) / 2.0) / 6.0);
-    const float noisy = std::clamp((sigma - noise_low) / (noise_high - noise_low), 0.0f, 1.0f);
-    const float eps_noise = std::max(sigma * eps_per_sigma / 255.0f, eps);
+    // sensor noise smooths whether there are blocks or not
     for (long k = 0; k < cells; ++k) {
         const float ratio = steps[k] * (float)(grid - 1) / (steps[cells + k] + floor_);
         fields[6 * cells + k] = std::max(std::clamp((ratio - low) / (high - low), 0.0f, 1.0f), noisy);

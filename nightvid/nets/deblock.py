@@ -23,8 +23,9 @@ photo changes by 0.07-0.18 levels on average where the fixed smoothing moved it 
 with the window.
 Sensor noise is smoothed whether there are blocks or not (``NOISE``): each image's noise
 in its dark parts is measured (:func:`dark_noise`), drives the strength from none to full,
-and widens the guided filter's eps to the noise, so a noisy night photo is denoised where
-it is dark while H.264 frames, whose dark noise the codec took, are left to the blocks.
+widens the guided filter's eps to the noise and the dark range above ``FADE``, so a noisy
+night photo is denoised where it is dark while H.264 frames, whose dark noise the codec
+took, are left to the blocks.
 SICE eval scores do not fall (numbers and cost in docs/BENCHMARKS.md, "Dark deblocking").
 """
 
@@ -72,12 +73,14 @@ SCALE = 4
 BLOCKINESS = (8, 36, 0.7, 1.7, 0.02)
 
 
-#: ``(LOW, HIGH, EPS_PER_SIGMA)``: sensor noise in the dark (``dark_noise``, 8-bit levels)
-#: smooths whether there are blocks or not, from none at LOW to in full at HIGH, and the
-#: guided filter then keeps only luma steps above EPS_PER_SIGMA times the noise. Dark
+#: ``(LOW, HIGH, EPS_PER_SIGMA, FADE_PER_SIGMA)``: sensor noise in the dark (``dark_noise``,
+#: 8-bit levels) smooths whether there are blocks or not, from none at LOW to in full at
+#: HIGH; the guided filter then keeps only luma steps above EPS_PER_SIGMA times the noise,
+#: and the dark range reaches FADE_PER_SIGMA levels further per level of noise above LOW
+#: (DARK half as far), since a noisy frame's noise is as strong just above FADE. Dark
 #: H.264 frames measure 0.03-0.13 (the codec took the noise), SICE eval's low-ISO shots
 #: 0.04-1.9, DICM's phone photos 0.5-1.6, sensor-noisy night stills 3-8.
-NOISE = (0.5, 1.5, 1.0)
+NOISE = (0.5, 1.5, 1.0, 3.0)
 
 _LAPLACE = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 
@@ -105,14 +108,17 @@ def dark_noise(x: Tensor) -> Tensor:
     return mean.mean(1) * (255.0 * math.sqrt(math.pi / 2.0) / 6.0)
 
 
-def noise_smoothing(x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(strength, eps)``, each ``(B,)``: how far sensor noise alone smooths each image's dark
-    parts (0-1) and the guided filter's eps in [0, 1] units (``NOISE``)."""
-    low, high, per_sigma = NOISE
-    sigma = dark_noise(x)
+def noise_smoothing(sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(strength, eps, dark, fade)``, each ``(B,)``, from each image's ``dark_noise``: how far
+    sensor noise alone smooths its dark parts (0-1), the guided filter's eps, and the luma
+    range that counts as dark (full smoothing under ``dark``, none above ``fade``), in [0, 1]
+    units (``NOISE``)."""
+    low, high, per_sigma, fade_per_sigma = NOISE
+    dark, fade, _, _, eps_levels = DARK_DEBLOCK
     strength = ((sigma - low) / (high - low)).clamp(0.0, 1.0)
-    eps = torch.maximum(sigma * per_sigma, torch.full_like(sigma, DARK_DEBLOCK[4])) / 255.0
-    return strength, eps
+    eps = torch.clamp_min(sigma * per_sigma, eps_levels) / 255.0
+    reach = fade_per_sigma / 255.0 * (sigma - low).clamp_min(0.0)
+    return strength, eps, dark + reach / 2, fade + reach
 
 
 def cell_windows() -> tuple[int, int, int]:
@@ -163,10 +169,10 @@ def deblock_dark(x: Tensor) -> Tensor:
     See the module docstring. The window statistics are taken on a ``SCALE`` times smaller
     copy and brought back by bilinear interpolation (He and Sun's fast guided filter): the
     fields they make are smooth anyway, and it costs a third of the full-size sums. Pixels
-    brighter than luma ``FADE`` come out unchanged. Computed in float32 whatever ``x``'s
+    brighter than luma ``FADE`` (further in a noisy image: ``noise_smoothing``) come out
+    unchanged. Computed in float32 whatever ``x``'s
     dtype (returned in it).
     """
-    dark, fade = DARK_DEBLOCK[:2]
     grid, _, low, high, floor = BLOCKINESS
     chroma_cells, luma_cells, block_cells = cell_windows()
     height, width = x.shape[-2], x.shape[-1]
@@ -176,6 +182,7 @@ def deblock_dark(x: Tensor) -> Tensor:
     # does, so that it exports with dynamic H and W.
     pad_h = (height + SCALE - 1) // SCALE * SCALE - height
     pad_w = (width + SCALE - 1) // SCALE * SCALE - width
+    noisy, eps, dark, fade = (t.view(-1, 1, 1, 1) for t in noise_smoothing(dark_noise(x)))
     y = luma(x)
     weight = ((fade - y) / (fade - dark)).clamp(0.0, 1.0)  # 1 in the dark, 0 in the light
     small = F.avg_pool2d(
@@ -191,7 +198,6 @@ def deblock_dark(x: Tensor) -> Tensor:
     # Where the blocks are: steps on the block lines against the steps between them (per step).
     steps = box_mean(small[:, 6:8], block_cells)
     ratio = steps[:, :1] * (grid - 1) / (steps[:, 1:] + floor / 255.0)
-    noisy, eps = (t.view(-1, 1, 1, 1) for t in noise_smoothing(x))
     strength = torch.maximum(((ratio - low) / (high - low)).clamp(0.0, 1.0), noisy)
     mean, var = means[:, :1], (means[:, 1:] - means[:, :1] ** 2).clamp_min(0.0)
     a = var / (var + eps**2)

@@ -121,6 +121,13 @@ def test_sensor_noise_in_the_dark_is_measured_and_smoothed_without_blocks() -> N
         assert float(dark_noise(noisy)) == pytest.approx(sigma, rel=0.25)
         before = float((noisy - texture).abs().mean())
         assert float((deblock_dark(noisy) - texture).abs().mean()) < left * before
+    # a noisy frame's noise is as strong just above FADE: the dark range reaches further
+    mid = texture + (0.07 - 3.5 * LEVEL)  # luma about 0.07, above FADE (0.06)
+    mid[..., :, :48] = texture[..., :, :48]  # the left half dark, where the noise is measured
+    assert torch.equal(deblock_dark(mid)[..., 48:], mid[..., 48:])  # clean: left alone
+    noisy = (mid + 3 * LEVEL * torch.randn(1, 3, 96, 96, generator=rng)).clamp(0, 1)
+    before = float((noisy - mid)[..., 8:88, 56:88].abs().mean())
+    assert float((deblock_dark(noisy) - mid)[..., 8:88, 56:88].abs().mean()) < 0.85 * before
     bright = (0.5 + 3 * LEVEL * torch.randn(1, 3, 96, 96, generator=rng)).clamp(0, 1)
     assert float(dark_noise(bright)) == 0.0 and torch.equal(deblock_dark(bright), bright)  # noise in the light is left
 
