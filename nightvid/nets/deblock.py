@@ -85,7 +85,7 @@ NOISE = (0.5, 1.5, 1.0, 3.0)
 _LAPLACE = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 
 
-def dark_noise(x: Tensor) -> Tensor:
+def dark_noise(x: Tensor, y: Tensor | None = None) -> Tensor:
     """``(B,)``: each image's noise sigma in 8-bit levels where it is dark (luma under ``FADE``).
 
     Immerkaer's estimate (Computer Vision and Image Understanding, 1996): the mean absolute
@@ -93,14 +93,16 @@ def dark_noise(x: Tensor) -> Tensor:
     for Gaussian noise, per channel, weighted by how dark each pixel is. Texture adds a
     little; in a dark region it is faint beside sensor noise. Taken at one pixel in each
     ``SCALE`` x ``SCALE`` cell (its second row and column), as the native kernel's first
-    pass reads them: a frame-wide mean needs no more.
+    pass reads them: a frame-wide mean needs no more. ``y``: ``x``'s luma, where the caller
+    has it already.
     """
     dark, fade = DARK_DEBLOCK[:2]
     x = x.float()
     batch, height, width = x.shape[0], x.shape[-2], x.shape[-1]
     if height < 3 or width < 3:  # no pixel with all its neighbours
         return x.new_zeros(batch)
-    weight = ((fade - luma(x)) / (fade - dark)).clamp(0.0, 1.0)[..., 1 : height - 1 : SCALE, 1 : width - 1 : SCALE]
+    y = luma(x) if y is None else y
+    weight = ((fade - y) / (fade - dark)).clamp(0.0, 1.0)[..., 1 : height - 1 : SCALE, 1 : width - 1 : SCALE]
     mask = torch.tensor(_LAPLACE, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
     response = F.conv2d(x.reshape(batch * 3, 1, height, width), mask, stride=SCALE).abs()
     response = response.view(batch, 3, *response.shape[-2:])
@@ -182,8 +184,8 @@ def deblock_dark(x: Tensor) -> Tensor:
     # does, so that it exports with dynamic H and W.
     pad_h = (height + SCALE - 1) // SCALE * SCALE - height
     pad_w = (width + SCALE - 1) // SCALE * SCALE - width
-    noisy, eps, dark, fade = (t.view(-1, 1, 1, 1) for t in noise_smoothing(dark_noise(x)))
     y = luma(x)
+    noisy, eps, dark, fade = (t.view(-1, 1, 1, 1) for t in noise_smoothing(dark_noise(x, y)))
     weight = ((fade - y) / (fade - dark)).clamp(0.0, 1.0)  # 1 in the dark, 0 in the light
     small = F.avg_pool2d(
         F.pad(
