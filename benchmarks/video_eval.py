@@ -2,7 +2,9 @@
 
 Sequences are made from clean photos (``trainers.video_pairs``: pan, turn, a moving
 patch; dark, noisy, x264), fused by the temporal filter at each ``--temporal`` setting, enhanced by a model frame by
-frame, and scored against the clean frames.
+frame, and scored against the clean frames. ``--ceiling`` also scores each model on the
+same dark frames without their noise and codec damage (``noiseless_sequence``): what a
+perfect denoiser before the net would give, the most a temporal stage can reach.
 
     python benchmarks/video_eval.py --photos ../shared/data/clean/Kodak24 --count 6
 """
@@ -25,7 +27,7 @@ from nightvid.engines import Engine, create_engine
 from nightvid.jobs.compare.figures import temporal_noise
 from nightvid.streamer.temporal import temporal_frames, to_8bit
 from nightvid.trainers.metrics import ssim
-from nightvid.trainers.video_pairs import NightCamera, VideoPair, video_pairs
+from nightvid.trainers.video_pairs import NightCamera, VideoPair, noiseless_sequence, video_pairs
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -69,6 +71,7 @@ def main() -> None:
     )
     parser.add_argument("--exposure", help="linear exposure range LOW,HIGH (default: the camera's)")
     parser.add_argument("--crf", help="x264 crf range LOW,HIGH (default: the camera's)")
+    parser.add_argument("--ceiling", action="store_true", help="also score noise-free, codec-free dark frames")
     args = parser.parse_args()
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".tif", ".bmp"))
     photos = photos[:: max(1, len(photos) // args.count)][: args.count]
@@ -79,6 +82,15 @@ def main() -> None:
         if args.crf:
             camera = replace(camera, crf=tuple(int(v) for v in args.crf.split(",")))
         pairs = video_pairs(photos, frames=args.frames, work=Path(tmp), camera=camera)
+        # video_pairs draws sequence i's camera with seed i
+        noiseless = (
+            [
+                VideoPair(p.name, p.clean, noiseless_sequence(p.clean, seed=i, camera=camera))
+                for i, p in enumerate(pairs)
+            ]
+            if args.ceiling
+            else []
+        )
         for model in args.models.split(","):
             engine = create_engine(model)
             for setting in (int(t) for t in args.temporal.split(",")):
@@ -89,6 +101,14 @@ def main() -> None:
                     f"{model} --temporal {setting}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.3f}, "
                     f"temporal noise {mean['temporal_noise']:.4f} (clean {mean['clean_temporal_noise']:.4f}) "
                     f"over {len(pairs)} sequences x {args.frames} frames"
+                )
+            if args.ceiling:
+                enhance = functools.partial(_enhanced, engine=engine, radius=0)
+                scores = [score_video(pair, enhance) for pair in noiseless]
+                mean = {k: statistics.mean(s[k] for s in scores) for k in scores[0]}
+                print(
+                    f"{model} on the frames without noise or codec (the ceiling): "
+                    f"PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.3f}"
                 )
 
 

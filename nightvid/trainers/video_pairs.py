@@ -26,7 +26,7 @@ import torch
 
 from nightvid.trainers.degrade import colour_cast, linear_to_srgb, poisson_gaussian_noise, srgb_to_linear
 
-__all__ = ["NightCamera", "VideoPair", "dark_sequence", "moving_sequence", "video_pairs"]
+__all__ = ["NightCamera", "VideoPair", "dark_sequence", "moving_sequence", "noiseless_sequence", "video_pairs"]
 
 
 @dataclass(frozen=True)
@@ -98,26 +98,63 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float
     return float(np.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]))))
 
 
-def dark_sequence(
-    clean: Sequence[np.ndarray], *, seed: int, work: Path, camera: NightCamera = NightCamera()
-) -> list[np.ndarray]:
-    """``clean`` as a night camera records it: one exposure, cast and gain; noise per frame; x264."""
+@dataclass(frozen=True)
+class _Shot:
+    """One sequence's camera, drawn from a ``NightCamera`` (see :func:`_draw`)."""
+
+    exposure: float
+    gain: float
+    read: float
+    cast: tuple[float, float, float]
+    white_balance: tuple[float, float, float]
+    crf: int
+
+
+def _draw(seed: int, camera: NightCamera) -> _Shot:
+    """The camera of sequence ``seed``, the draws always in one order so that a seed gives
+    the same shot with or without noise."""
     rng = np.random.default_rng(seed)
     exposure = _log_uniform(rng, camera.exposure)
     gain = _log_uniform(rng, camera.gain)
     read = _log_uniform(rng, camera.read)
     warm = float(rng.uniform(-0.2, 0.5))
-    cast = (1.0 + warm, 1.0, 1.0 - 0.6 * warm)
     wb = (float(rng.uniform(1.0, 2.0)), 1.0, float(rng.uniform(1.0, 2.5)))
-    generator = torch.Generator().manual_seed(seed)
+    crf = int(rng.integers(camera.crf[0], camera.crf[1] + 1))
+    return _Shot(exposure, gain, read, (1.0 + warm, 1.0, 1.0 - 0.6 * warm), wb, crf)
+
+
+def _dark_frames(clean: Sequence[np.ndarray], shot: _Shot, generator: torch.Generator | None) -> list[np.ndarray]:
+    """``clean`` darkened in linear light and cast, with sensor noise drawn from
+    ``generator`` (None: none), as 8-bit sRGB."""
     dark = []
     for frame in clean:
         x = torch.from_numpy(frame).permute(2, 0, 1).float().div(255).unsqueeze(0)
-        linear = colour_cast(srgb_to_linear(x) * exposure, cast)
-        noisy = poisson_gaussian_noise(linear, gain=gain, read_sigma=read, generator=generator, channel_gains=wb)
-        srgb = linear_to_srgb(noisy.clamp(0, 1))
+        linear = colour_cast(srgb_to_linear(x) * shot.exposure, shot.cast)
+        if generator is not None:
+            linear = poisson_gaussian_noise(
+                linear, gain=shot.gain, read_sigma=shot.read, generator=generator, channel_gains=shot.white_balance
+            )
+        srgb = linear_to_srgb(linear.clamp(0, 1))
         dark.append((srgb[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8))
-    return _h264(dark, int(rng.integers(camera.crf[0], camera.crf[1] + 1)), work / f"dark-{seed}.mp4")
+    return dark
+
+
+def dark_sequence(
+    clean: Sequence[np.ndarray], *, seed: int, work: Path, camera: NightCamera = NightCamera()
+) -> list[np.ndarray]:
+    """``clean`` as a night camera records it: one exposure, cast and gain; noise per frame; x264."""
+    shot = _draw(seed, camera)
+    dark = _dark_frames(clean, shot, torch.Generator().manual_seed(seed))
+    return _h264(dark, shot.crf, work / f"dark-{seed}.mp4")
+
+
+def noiseless_sequence(
+    clean: Sequence[np.ndarray], *, seed: int, camera: NightCamera = NightCamera()
+) -> list[np.ndarray]:
+    """:func:`dark_sequence`'s frames with its exposure and cast but no noise and no codec:
+    what a perfect denoiser would hand the net, so a model's score on them is the most
+    any temporal stage or denoiser before it can reach (``benchmarks/video_eval.py --ceiling``)."""
+    return _dark_frames(clean, _draw(seed, camera), None)
 
 
 def video_pairs(
