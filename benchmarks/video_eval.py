@@ -4,7 +4,7 @@ Sequences are made from clean photos (``trainers.video_pairs``: pan, turn, a mov
 patch; dark, noisy, x264), fused by the temporal filter at each ``--temporal`` setting, enhanced by a model frame by
 frame, and scored against the clean frames. ``--ceiling`` also scores each model on the
 same dark frames without their noise and codec damage (``noiseless_sequence``): what a
-perfect denoiser before the net would give, the most a temporal stage can reach.
+perfect denoiser before the net would hand it, the mark a temporal stage aims at.
 
     python benchmarks/video_eval.py --photos ../shared/data/clean/Kodak24 --count 6
 """
@@ -82,7 +82,7 @@ def main() -> None:
         if args.crf:
             camera = replace(camera, crf=tuple(int(v) for v in args.crf.split(",")))
         pairs = video_pairs(photos, frames=args.frames, work=Path(tmp), camera=camera)
-        # video_pairs draws sequence i's camera with seed i
+        # video_pairs (seed 0) draws sequence i's camera with seed i
         noiseless = (
             [
                 VideoPair(p.name, p.clean, noiseless_sequence(p.clean, seed=i, camera=camera))

@@ -152,8 +152,8 @@ def noiseless_sequence(
     clean: Sequence[np.ndarray], *, seed: int, camera: NightCamera = NightCamera()
 ) -> list[np.ndarray]:
     """:func:`dark_sequence`'s frames with its exposure and cast but no noise and no codec:
-    what a perfect denoiser would hand the net, so a model's score on them is the most
-    any temporal stage or denoiser before it can reach (``benchmarks/video_eval.py --ceiling``)."""
+    what a perfect denoiser would hand the net, so a model's score on them is the mark for
+    any temporal stage or denoiser before it (``benchmarks/video_eval.py --ceiling``)."""
     return _dark_frames(clean, _draw(seed, camera), None)
 
 
